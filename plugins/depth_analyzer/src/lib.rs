@@ -1,0 +1,1 @@
+//! Depth analyzer plugin (being built).

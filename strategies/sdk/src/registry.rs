@@ -1,0 +1,150 @@
+//! Registration descriptors collected with `inventory`, and the one-line registration macros.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::event::StreamKind;
+use crate::params::{FieldError, StrategyParams};
+use crate::plugin::Plugin;
+use crate::strategy::{ErasedParams, Runner, Strategy, StrategyRunner};
+
+/// Maps a parameter field to the environment variable that overrides it.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    /// Parameter field name.
+    pub field: &'static str,
+    /// Environment variable name.
+    pub var: &'static str,
+}
+
+/// Everything the host needs to know about a strategy crate, as constants and function pointers.
+#[derive(Debug)]
+pub struct StrategyDescriptor {
+    /// Strategy id.
+    pub id: &'static str,
+    /// Display name.
+    pub name: &'static str,
+    /// Description.
+    pub description: &'static str,
+    /// Family (`realtime_data`, `market_logic`, `microstructure`).
+    pub category: &'static str,
+    /// Consumed stream kinds.
+    pub consumes: &'static [StreamKind],
+    /// Default of the `STRATEGY_ENABLED_<ID>` switch.
+    pub enabled_by_default: bool,
+    /// Explicit environment variable names.
+    pub env_vars: &'static [EnvVar],
+    /// JSON Schema (2020-12) of the parameters.
+    pub schema: fn() -> schemars::Schema,
+    /// Default parameters as JSON.
+    pub defaults: fn() -> Value,
+    /// Deserializes a complete parameter document and runs the cross-field rules.
+    pub check: fn(&Value) -> Result<ErasedParams, Vec<FieldError>>,
+    /// Builds a runner with default parameters.
+    pub build: fn(&'static StrategyDescriptor) -> Box<dyn StrategyRunner>,
+}
+
+impl StrategyDescriptor {
+    /// The descriptor of strategy `S` (used by [`register_strategy!`](crate::register_strategy)).
+    pub const fn of<S: Strategy>() -> Self {
+        Self {
+            id: S::ID,
+            name: S::NAME,
+            description: S::DESCRIPTION,
+            category: S::CATEGORY,
+            consumes: S::CONSUMES,
+            enabled_by_default: S::ENABLED_BY_DEFAULT,
+            env_vars: S::ENV_VARS,
+            schema: schema_of::<S::Params>,
+            defaults: defaults_of::<S::Params>,
+            check: check_of::<S::Params>,
+            build: build_of::<S>,
+        }
+    }
+
+    /// The environment variable for `field`: the explicit one, else `<ID>_<FIELD>` upper-cased.
+    pub fn env_var_for(&self, field: &str) -> String {
+        self.env_vars
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.var.to_owned())
+            .unwrap_or_else(|| format!("{}_{}", self.id, field).to_ascii_uppercase())
+    }
+
+    /// The `STRATEGY_ENABLED_<ID>` variable name.
+    pub fn enabled_var(&self) -> String {
+        format!("STRATEGY_ENABLED_{}", self.id.to_ascii_uppercase())
+    }
+}
+
+fn schema_of<P: StrategyParams>() -> schemars::Schema {
+    schemars::SchemaGenerator::default().into_root_schema_for::<P>()
+}
+
+fn defaults_of<P: StrategyParams>() -> Value {
+    serde_json::to_value(P::default()).unwrap_or(Value::Null)
+}
+
+fn check_of<P: StrategyParams>(value: &Value) -> Result<ErasedParams, Vec<FieldError>> {
+    let params: P = serde_json::from_value(value.clone()).map_err(|e| {
+        vec![FieldError {
+            field: String::new(),
+            rule: "deserialize".into(),
+            message: e.to_string(),
+        }]
+    })?;
+    params.validate()?;
+    Ok(Arc::new(params))
+}
+
+fn build_of<S: Strategy>(descriptor: &'static StrategyDescriptor) -> Box<dyn StrategyRunner> {
+    Box::new(Runner::<S>::new(descriptor))
+}
+
+inventory::collect!(StrategyDescriptor);
+
+/// A built-in plugin: consumes events like a strategy but produces state for the API instead of signals.
+#[derive(Debug)]
+pub struct PluginDescriptor {
+    /// Plugin id.
+    pub id: &'static str,
+    /// Display name.
+    pub name: &'static str,
+    /// Description.
+    pub description: &'static str,
+    /// Consumed stream kinds.
+    pub consumes: &'static [StreamKind],
+    /// Builds the plugin.
+    pub build: fn() -> Box<dyn Plugin>,
+}
+
+inventory::collect!(PluginDescriptor);
+
+/// Every registered strategy, in link order (the host sorts them).
+pub fn strategies() -> impl Iterator<Item = &'static StrategyDescriptor> {
+    inventory::iter::<StrategyDescriptor>.into_iter()
+}
+
+/// Every registered plugin.
+pub fn plugins() -> impl Iterator<Item = &'static PluginDescriptor> {
+    inventory::iter::<PluginDescriptor>.into_iter()
+}
+
+/// Registers a strategy type with the host: `register_strategy!(MyStrategy);`
+#[macro_export]
+macro_rules! register_strategy {
+    ($strategy:ty) => {
+        $crate::inventory::submit! {
+            $crate::registry::StrategyDescriptor::of::<$strategy>()
+        }
+    };
+}
+
+/// Registers a plugin: `register_plugin!(PluginDescriptor { .. });`
+#[macro_export]
+macro_rules! register_plugin {
+    ($descriptor:expr) => {
+        $crate::inventory::submit! { $descriptor }
+    };
+}

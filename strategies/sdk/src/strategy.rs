@@ -1,0 +1,220 @@
+//! The `Strategy` trait and its type-erased runner.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::event::{EventContext, MarketEvent, StreamKind, SymbolId};
+use crate::params::StrategyParams;
+use crate::registry::{EnvVar, StrategyDescriptor};
+use crate::signal::SignalSink;
+
+/// A boxed background task (an external data feed); it ends when `shutdown` becomes true.
+pub type FeedTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Parameters deserialized and validated off the hot path, ready to hand to a runner.
+pub type ErasedParams = Arc<dyn Any + Send + Sync>;
+
+/// Whether a strategy has the data it needs. Shown in `/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum DataStatus {
+    /// Everything the strategy needs is available.
+    Ready,
+    /// The strategy cannot signal now; the text says why.
+    NoData(String),
+}
+
+/// A trading strategy. Implementations are plain structs; the host keeps one instance and one `SymbolState` per
+/// symbol, and calls [`Strategy::on_event`] for every event of a kind in [`Strategy::CONSUMES`].
+///
+/// `on_event` is pure computation: no awaiting, no I/O, no allocation in steady state (signals may allocate).
+/// Every window, cooldown and interval must use `ctx.event_time_ms`, never the wall clock, so a replay gives the
+/// same signals at any speed.
+pub trait Strategy: Send + Sync + Sized + 'static {
+    /// Typed parameters.
+    type Params: StrategyParams;
+    /// Per-symbol state; bounded by the window parameters.
+    type SymbolState: Default + Send + 'static;
+
+    /// Stable id (snake_case), used in URLs, NATS subjects and config documents.
+    const ID: &'static str;
+    /// Display name.
+    const NAME: &'static str;
+    /// One-sentence description.
+    const DESCRIPTION: &'static str;
+    /// Family: `realtime_data`, `market_logic` or `microstructure`.
+    const CATEGORY: &'static str;
+    /// Stream kinds the strategy consumes.
+    const CONSUMES: &'static [StreamKind];
+    /// Whether `STRATEGY_ENABLED_<ID>` defaults to true.
+    const ENABLED_BY_DEFAULT: bool = true;
+    /// Environment variable names for fields whose name is not `<ID>_<FIELD>` upper-cased (the original's names).
+    const ENV_VARS: &'static [EnvVar] = &[];
+
+    /// Creates the strategy instance (shared handles for feeds live here).
+    fn create() -> Self;
+
+    /// Handles one event for one symbol.
+    fn on_event(
+        &self,
+        ctx: &EventContext<'_>,
+        params: &Self::Params,
+        state: &mut Self::SymbolState,
+        event: &MarketEvent<'_>,
+        sink: &mut SignalSink,
+    );
+
+    /// Whether the strategy has its data. Strategies fed from outside the stream override it.
+    fn status(&self) -> DataStatus {
+        DataStatus::Ready
+    }
+
+    /// An optional background task that fetches external data (never on the hot path). It receives the global
+    /// parameters as they change and must stop when `shutdown` turns true.
+    fn data_feed(
+        &self,
+        _params: watch::Receiver<Arc<Self::Params>>,
+        _shutdown: watch::Receiver<bool>,
+    ) -> Option<FeedTask> {
+        None
+    }
+}
+
+/// A parameter change for a running strategy.
+#[derive(Clone)]
+pub enum ParamsUpdate {
+    /// New global parameters (already merged with defaults and env, validated).
+    Global(ErasedParams),
+    /// New effective parameters for one symbol, or `None` to drop the symbol's override.
+    Symbol(SymbolId, Option<ErasedParams>),
+}
+
+impl std::fmt::Debug for ParamsUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamsUpdate::Global(_) => f.write_str("Global(..)"),
+            ParamsUpdate::Symbol(id, p) => write!(f, "Symbol({id:?}, {})", p.is_some()),
+        }
+    }
+}
+
+/// Object-safe face of a strategy, owned by a processing task.
+pub trait StrategyRunner: Send {
+    /// The strategy's descriptor.
+    fn descriptor(&self) -> &'static StrategyDescriptor;
+    /// Handles one event.
+    fn on_event(&mut self, ctx: &EventContext<'_>, event: &MarketEvent<'_>, sink: &mut SignalSink);
+    /// Applies a parameter change. Returns false when the parameters are of the wrong type (a host bug).
+    fn apply(&mut self, update: ParamsUpdate) -> bool;
+    /// Current data status.
+    fn status(&self) -> DataStatus;
+    /// Takes the background feed task, if the strategy has one (called once at start-up).
+    fn take_feed(&mut self, shutdown: watch::Receiver<bool>) -> Option<FeedTask>;
+    /// Number of symbols with state.
+    fn tracked_symbols(&self) -> usize;
+}
+
+struct SymbolSlot<S: Strategy> {
+    state: S::SymbolState,
+    params: Option<Arc<S::Params>>,
+}
+
+impl<S: Strategy> Default for SymbolSlot<S> {
+    fn default() -> Self {
+        Self {
+            state: S::SymbolState::default(),
+            params: None,
+        }
+    }
+}
+
+/// The generic runner behind every registered strategy: per-symbol state in a dense vector, shared params.
+pub struct Runner<S: Strategy> {
+    descriptor: &'static StrategyDescriptor,
+    strategy: S,
+    global: Arc<S::Params>,
+    global_tx: watch::Sender<Arc<S::Params>>,
+    slots: Vec<SymbolSlot<S>>,
+}
+
+impl<S: Strategy> Runner<S> {
+    /// A runner with default parameters.
+    pub fn new(descriptor: &'static StrategyDescriptor) -> Self {
+        let global = Arc::new(S::Params::default());
+        let (global_tx, _) = watch::channel(global.clone());
+        Self {
+            descriptor,
+            strategy: S::create(),
+            global,
+            global_tx,
+            slots: Vec::new(),
+        }
+    }
+
+    fn slot(&mut self, id: SymbolId) -> &mut SymbolSlot<S> {
+        let i = id.index();
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, SymbolSlot::default);
+        }
+        &mut self.slots[i]
+    }
+}
+
+impl<S: Strategy> StrategyRunner for Runner<S> {
+    fn descriptor(&self) -> &'static StrategyDescriptor {
+        self.descriptor
+    }
+
+    fn on_event(&mut self, ctx: &EventContext<'_>, event: &MarketEvent<'_>, sink: &mut SignalSink) {
+        let i = ctx.symbol_id.index();
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, SymbolSlot::default);
+        }
+        let slot = &mut self.slots[i];
+        let params = slot.params.as_deref().unwrap_or(&self.global);
+        self.strategy
+            .on_event(ctx, params, &mut slot.state, event, sink);
+    }
+
+    fn apply(&mut self, update: ParamsUpdate) -> bool {
+        match update {
+            ParamsUpdate::Global(p) => match p.downcast::<S::Params>() {
+                Ok(p) => {
+                    self.global = p.clone();
+                    self.global_tx.send_replace(p);
+                    true
+                }
+                Err(_) => false,
+            },
+            ParamsUpdate::Symbol(id, None) => {
+                self.slot(id).params = None;
+                true
+            }
+            ParamsUpdate::Symbol(id, Some(p)) => match p.downcast::<S::Params>() {
+                Ok(p) => {
+                    self.slot(id).params = Some(p);
+                    true
+                }
+                Err(_) => false,
+            },
+        }
+    }
+
+    fn status(&self) -> DataStatus {
+        self.strategy.status()
+    }
+
+    fn take_feed(&mut self, shutdown: watch::Receiver<bool>) -> Option<FeedTask> {
+        self.strategy
+            .data_feed(self.global_tx.subscribe(), shutdown)
+    }
+
+    fn tracked_symbols(&self) -> usize {
+        self.slots.len()
+    }
+}
