@@ -1,1 +1,26 @@
-//! host
+//! # realtime-strategies
+//!
+//! Plugin-based host for real-time crypto trading strategies. Market data envelopes arrive on NATS
+//! (`binance.websocket.data`), are decoded once, run through the depth analyzer plugin and every enabled
+//! strategy, and signals are published to `cio.intent.trading.<strategy_id>`. Two REST APIs (configuration and
+//! market metrics) are served beside it.
+//!
+//! Module map: [`settings`] (environment), [`telemetry`] (logs), [`registry`] (what the linked crates
+//! registered), [`config`] (parameter layers), [`runtime`] (source → pipeline → output), [`api`] (HTTP),
+//! [`host`] (wiring).
+
+pub mod api;
+pub mod config;
+pub mod host;
+mod linked;
+pub mod metrics;
+pub mod registry;
+pub mod runtime;
+pub mod settings;
+pub mod state;
+pub mod telemetry;
+
+/// Service name reported by the API.
+pub const SERVICE_NAME: &str = "realtime-strategies";
+/// Service version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,70 @@
+//! The HTTP API: the only module that knows about HTTP.
+
+pub mod envelope;
+pub mod error;
+pub mod service;
+pub mod strategies;
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::config::ConfigService;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::settings::Settings;
+use crate::state::LiveState;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Registered strategies and plugins.
+    pub registry: Arc<Registry>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Live processing state.
+    pub live: Arc<LiveState>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Configuration service.
+    pub config: Arc<ConfigService>,
+    /// Ids of enabled strategies.
+    pub enabled: Arc<BTreeSet<&'static str>>,
+    /// Read handles of plugins, by plugin id.
+    pub plugin_readers: Arc<Vec<(&'static str, Arc<dyn Any + Send + Sync>)>>,
+}
+
+impl AppState {
+    /// Whether a strategy runs.
+    pub fn is_enabled(&self, id: &str) -> bool {
+        self.enabled.contains(id)
+    }
+}
+
+/// The complete router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(service::root))
+        .route("/healthz", get(service::healthz))
+        .route("/ready", get(service::ready))
+        .route("/info", get(service::info))
+        .route("/metrics", get(service::metrics))
+        .route("/api/v1/strategies", get(strategies::list))
+        .route(
+            "/api/v1/strategies/{strategy_id}/schema",
+            get(strategies::schema),
+        )
+        .route(
+            "/api/v1/strategies/{strategy_id}/defaults",
+            get(strategies::defaults),
+        )
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,170 @@
+//! Service endpoints: root, liveness, readiness, info, Prometheus metrics.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::api::AppState;
+use crate::metrics::resident_memory_bytes;
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// `GET /` — service name and endpoint map.
+pub async fn root() -> Json<Value> {
+    Json(json!({
+        "service": crate::SERVICE_NAME,
+        "version": crate::VERSION,
+        "status": "running",
+        "endpoints": {
+            "health": "/healthz",
+            "readiness": "/ready",
+            "metrics": "/metrics",
+            "info": "/info",
+            "configuration_api": "/api/v1/strategies",
+            "market_metrics_api": "/api/v1/metrics/summary",
+            "api_docs": "/docs",
+            "openapi_spec": "/openapi.json",
+            "console": "/ui/"
+        }
+    }))
+}
+
+fn health_doc(state: &AppState) -> Value {
+    json!({
+        "status": "healthy",
+        "timestamp": now_seconds(),
+        "uptime_seconds": state.live.started.elapsed().as_secs_f64(),
+        "checks": {
+            "server_running": true,
+            "uptime_seconds": true,
+            "memory_usage": true,
+            "cpu_usage": true
+        },
+        "version": crate::VERSION,
+        "environment": state.settings.environment,
+    })
+}
+
+/// `GET /healthz` — liveness: the process serves requests.
+pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(health_doc(&state))
+}
+
+/// `GET /ready` — 200 once the registry is loaded, the pipeline runs and the source is connected; 503 otherwise.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let pipeline = state.live.pipeline_running.load(Ordering::Relaxed);
+    let source = state.live.source_connected.load(Ordering::Relaxed);
+    let ready = pipeline && source;
+    let body = json!({
+        "ready": ready,
+        "timestamp": now_seconds(),
+        "checks": {
+            "health_status": true,
+            "configuration_loaded": true,
+            "registry_loaded": true,
+            "pipeline_running": pipeline,
+            "source_connected": source,
+            "dependencies_available": source,
+        },
+        "source": state.live.source,
+        "health_status": health_doc(&state),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+/// `GET /info` — configuration, source and strategies (enabled, data status, effective parameters).
+pub async fn info(State(state): State<AppState>) -> Json<Value> {
+    let s = &state.settings;
+    let live = state.live.strategies.read().clone();
+    let mut config = Map::new();
+    let mut enabled = Vec::new();
+    let mut status = Map::new();
+    for reg in state.registry.strategies() {
+        let id = reg.id();
+        let on = state.is_enabled(id);
+        if on {
+            enabled.push(id);
+        }
+        let mut params = state.config.base_parameters(id).unwrap_or(Value::Null);
+        if let Some(obj) = params.as_object_mut() {
+            obj.insert("enabled".into(), Value::Bool(on));
+        }
+        config.insert(id.into(), params);
+        let data = live
+            .get(id)
+            .map(|l| serde_json::to_value(&l.data).unwrap_or(Value::Null))
+            .unwrap_or_else(|| json!({ "state": "disabled" }));
+        status.insert(id.into(), data);
+    }
+    let plugins: Vec<_> = state.registry.plugins().iter().map(|p| p.id).collect();
+    Json(json!({
+        "service": {
+            "name": crate::SERVICE_NAME,
+            "version": crate::VERSION,
+            "description": "Real-time trading strategy host: market data from NATS in, trading intents out",
+        },
+        "environment": {
+            "environment": s.environment,
+            "log_level": s.log_level,
+            "log_format": format!("{:?}", s.log_format).to_lowercase(),
+        },
+        "configuration": {
+            "nats_url": s.nats_url,
+            "consumer_topic": s.nats_consumer_topic,
+            "consumer_group": s.nats_consumer_group,
+            "publisher_topic": s.nats_topic_intents,
+            "health_check_port": s.health_check_port,
+        },
+        "source": {
+            "kind": state.live.source.kind,
+            "detail": state.live.source.detail,
+            "mode": state.live.source.mode,
+            "connected": state.live.source_connected.load(Ordering::Relaxed),
+            "note": if state.live.source.kind == "replay" {
+                "STANDALONE REPLAY: market data is a bundled recording, not a live feed; signals are printed, not traded"
+            } else { "live NATS feed" },
+        },
+        "processing": {
+            "messages_processed": state.live.processed.load(Ordering::Relaxed),
+            "signals_published": state.live.signals.load(Ordering::Relaxed),
+            "last_event_time_ms": state.live.last_event_time_ms.load(Ordering::Relaxed),
+        },
+        "strategies": {
+            "registered": state.registry.ids(),
+            "enabled": enabled,
+            "status": status,
+            "config": config,
+        },
+        "plugins": plugins,
+    }))
+}
+
+/// `GET /metrics` — Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .metrics
+        .uptime
+        .set(state.live.started.elapsed().as_secs_f64());
+    state.metrics.memory.set(resident_memory_bytes());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,156 @@
+//! Strategy discovery endpoints, generated from the registry: list, schema, defaults.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::api::envelope::{ok, ApiResponse};
+use crate::api::error::ApiError;
+use crate::api::AppState;
+use crate::registry::RegisteredStrategy;
+
+/// One entry of `GET /api/v1/strategies`.
+#[derive(Debug, Serialize)]
+pub struct StrategyListItem {
+    /// Strategy id.
+    pub strategy_id: &'static str,
+    /// Display name.
+    pub name: &'static str,
+    /// Description.
+    pub description: &'static str,
+    /// Whether a global override is stored.
+    pub has_global_config: bool,
+    /// Symbols with a stored override.
+    pub symbol_overrides: Vec<String>,
+    /// Number of parameters.
+    pub parameter_count: usize,
+    /// Whether the strategy runs in this host.
+    pub enabled: bool,
+    /// Family.
+    #[serde(rename = "type")]
+    pub category: &'static str,
+    /// Consumed streams.
+    pub consumes: Vec<&'static str>,
+}
+
+/// One parameter as the original's schema endpoint describes it.
+#[derive(Debug, Serialize)]
+pub struct ParameterSchemaItem {
+    /// Parameter name.
+    pub name: String,
+    /// `int`, `float`, `bool`, `str`, `list` or `dict`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// What it controls.
+    pub description: String,
+    /// Default value.
+    pub default: Value,
+    /// Minimum (numeric).
+    pub min: Option<f64>,
+    /// Maximum (numeric).
+    pub max: Option<f64>,
+    /// Allowed values (enums).
+    pub allowed_values: Option<Value>,
+    /// Example value.
+    pub example: Value,
+}
+
+/// Looks a strategy up or answers 404.
+pub fn find<'a>(state: &'a AppState, id: &str) -> Result<&'a RegisteredStrategy, ApiError> {
+    state
+        .registry
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound(format!("Strategy not found: {id}")))
+}
+
+/// `GET /api/v1/strategies`
+pub async fn list(State(state): State<AppState>) -> Json<ApiResponse<Vec<StrategyListItem>>> {
+    let mut items = Vec::new();
+    for s in state.registry.strategies() {
+        let (has_global_config, symbol_overrides) = state.config.override_summary(s.id()).await;
+        items.push(StrategyListItem {
+            strategy_id: s.id(),
+            name: s.descriptor.name,
+            description: s.descriptor.description,
+            has_global_config,
+            symbol_overrides,
+            parameter_count: s.fields.len(),
+            enabled: state.is_enabled(s.id()),
+            category: s.descriptor.category,
+            consumes: s.descriptor.consumes.iter().map(|k| k.as_str()).collect(),
+        });
+    }
+    let count = items.len();
+    ok(items, Some(json!({ "total_count": count })))
+}
+
+/// `GET /api/v1/strategies/{strategy_id}/schema` — the original's parameter list, plus the full JSON Schema in
+/// `metadata.json_schema` for schema-driven UIs.
+pub async fn schema(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ApiResponse<Vec<ParameterSchemaItem>>>, ApiError> {
+    let s = find(&state, &id)?;
+    let items = s
+        .fields
+        .iter()
+        .map(|name| parameter_item(s, name))
+        .collect();
+    Ok(ok(
+        items,
+        Some(json!({ "strategy_name": s.descriptor.name, "json_schema": s.schema })),
+    ))
+}
+
+/// `GET /api/v1/strategies/{strategy_id}/defaults`
+pub async fn defaults(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ApiResponse<Value>>, ApiError> {
+    let s = find(&state, &id)?;
+    Ok(ok(
+        s.defaults.clone(),
+        Some(json!({ "strategy_name": s.descriptor.name })),
+    ))
+}
+
+fn parameter_item(s: &RegisteredStrategy, name: &str) -> ParameterSchemaItem {
+    let prop = s.property(name).cloned().unwrap_or(Value::Null);
+    let types: Vec<&str> = match prop.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let kind = match types.iter().find(|t| **t != "null").copied() {
+        Some("integer") => "int",
+        Some("number") => "float",
+        Some("boolean") => "bool",
+        Some("array") => "list",
+        Some("object") => "dict",
+        _ => "str",
+    };
+    let default = s.defaults.get(name).cloned().unwrap_or(Value::Null);
+    let example = prop
+        .get("examples")
+        .and_then(|e| e.get(0))
+        .cloned()
+        .unwrap_or_else(|| default.clone());
+    ParameterSchemaItem {
+        name: name.to_owned(),
+        kind,
+        description: prop
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        default,
+        min: prop.get("minimum").and_then(Value::as_f64),
+        max: prop.get("maximum").and_then(Value::as_f64),
+        allowed_values: prop
+            .get("enum")
+            .cloned()
+            .or_else(|| prop.get("items").and_then(|i| i.get("enum")).cloned()),
+        example,
+    }
+}

@@ -1,0 +1,340 @@
+//! Wiring: registry → configuration → pipeline → source → HTTP, and graceful shutdown.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::config::{ConfigService, EnvError};
+use crate::metrics::Metrics;
+use crate::registry::{Registry, RegistryError};
+use crate::runtime::pipeline::ShardFilter;
+use crate::runtime::source::{self, Input, ReplayError};
+use crate::runtime::{run_processing, Pipeline, SignalOutput};
+use crate::settings::Settings;
+use crate::state::{LiveState, SourceInfo};
+
+/// Why the host could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The registry refused to load.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// An environment variable does not fit its parameter.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// Invalid settings.
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    /// The replay recording could not be read.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// NATS client set-up failed.
+    #[error("NATS: {0}")]
+    Nats(String),
+    /// HTTP listener failure.
+    #[error("HTTP server: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Reads environment variables (injectable for tests).
+pub type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn process_env() -> EnvReader {
+    Arc::new(|name| std::env::var(name).ok())
+}
+
+/// A started host: processing runs; serve the router to expose the APIs.
+pub struct Host {
+    /// Shared API state.
+    pub state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+    processing: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Host {
+    /// Starts everything but the HTTP listener.
+    pub async fn start(settings: Settings) -> Result<Self, HostError> {
+        Self::start_with_env(settings, process_env()).await
+    }
+
+    /// Starts with an explicit environment reader (strategy switches and parameter variables).
+    pub async fn start_with_env(settings: Settings, env: EnvReader) -> Result<Self, HostError> {
+        let settings = Arc::new(settings);
+        let registry = Arc::new(Registry::load()?);
+        tracing::info!(strategies = ?registry.ids(), plugins = ?registry.plugins().iter().map(|p| p.id).collect::<Vec<_>>(), "registry loaded");
+        let metrics = Metrics::new();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let config = Arc::new(ConfigService::new(registry.clone(), &*env, cmd_tx)?);
+
+        let enabled: BTreeSet<&'static str> = registry
+            .strategies()
+            .iter()
+            .filter(|s| s.enabled_in(&*env))
+            .map(|s| s.id())
+            .collect();
+        metrics.enabled_strategies.set(enabled.len() as i64);
+        let runners = registry
+            .strategies()
+            .iter()
+            .filter(|s| enabled.contains(s.id()))
+            .map(|s| (s.descriptor.build)(s.descriptor))
+            .collect();
+        let mut readers = Vec::new();
+        let plugins = registry
+            .plugins()
+            .iter()
+            .map(|p| {
+                let plugin = (p.build)();
+                if let Some(r) = plugin.reader() {
+                    readers.push((p.id, r));
+                }
+                (plugin, p.consumes)
+            })
+            .collect();
+
+        let shard = settings.shard().map_err(HostError::Settings)?;
+        let source_info = match (&settings.nats_url, shard) {
+            (Some(url), None) => SourceInfo {
+                kind: "nats",
+                detail: url.clone(),
+                mode: format!("queue_group {}", settings.nats_consumer_group),
+            },
+            (Some(url), Some((i, n))) => SourceInfo {
+                kind: "nats",
+                detail: url.clone(),
+                mode: format!("shard {i}/{n}"),
+            },
+            (None, _) => SourceInfo {
+                kind: "replay",
+                detail: settings
+                    .replay_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "bundled recording (BTCUSDT+ETHUSDT, 2024-08-08)".into()),
+                mode: format!(
+                    "replay x{} loop={}",
+                    settings.replay_speed, settings.replay_loop
+                ),
+            },
+        };
+        let live = Arc::new(LiveState::new(source_info));
+        let mut pipeline = Pipeline::new(
+            runners,
+            plugins,
+            metrics.clone(),
+            settings.max_message_bytes,
+            settings.max_book_levels,
+        )
+        .with_shard(shard.map(|(index, count)| ShardFilter { count, index }));
+
+        let mut background = Vec::new();
+        for runner in pipeline.strategies_mut() {
+            if let Some(feed) = runner.take_feed(shutdown_rx.clone()) {
+                background.push(tokio::spawn(feed));
+            }
+        }
+        config.push_all().map_err(HostError::Settings)?;
+
+        let (input, nats_client) = match &settings.nats_url {
+            Some(url) => {
+                let (input, client) = connect_nats(
+                    url,
+                    &settings,
+                    shard.is_some(),
+                    &live,
+                    &metrics,
+                    &mut background,
+                )
+                .await?;
+                (input, Some(client))
+            }
+            None => {
+                tracing::warn!(
+                    "NATS_URL is not set: STANDALONE REPLAY of the bundled recording; signals are printed to stdout"
+                );
+                let lines = source::read_recording(settings.replay_file.as_deref())?;
+                let rx = source::spawn_replay(
+                    lines,
+                    settings.replay_speed,
+                    settings.replay_loop,
+                    shutdown_rx.clone(),
+                )?;
+                live.source_connected.store(true, Ordering::Relaxed);
+                (Input::Channel(rx), None)
+            }
+        };
+        let output = SignalOutput::new(
+            nats_client.map(|c| (c, settings.nats_topic_intents.clone())),
+            settings.print_signals(),
+            metrics.clone(),
+            live.clone(),
+        );
+        let heartbeat = settings
+            .heartbeat_enabled
+            .then(|| Duration::from_secs(settings.heartbeat_interval_seconds.max(1)));
+        let processing = tokio::spawn(run_processing(
+            pipeline,
+            input,
+            output,
+            cmd_rx,
+            live.clone(),
+            metrics.clone(),
+            shutdown_rx,
+            heartbeat,
+        ));
+        let state = AppState {
+            registry,
+            settings,
+            live,
+            metrics,
+            config,
+            enabled: Arc::new(enabled),
+            plugin_readers: Arc::new(readers),
+        };
+        Ok(Self {
+            state,
+            shutdown_tx,
+            processing,
+            background,
+        })
+    }
+
+    /// The HTTP router over this host's state.
+    pub fn router(&self) -> Router {
+        api::router(self.state.clone())
+    }
+
+    /// Serves HTTP on `listener` until `signal` completes, then stops intake, finishes in-flight work, flushes
+    /// published signals and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HostError> {
+        let router = self.router();
+        let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_http_rx.changed().await;
+                })
+                .await
+        });
+        signal.await;
+        tracing::info!("shutting down: stopping intake and flushing signals");
+        self.stop().await;
+        let _ = stop_http_tx.send(true);
+        match tokio::time::timeout(Duration::from_secs(5), server).await {
+            Ok(Ok(Err(e))) => Err(HostError::Http(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stops processing and background tasks (flushes published signals).
+    pub async fn stop(self) {
+        let _ = self.shutdown_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.processing).await;
+        for task in self.background {
+            task.abort();
+        }
+    }
+}
+
+async fn connect_nats(
+    url: &str,
+    settings: &Settings,
+    sharded: bool,
+    live: &Arc<LiveState>,
+    metrics: &Metrics,
+    background: &mut Vec<JoinHandle<()>>,
+) -> Result<(Input, async_nats::Client), HostError> {
+    let slow = metrics.nats_slow_consumer.clone();
+    let client = async_nats::ConnectOptions::new()
+        .name(&settings.nats_consumer_name)
+        .retry_on_initial_connect()
+        .subscription_capacity(settings.nats_subscription_capacity.max(1))
+        .event_callback(move |event| {
+            let slow = slow.clone();
+            async move {
+                match event {
+                    async_nats::Event::SlowConsumer(_) => slow.inc(),
+                    async_nats::Event::Disconnected => tracing::warn!("NATS disconnected"),
+                    async_nats::Event::Connected => tracing::info!("NATS connected"),
+                    other => tracing::debug!(event = %other, "NATS event"),
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .map_err(|e| HostError::Nats(e.to_string()))?;
+    let subscriber = if sharded {
+        client.subscribe(settings.nats_consumer_topic.clone()).await
+    } else {
+        client
+            .queue_subscribe(
+                settings.nats_consumer_topic.clone(),
+                settings.nats_consumer_group.clone(),
+            )
+            .await
+    }
+    .map_err(|e| HostError::Nats(e.to_string()))?;
+    let watch_client = client.clone();
+    let live = live.clone();
+    let gauge = metrics.nats_connected.clone();
+    background.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            every.tick().await;
+            let up = matches!(
+                watch_client.connection_state(),
+                async_nats::connection::State::Connected
+            );
+            live.source_connected.store(up, Ordering::Relaxed);
+            gauge.set(i64::from(up));
+        }
+    }));
+    Ok((Input::Nats(subscriber), client))
+}
+
+/// Runs the host with the process environment until SIGTERM or Ctrl-C.
+pub async fn run(settings: Settings) -> Result<(), HostError> {
+    let addr = settings
+        .http_addr()
+        .map_err(|e| HostError::Settings(format!("HTTP_BIND/HEALTH_CHECK_PORT: {e}")))?;
+    let host = Host::start(settings).await?;
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "serving HTTP");
+    host.serve(listener, shutdown_signal()).await
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,106 @@
+//! The processing task: source → pipeline → signal output, plus configuration commands and housekeeping.
+
+pub mod output;
+pub mod pipeline;
+pub mod source;
+pub mod symbols;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::metrics::Metrics;
+use crate::state::{LiveState, StrategyLive};
+pub use output::SignalOutput;
+pub use pipeline::{Outcome, Pipeline, PipelineCommand};
+pub use source::Input;
+
+/// Rate limit for "dropped message" log lines.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Runs the processing loop until the input ends or `shutdown` turns true; then flushes published signals.
+pub async fn run_processing(
+    mut pipeline: Pipeline,
+    mut input: Input,
+    output: SignalOutput,
+    mut commands: mpsc::UnboundedReceiver<PipelineCommand>,
+    live: Arc<LiveState>,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+    heartbeat: Option<Duration>,
+) {
+    let mut signals = Vec::with_capacity(16);
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_drop_log = Instant::now() - DROP_LOG_INTERVAL;
+    let mut drops_since_log: u64 = 0;
+    let mut last_heartbeat = Instant::now();
+    refresh_status(&pipeline, &live);
+    live.pipeline_running.store(true, Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            Some(cmd) = commands.recv() => {
+                if !pipeline.apply(cmd) {
+                    tracing::error!("configuration command rejected by the pipeline");
+                }
+            }
+            msg = input.next() => {
+                let Some(payload) = msg else { break };
+                let received = Instant::now();
+                match pipeline.process(&payload, &mut signals) {
+                    Outcome::Processed(_) => {
+                        live.processed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Outcome::Dropped(reason) => {
+                        drops_since_log += 1;
+                        if last_drop_log.elapsed() >= DROP_LOG_INTERVAL {
+                            tracing::warn!(reason, dropped = drops_since_log, "dropping invalid market data messages");
+                            last_drop_log = Instant::now();
+                            drops_since_log = 0;
+                        }
+                    }
+                    Outcome::Skipped => {}
+                }
+                for signal in signals.drain(..) {
+                    output.publish(&signal).await;
+                    metrics.signal_latency.observe(received.elapsed().as_secs_f64());
+                }
+            }
+            _ = housekeeping.tick() => {
+                pipeline.tick();
+                live.last_event_time_ms.store(pipeline.last_event_time_ms(), Ordering::Relaxed);
+                refresh_status(&pipeline, &live);
+                if let Some(every) = heartbeat {
+                    if last_heartbeat.elapsed() >= every {
+                        last_heartbeat = Instant::now();
+                        tracing::info!(
+                            processed = live.processed.load(Ordering::Relaxed),
+                            signals = live.signals.load(Ordering::Relaxed),
+                            connected = live.source_connected.load(Ordering::Relaxed),
+                            "heartbeat"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    live.pipeline_running.store(false, Ordering::Relaxed);
+    output.flush().await;
+}
+
+fn refresh_status(pipeline: &Pipeline, live: &LiveState) {
+    let mut map = live.strategies.write();
+    for s in pipeline.strategies() {
+        map.insert(
+            s.descriptor().id,
+            StrategyLive {
+                enabled: true,
+                data: s.status(),
+            },
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! The synchronous processing path: decode once, then every plugin and every enabled strategy that consumes the
+//! stream type, all borrowing the same decoded event.
+
+use std::time::Instant;
+
+use strategy_sdk::decode::{DecodeError, Decoder};
+use strategy_sdk::strategy::ErasedParams;
+use strategy_sdk::{
+    EventContext, ParamsUpdate, Plugin, Signal, SignalSink, StrategyRunner, StreamKind,
+};
+
+use crate::metrics::Metrics;
+use crate::runtime::symbols::SymbolTable;
+
+/// A change for the processing task, sent by the configuration layer.
+#[derive(Debug, Clone)]
+pub enum PipelineCommand {
+    /// New effective parameters for a strategy, globally (`symbol: None`) or for one symbol; `params: None` drops
+    /// a symbol's override.
+    Params {
+        /// Strategy id.
+        strategy: String,
+        /// Upper-case symbol, or `None` for the global parameters.
+        symbol: Option<String>,
+        /// The validated parameters.
+        params: Option<ParamsHandle>,
+    },
+}
+
+/// Validated parameters, type-erased (wrapper so the command is `Debug`).
+#[derive(Clone)]
+pub struct ParamsHandle(pub ErasedParams);
+
+impl std::fmt::Debug for ParamsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParamsHandle(..)")
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Decoded and processed.
+    Processed(StreamKind),
+    /// Dropped for a reason.
+    Dropped(&'static str),
+    /// Decoded but not ours (another shard's symbol).
+    Skipped,
+}
+
+/// Which symbols this replica owns (sharding by symbol).
+#[derive(Debug, Clone, Copy)]
+pub struct ShardFilter {
+    /// Number of shards.
+    pub count: u32,
+    /// This replica's shard.
+    pub index: u32,
+}
+
+impl ShardFilter {
+    /// Whether `symbol` belongs to this shard (stable FNV-1a hash of the upper-case symbol).
+    pub fn owns(&self, symbol: &str) -> bool {
+        self.count <= 1 || shard_of(symbol, self.count) == self.index
+    }
+}
+
+/// Stable shard of a symbol: FNV-1a 64 of its bytes modulo `count`.
+pub fn shard_of(symbol: &str, count: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in symbol.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(count.max(1))) as u32
+}
+
+/// The processing path of one task.
+pub struct Pipeline {
+    decoder: Decoder,
+    symbols: SymbolTable,
+    strategies: Vec<Box<dyn StrategyRunner>>,
+    by_kind: [Vec<usize>; 3],
+    plugins: Vec<(Box<dyn Plugin>, [bool; 3])>,
+    sink: SignalSink,
+    metrics: Metrics,
+    max_message_bytes: usize,
+    shard: Option<ShardFilter>,
+    last_event_time_ms: i64,
+}
+
+fn kind_index(kind: StreamKind) -> usize {
+    match kind {
+        StreamKind::Depth => 0,
+        StreamKind::Trade => 1,
+        StreamKind::Ticker => 2,
+    }
+}
+
+impl Pipeline {
+    /// A pipeline over the given (enabled) strategies and plugins.
+    pub fn new(
+        strategies: Vec<Box<dyn StrategyRunner>>,
+        plugins: Vec<(Box<dyn Plugin>, &'static [StreamKind])>,
+        metrics: Metrics,
+        max_message_bytes: usize,
+        max_book_levels: usize,
+    ) -> Self {
+        let mut by_kind: [Vec<usize>; 3] = Default::default();
+        for (i, s) in strategies.iter().enumerate() {
+            for kind in s.descriptor().consumes {
+                by_kind[kind_index(*kind)].push(i);
+            }
+        }
+        let plugins = plugins
+            .into_iter()
+            .map(|(p, kinds)| {
+                let mut mask = [false; 3];
+                for k in kinds {
+                    mask[kind_index(*k)] = true;
+                }
+                (p, mask)
+            })
+            .collect();
+        Self {
+            decoder: Decoder::new(max_book_levels),
+            symbols: SymbolTable::new(),
+            strategies,
+            by_kind,
+            plugins,
+            sink: SignalSink::new(),
+            metrics,
+            max_message_bytes,
+            shard: None,
+            last_event_time_ms: 0,
+        }
+    }
+
+    /// Restricts processing to one shard's symbols.
+    pub fn with_shard(mut self, shard: Option<ShardFilter>) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// Processes one raw message; signals are appended to `out`.
+    pub fn process(&mut self, payload: &[u8], out: &mut Vec<Signal>) -> Outcome {
+        if payload.len() > self.max_message_bytes {
+            self.metrics
+                .messages_received
+                .with_label_values(&["unknown"])
+                .inc();
+            self.metrics
+                .messages_dropped
+                .with_label_values(&["oversized"])
+                .inc();
+            return Outcome::Dropped("oversized");
+        }
+        let started = Instant::now();
+        let decoded = match self.decoder.decode(payload) {
+            Ok(d) => d,
+            Err(e) => {
+                self.metrics
+                    .messages_received
+                    .with_label_values(&["unknown"])
+                    .inc();
+                self.metrics
+                    .messages_dropped
+                    .with_label_values(&[e.reason()])
+                    .inc();
+                return Outcome::Dropped(reason_of(e));
+            }
+        };
+        let kind = decoded.event.kind();
+        let kind_label = kind.as_str();
+        self.metrics
+            .messages_received
+            .with_label_values(&[kind_label])
+            .inc();
+        if let Some(shard) = self.shard {
+            if !shard.owns(decoded.symbol) {
+                return Outcome::Skipped;
+            }
+        }
+        let symbol_id = self.symbols.intern(decoded.symbol);
+        let ctx = EventContext {
+            symbol: decoded.symbol,
+            symbol_id,
+            event_time_ms: decoded.event_time_ms,
+        };
+        self.last_event_time_ms = self.last_event_time_ms.max(decoded.event_time_ms);
+        let k = kind_index(kind);
+        for (plugin, mask) in &mut self.plugins {
+            if mask[k] {
+                plugin.on_event(&ctx, &decoded.event);
+            }
+        }
+        for &i in &self.by_kind[k] {
+            self.strategies[i].on_event(&ctx, &decoded.event, &mut self.sink);
+        }
+        for signal in self.sink.drain() {
+            self.metrics
+                .signals_generated
+                .with_label_values(&[signal.strategy_id, signal.action.as_str()])
+                .inc();
+            out.push(signal);
+        }
+        self.metrics
+            .messages_processed
+            .with_label_values(&[kind_label])
+            .inc();
+        self.metrics
+            .processing_latency
+            .with_label_values(&[kind_label])
+            .observe(started.elapsed().as_secs_f64());
+        Outcome::Processed(kind)
+    }
+
+    /// Applies a configuration command. Returns false for an unknown strategy or mistyped parameters.
+    pub fn apply(&mut self, command: PipelineCommand) -> bool {
+        match command {
+            PipelineCommand::Params {
+                strategy,
+                symbol,
+                params,
+            } => {
+                let Some(runner) = self
+                    .strategies
+                    .iter_mut()
+                    .find(|s| s.descriptor().id == strategy)
+                else {
+                    return false;
+                };
+                let update = match (symbol, params) {
+                    (None, Some(p)) => ParamsUpdate::Global(p.0),
+                    (None, None) => return false,
+                    (Some(sym), p) => {
+                        let id = self.symbols.intern(&sym);
+                        ParamsUpdate::Symbol(id, p.map(|p| p.0))
+                    }
+                };
+                runner.apply(update)
+            }
+        }
+    }
+
+    /// Housekeeping about once a second: plugin expiry and gauges.
+    pub fn tick(&mut self) {
+        for (plugin, _) in &mut self.plugins {
+            plugin.tick(self.last_event_time_ms);
+        }
+        self.metrics.symbols_tracked.set(self.symbols.len() as i64);
+    }
+
+    /// The strategies (for status reporting).
+    pub fn strategies(&self) -> &[Box<dyn StrategyRunner>] {
+        &self.strategies
+    }
+
+    /// Mutable access to the strategies (to take their data feeds at start-up).
+    pub fn strategies_mut(&mut self) -> &mut [Box<dyn StrategyRunner>] {
+        &mut self.strategies
+    }
+
+    /// Latest event time seen.
+    pub fn last_event_time_ms(&self) -> i64 {
+        self.last_event_time_ms
+    }
+}
+
+fn reason_of(e: DecodeError) -> &'static str {
+    e.reason()
+}

@@ -1,0 +1,180 @@
+//! Market data sources: a NATS subscription, or the replay of a recording (standalone mode).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::Value;
+use strategy_sdk::decode::{format_timestamp_ms, parse_timestamp_ms};
+use tokio::sync::{mpsc, watch};
+
+/// The recording bundled into the binary (BTCUSDT + ETHUSDT, gzip JSON lines).
+pub const BUNDLED_RECORDING: &[u8] =
+    include_bytes!("../../tests/data/binance-btcusdt-ethusdt-20240808.jsonl.gz");
+
+/// A stream of raw messages.
+pub enum Input {
+    /// A NATS subscription.
+    Nats(async_nats::Subscriber),
+    /// Messages pushed by a replay task.
+    Channel(mpsc::Receiver<Bytes>),
+}
+
+impl Input {
+    /// The next message; `None` when the source is finished.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        match self {
+            Input::Nats(sub) => sub.next().await.map(|m| m.payload),
+            Input::Channel(rx) => rx.recv().await,
+        }
+    }
+}
+
+/// Errors reading a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The file could not be read.
+    #[error("cannot read recording {path}: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The recording has no usable line.
+    #[error("recording {0} holds no message with a timestamp")]
+    Empty(String),
+}
+
+/// One recorded message with its event time.
+struct Recorded {
+    time_ms: i64,
+    line: String,
+}
+
+/// Loads a recording (gzip when it starts with the gzip magic bytes, else plain JSON lines).
+pub fn load_recording(bytes: &[u8], name: &str) -> Result<Vec<String>, ReplayError> {
+    let reader: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let lines: Vec<String> = BufReader::new(reader)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Err(ReplayError::Empty(name.to_owned()));
+    }
+    Ok(lines)
+}
+
+/// Reads the replay file, or the bundled recording when `path` is `None`.
+pub fn read_recording(path: Option<&Path>) -> Result<Vec<String>, ReplayError> {
+    match path {
+        None => load_recording(BUNDLED_RECORDING, "bundled recording"),
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|source| ReplayError::Io {
+                path: p.display().to_string(),
+                source,
+            })?;
+            load_recording(&bytes, &p.display().to_string())
+        }
+    }
+}
+
+fn envelope_time(line: &str) -> Option<i64> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    parse_timestamp_ms(v.get("timestamp")?.as_str()?)
+}
+
+/// Shifts every time field of an envelope by `offset_ms` so a looped replay keeps event time moving forward.
+fn shift_times(line: &str, offset_ms: i64) -> Option<String> {
+    let mut v: Value = serde_json::from_str(line).ok()?;
+    let ts = parse_timestamp_ms(v.get("timestamp")?.as_str()?)?;
+    v["timestamp"] = Value::String(format_timestamp_ms(ts + offset_ms));
+    if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {
+        for key in ["E", "T", "O", "C"] {
+            if let Some(t) = data.get(key).and_then(Value::as_i64) {
+                data.insert(key.to_owned(), Value::from(t + offset_ms));
+            }
+        }
+    }
+    serde_json::to_string(&v).ok()
+}
+
+/// Spawns the replay task: sends the recording at `speed` × recorded pace (0 = as fast as possible), looping if
+/// asked, with event times shifted forward on each loop. Returns the receiving side.
+pub fn spawn_replay(
+    lines: Vec<String>,
+    speed: f64,
+    looped: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<mpsc::Receiver<Bytes>, ReplayError> {
+    let recorded: Vec<Recorded> = lines
+        .into_iter()
+        .filter_map(|line| envelope_time(&line).map(|time_ms| Recorded { time_ms, line }))
+        .collect();
+    let (Some(first), Some(last)) = (recorded.first(), recorded.last()) else {
+        return Err(ReplayError::Empty("recording".into()));
+    };
+    let span_ms = last.time_ms - first.time_ms + 100;
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        let base = recorded.first().map(|r| r.time_ms).unwrap_or(0);
+        let mut round: i64 = 0;
+        loop {
+            for r in &recorded {
+                let elapsed_ms = (r.time_ms - base) + round * span_ms;
+                if speed > 0.0 {
+                    let due = start + Duration::from_secs_f64(elapsed_ms as f64 / 1000.0 / speed);
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(due) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+                let payload = if round == 0 {
+                    Bytes::from(r.line.clone())
+                } else {
+                    match shift_times(&r.line, round * span_ms) {
+                        Some(s) => Bytes::from(s),
+                        None => continue,
+                    }
+                };
+                if tx.send(payload).await.is_err() {
+                    return;
+                }
+            }
+            if !looped {
+                return;
+            }
+            round += 1;
+        }
+    });
+    Ok(rx)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_recording_loads() {
+        let lines = read_recording(None).unwrap();
+        assert_eq!(lines.len(), 23_381);
+    }
+
+    #[test]
+    fn shifting_moves_every_time_field() {
+        let line = r#"{"stream":"btcusdt@trade","data":{"E":1000,"T":999,"p":"1","q":"1"},"timestamp":"1970-01-01T00:00:01Z"}"#;
+        let shifted: Value = serde_json::from_str(&shift_times(line, 500).unwrap()).unwrap();
+        assert_eq!(shifted["data"]["E"], 1500);
+        assert_eq!(shifted["data"]["T"], 1499);
+        assert_eq!(shifted["timestamp"], "1970-01-01T00:00:01.500000Z");
+    }
+}

@@ -1,0 +1,144 @@
+//! Every environment variable the host reads (the original's names where it had them), with defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for Kubernetes log pipelines).
+    Json,
+}
+
+/// Host settings, from the environment (or the equivalent command-line flags; `--help` lists them).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "realtime-strategies",
+    version,
+    about = "Real-time trading strategy host"
+)]
+pub struct Settings {
+    /// NATS server URL. Unset: standalone mode, replaying the bundled recording.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Subject carrying the socket client's market data envelopes.
+    #[arg(
+        long,
+        env = "NATS_CONSUMER_TOPIC",
+        default_value = "binance.websocket.data"
+    )]
+    pub nats_consumer_topic: String,
+    /// Queue group (queue-group mode only).
+    #[arg(
+        long,
+        env = "NATS_CONSUMER_GROUP",
+        default_value = "realtime-strategies-group"
+    )]
+    pub nats_consumer_group: String,
+    /// Client name announced to NATS.
+    #[arg(
+        long,
+        env = "NATS_CONSUMER_NAME",
+        default_value = "realtime-strategies-consumer"
+    )]
+    pub nats_consumer_name: String,
+    /// Subject prefix of published signals; the strategy id is appended.
+    #[arg(long, env = "NATS_TOPIC_INTENTS", default_value = "cio.intent.trading")]
+    pub nats_topic_intents: String,
+    /// Subscription buffer in messages; a full buffer drops messages (counted as slow-consumer drops).
+    #[arg(long, env = "NATS_SUBSCRIPTION_CAPACITY", default_value_t = 65_536)]
+    pub nats_subscription_capacity: usize,
+    /// Number of symbol shards (replicas). 1 = queue-group mode (the original's).
+    #[arg(long, env = "SHARD_COUNT", default_value_t = 1)]
+    pub shard_count: u32,
+    /// This replica's shard (0-based). Default: the ordinal at the end of `POD_NAME`/`HOSTNAME` (StatefulSet).
+    #[arg(long, env = "SHARD_INDEX")]
+    pub shard_index: Option<u32>,
+    /// Largest accepted message in bytes; larger ones are dropped and counted.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 1_048_576)]
+    pub max_message_bytes: usize,
+    /// Largest accepted number of levels per book side.
+    #[arg(long, env = "MAX_BOOK_LEVELS", default_value_t = 1000)]
+    pub max_book_levels: usize,
+    /// HTTP port of the APIs (health, metrics, configuration, market metrics).
+    #[arg(long, env = "HEALTH_CHECK_PORT", default_value_t = 8080)]
+    pub health_check_port: u16,
+    /// HTTP bind address.
+    #[arg(long, env = "HTTP_BIND", default_value = "0.0.0.0")]
+    pub http_bind: String,
+    /// Deployment environment label.
+    #[arg(long, env = "ENVIRONMENT", default_value = "production")]
+    pub environment: String,
+    /// Log level or tracing filter (e.g. `INFO`, `realtime_strategies=debug`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "INFO")]
+    pub log_level: String,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Recording replayed in standalone mode (gzip or plain JSON lines); default: the bundled one.
+    #[arg(long, env = "REPLAY_FILE")]
+    pub replay_file: Option<PathBuf>,
+    /// Replay speed factor (1 = recorded speed, 0 = as fast as possible).
+    #[arg(long, env = "REPLAY_SPEED", default_value_t = 1.0)]
+    pub replay_speed: f64,
+    /// Replay the recording in a loop.
+    #[arg(long, env = "REPLAY_LOOP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub replay_loop: bool,
+    /// Print each signal as one JSON line on stdout (default: on in standalone mode).
+    #[arg(long, env = "SIGNALS_TO_STDOUT")]
+    pub signals_to_stdout: Option<bool>,
+    /// Periodic heartbeat log with processing statistics.
+    #[arg(long, env = "HEARTBEAT_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub heartbeat_enabled: bool,
+    /// Heartbeat interval in seconds.
+    #[arg(long, env = "HEARTBEAT_INTERVAL_SECONDS", default_value_t = 60)]
+    pub heartbeat_interval_seconds: u64,
+}
+
+impl Settings {
+    /// Settings from the process environment and arguments.
+    pub fn from_env() -> Self {
+        Self::parse()
+    }
+
+    /// Settings from the environment only (ignores command-line arguments; used by tests and embedding).
+    pub fn from_env_only() -> Result<Self, clap::Error> {
+        Self::try_parse_from(["realtime-strategies"])
+    }
+
+    /// The HTTP listen address.
+    pub fn http_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
+        format!("{}:{}", self.http_bind, self.health_check_port).parse()
+    }
+
+    /// The shard this replica owns, when sharding is on (`SHARD_COUNT` > 1).
+    pub fn shard(&self) -> Result<Option<(u32, u32)>, String> {
+        if self.shard_count <= 1 {
+            return Ok(None);
+        }
+        let index = match self.shard_index {
+            Some(i) => i,
+            None => ["POD_NAME", "HOSTNAME"]
+                .iter()
+                .filter_map(|v| std::env::var(v).ok())
+                .find_map(|name| name.rsplit('-').next()?.parse::<u32>().ok())
+                .ok_or("SHARD_COUNT > 1 needs SHARD_INDEX or a StatefulSet pod name ending in -<ordinal>")?,
+        };
+        if index >= self.shard_count {
+            return Err(format!(
+                "SHARD_INDEX {index} must be below SHARD_COUNT {}",
+                self.shard_count
+            ));
+        }
+        Ok(Some((index, self.shard_count)))
+    }
+
+    /// Whether signals go to stdout.
+    pub fn print_signals(&self) -> bool {
+        self.signals_to_stdout.unwrap_or(self.nats_url.is_none())
+    }
+}

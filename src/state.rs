@@ -1,0 +1,78 @@
+//! Live state shared between the processing task and the HTTP API (atomics and short-held locks only).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::RwLock;
+use serde::Serialize;
+use strategy_sdk::DataStatus;
+use tokio::sync::broadcast;
+
+/// Where market data comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceInfo {
+    /// `nats` or `replay`.
+    pub kind: &'static str,
+    /// NATS URL or replay file.
+    pub detail: String,
+    /// Subscription mode (`queue_group`, `shard i/n`, `replay`).
+    pub mode: String,
+}
+
+/// Status of one strategy as the API reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategyLive {
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Data availability.
+    pub data: DataStatus,
+}
+
+/// Shared live state.
+#[derive(Debug)]
+pub struct LiveState {
+    /// Process start.
+    pub started: Instant,
+    /// Data source.
+    pub source: SourceInfo,
+    /// True while the source is connected (replay: always).
+    pub source_connected: AtomicBool,
+    /// True once the registry is loaded and the pipeline runs.
+    pub pipeline_running: AtomicBool,
+    /// Latest event time processed (ms).
+    pub last_event_time_ms: AtomicI64,
+    /// Messages processed (all kinds).
+    pub processed: AtomicU64,
+    /// Signals published.
+    pub signals: AtomicU64,
+    /// Per-strategy status, refreshed by the processing task.
+    pub strategies: RwLock<BTreeMap<&'static str, StrategyLive>>,
+    /// Recently published signals as JSON (live feed; slow receivers lag and skip, never block).
+    pub signal_feed: broadcast::Sender<Arc<str>>,
+}
+
+impl LiveState {
+    /// New state for a source.
+    pub fn new(source: SourceInfo) -> Self {
+        let (signal_feed, _) = broadcast::channel(256);
+        Self {
+            started: Instant::now(),
+            source,
+            source_connected: AtomicBool::new(false),
+            pipeline_running: AtomicBool::new(false),
+            last_event_time_ms: AtomicI64::new(0),
+            processed: AtomicU64::new(0),
+            signals: AtomicU64::new(0),
+            strategies: RwLock::new(BTreeMap::new()),
+            signal_feed,
+        }
+    }
+
+    /// Ready: pipeline running and source connected.
+    pub fn ready(&self) -> bool {
+        self.pipeline_running.load(Ordering::Relaxed)
+            && self.source_connected.load(Ordering::Relaxed)
+    }
+}
