@@ -110,6 +110,15 @@ impl Settings {
         Self::try_parse_from(["realtime-strategies"])
     }
 
+    /// Settings from explicit arguments (first item is the program name); panics with clap's message on error.
+    pub fn from_args<I, T>(args: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(args).unwrap_or_else(|e| panic!("invalid settings: {e}"))
+    }
+
     /// The HTTP listen address.
     pub fn http_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
         format!("{}:{}", self.http_bind, self.health_check_port).parse()

@@ -1,0 +1,201 @@
+//! Shared helpers for the host's integration tests: a real nats-server on a free loopback port, the host on a
+//! free HTTP port, the bundled recording.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use realtime_strategies::host::{EnvReader, Host};
+use realtime_strategies::settings::Settings;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn nats_binary() -> String {
+    if let Ok(p) = std::env::var("NATS_SERVER_BIN") {
+        return p;
+    }
+    for p in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
+        if std::path::Path::new(p).exists() {
+            return p.to_owned();
+        }
+    }
+    "nats-server".to_owned()
+}
+
+/// A nats-server child process on a random loopback port, killed on drop.
+pub struct NatsServer {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl NatsServer {
+    /// Starts a server and waits until it accepts connections.
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Starts a server on a given port (used to restart on the same port).
+    pub fn start_on(port: u16) -> Self {
+        let child = Command::new(nats_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed (tests/run.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Settings from command-line style flags (the environment is not consulted for values given here).
+pub fn settings(args: &[&str]) -> Settings {
+    let mut all = vec!["realtime-strategies", "--heartbeat-enabled", "false"];
+    all.extend_from_slice(args);
+    Settings::from_args(all)
+}
+
+/// An environment reader over a fixed map (strategy switches and parameter variables).
+pub fn env_of(pairs: &[(&str, &str)]) -> EnvReader {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Arc::new(move |k| map.get(k).cloned())
+}
+
+/// A running host with its HTTP API on a free port; shut down on drop.
+pub struct TestHost {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestHost {
+    /// Starts a host with `settings` and `env`.
+    pub async fn start(settings: Settings, env: EnvReader) -> Self {
+        let host = Host::start_with_env(settings, env)
+            .await
+            .expect("host starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            let _ = host
+                .serve(listener, async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            base,
+            stop: Some(tx),
+            done: Some(done),
+        }
+    }
+
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET and parse JSON; returns (status, body).
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::get(self.url(path)).await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// GET text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(self.url(path)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Polls `/ready` until 200 or panics after `secs`.
+    pub async fn wait_ready(&self, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(r) = reqwest::get(self.url("/ready")).await {
+                if r.status().as_u16() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "host not ready after {secs}s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the host gracefully and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), done).await;
+        }
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The bundled recording's lines.
+pub fn recording() -> Vec<String> {
+    strategy_sdk::testing::bundled_recording()
+}
+
+/// Value of a Prometheus sample line `name{labels} value` (labels given as they appear, e.g. `reason="empty_book"`).
+pub fn metric(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| label.is_empty() || l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine or a developer's: installs what the tests need (nats-server from
+# Debian; a MongoDB-compatible server via tests/scripts/mongo-server.sh), starts the MongoDB-compatible server on a
+# loopback port, runs every test of the workspace, and stops the server again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$@"; else sudo apt-get update -qq && sudo apt-get install -y -qq "$@"; fi
+}
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+command -v python3 >/dev/null || apt_install python3 python3-venv
+
+MONGO_PORT=${TEST_MONGO_PORT:-27917}
+export MONGO_DATA_DIR=${MONGO_DATA_DIR:-$(mktemp -d /tmp/rs-test-mongo.XXXXXX)}
+TEST_MONGODB_URI=$(tests/scripts/mongo-server.sh start "$MONGO_PORT")
+export TEST_MONGODB_URI TEST_MONGO_PORT=$MONGO_PORT
+trap 'tests/scripts/mongo-server.sh stop "$MONGO_PORT" >/dev/null 2>&1 || true' EXIT
+
+cargo test --workspace --all-targets "$@"
