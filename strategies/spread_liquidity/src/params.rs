@@ -1,0 +1,53 @@
+//! Parameters of the spread liquidity strategy.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use strategy_sdk::StrategyParams;
+
+/// Parameters of `spread_liquidity` (names, defaults and ranges of the original service).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpreadLiquidityParams {
+    /// Minimum spread in basis points to consider for signals
+    #[schemars(range(min = 1.0, max = 100.0), example = 10.0)]
+    pub spread_threshold_bps: f64,
+    /// Spread ratio threshold (current / average)
+    #[schemars(range(min = 1.5, max = 10.0), example = 2.5)]
+    pub spread_ratio_threshold: f64,
+    /// Minimum spread velocity (% change per second)
+    #[schemars(range(min = 0.1, max = 2.0), example = 0.5)]
+    pub velocity_threshold: f64,
+    /// Minimum time spread must persist above threshold
+    #[schemars(range(min = 10.0, max = 300.0), example = 30.0)]
+    pub persistence_threshold_seconds: f64,
+    /// Minimum depth reduction to trigger signal
+    #[schemars(range(min = 0.1, max = 0.9), example = 0.5)]
+    pub min_depth_reduction_pct: f64,
+    /// Base confidence level for signals
+    #[schemars(range(min = 0.5, max = 1.0), example = 0.70)]
+    pub base_confidence: f64,
+    /// Number of ticks for rolling average calculation
+    #[schemars(range(min = 5, max = 100), example = 20)]
+    pub lookback_ticks: u32,
+    /// Minimum time between signals per symbol
+    #[schemars(range(min = 30.0, max = 600.0), example = 60.0)]
+    pub min_signal_interval_seconds: f64,
+}
+
+impl Default for SpreadLiquidityParams {
+    fn default() -> Self {
+        Self {
+            spread_threshold_bps: 10.0,
+            spread_ratio_threshold: 2.5,
+            velocity_threshold: 0.5,
+            persistence_threshold_seconds: 30.0,
+            min_depth_reduction_pct: 0.5,
+            base_confidence: 0.70,
+            lookback_ticks: 20,
+            min_signal_interval_seconds: 60.0,
+        }
+    }
+}
+
+/// Every field has its own range and no rule links two fields, so the default (empty) cross-field check applies.
+impl StrategyParams for SpreadLiquidityParams {}
