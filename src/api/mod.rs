@@ -1,7 +1,9 @@
 //! The HTTP API: the only module that knows about HTTP.
 
+pub mod assets;
 pub mod envelope;
 pub mod error;
+pub mod openapi;
 pub mod service;
 pub mod strategies;
 
@@ -56,6 +58,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(service::ready))
         .route("/info", get(service::info))
         .route("/metrics", get(service::metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/docs", get(assets::docs))
+        .route("/assets/{*path}", get(assets::serve))
         .route("/api/v1/strategies", get(strategies::list))
         .route(
             "/api/v1/strategies/{strategy_id}/schema",
@@ -66,5 +71,6 @@ pub fn router(state: AppState) -> Router {
             get(strategies::defaults),
         )
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }

@@ -1,0 +1,81 @@
+//! Static files embedded in the binary (Swagger UI, the web console): served with their content type and cache
+//! headers, so the host works with no network access.
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+/// One embedded file.
+pub struct Asset {
+    /// Path below `/assets/`.
+    pub path: &'static str,
+    /// MIME type.
+    pub content_type: &'static str,
+    /// Contents.
+    pub bytes: &'static [u8],
+}
+
+macro_rules! asset {
+    ($path:literal, $ct:literal) => {
+        Asset {
+            path: $path,
+            content_type: $ct,
+            bytes: include_bytes!(concat!("assets/", $path)),
+        }
+    };
+}
+
+/// Every embedded file.
+pub static ASSETS: &[Asset] = &[
+    asset!(
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "vendor/swagger-ui/swagger-ui.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!("vendor/swagger-ui/LICENSE", "text/plain; charset=utf-8"),
+];
+
+/// Looks an asset up by path.
+pub fn find(path: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.path == path)
+}
+
+/// `GET /assets/{*path}` — vendored files are versioned by folder, so they may be cached for a day.
+pub async fn serve(Path(path): Path<String>) -> Response {
+    match find(&path) {
+        Some(a) => (
+            [
+                (header::CONTENT_TYPE, a.content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            a.bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}
+
+/// `GET /docs` — Swagger UI over `/openapi.json`, entirely from embedded files.
+pub async fn docs() -> Html<&'static str> {
+    Html(
+        r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>realtime-strategies API</title>
+<link rel="stylesheet" href="/assets/vendor/swagger-ui/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/assets/vendor/swagger-ui/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true });
+</script>
+</body>
+</html>"##,
+    )
+}

@@ -1,0 +1,599 @@
+//! The OpenAPI 3.1 document, generated at start-up from the registry: every endpoint, and every registered
+//! strategy's parameter schema (JSON Schema 2020-12, the OpenAPI 3.1 dialect) under `components.schemas`.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::api::AppState;
+use crate::registry::Registry;
+
+/// `GET /openapi.json`
+pub async fn serve(State(state): State<AppState>) -> Json<Value> {
+    Json(document(&state.registry))
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+}
+
+fn query_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+fn strategy_id_param(ids: &[&str]) -> Value {
+    json!({ "name": "strategy_id", "in": "path", "required": true, "description": "Registered strategy id",
+            "schema": { "type": "string", "enum": ids } })
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn error_responses(codes: &[&str]) -> Map<String, Value> {
+    codes
+        .iter()
+        .map(|code| {
+            let text = match *code {
+                "401" => "Missing bearer token (API_TOKEN is set)",
+                "403" => "Wrong bearer token",
+                "404" => "Unknown strategy, symbol or version",
+                "409" => "Nothing to restore or roll back to",
+                "422" => {
+                    "Invalid input; error.details.errors names every field (JSON pointer) and rule"
+                }
+                "503" => "Configuration store unavailable; nothing was written",
+                _ => "Error",
+            };
+            (
+                (*code).to_owned(),
+                json_response(text, reference("ErrorResponse")),
+            )
+        })
+        .collect()
+}
+
+fn operation(
+    tag: &str,
+    summary: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok: Value,
+    errors: &[&str],
+) -> Value {
+    let mut responses = error_responses(errors);
+    responses.insert("200".into(), ok);
+    let mut op =
+        json!({ "tags": [tag], "summary": summary, "parameters": params, "responses": responses });
+    if let Some(schema) = body {
+        op["requestBody"] =
+            json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+    }
+    op
+}
+
+/// Moves `$defs` of a schemars schema into `components.schemas` (prefixed) and rewrites its `$ref`s.
+fn hoist(schema: &Value, prefix: &str, components: &mut Map<String, Value>) -> Value {
+    fn rewrite(v: &mut Value, prefix: &str) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get_mut("$ref") {
+                    if let Some(name) = r.strip_prefix("#/$defs/") {
+                        *r = format!("#/components/schemas/{prefix}{name}");
+                    }
+                }
+                map.values_mut().for_each(|v| rewrite(v, prefix));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| rewrite(v, prefix)),
+            _ => {}
+        }
+    }
+    let mut s = schema.clone();
+    if let Some(obj) = s.as_object_mut() {
+        obj.remove("$schema");
+        if let Some(Value::Object(defs)) = obj.remove("$defs") {
+            for (name, mut def) in defs {
+                rewrite(&mut def, prefix);
+                components.insert(format!("{prefix}{name}"), def);
+            }
+        }
+    }
+    rewrite(&mut s, prefix);
+    s
+}
+
+/// Builds the document.
+pub fn document(registry: &Registry) -> Value {
+    let ids: Vec<&str> = registry.ids();
+    let mut schemas = base_schemas();
+    let mut param_refs = Vec::new();
+    for s in registry.strategies() {
+        let name = format!("{}_parameters", s.id());
+        let mut schema = hoist(&s.schema, &format!("{}_", s.id()), &mut schemas);
+        schema["title"] = json!(format!("{} parameters", s.descriptor.name));
+        schema["x-strategy-id"] = json!(s.id());
+        schemas.insert(name.clone(), schema);
+        param_refs.push(reference(&name));
+    }
+    let mut update = schemas
+        .get("ConfigUpdateRequest")
+        .cloned()
+        .unwrap_or(Value::Null);
+    update["properties"]["parameters"] = json!({
+        "description": "Partial parameter override (merge patch: null removes a field's override); one of the strategies' parameter schemas",
+        "anyOf": param_refs,
+    });
+    schemas.insert("ConfigUpdateRequest".into(), update);
+
+    let sid = || strategy_id_param(&ids);
+    let symbol = || path_param("symbol", "Trading symbol, e.g. BTCUSDT (case-insensitive)");
+    let api = |r: &str| {
+        json_response(
+            "Successful response",
+            json!({ "allOf": [reference("APIResponse")], "description": r }),
+        )
+    };
+    let audit_query = || {
+        vec![
+            sid(),
+            query_param(
+                "symbol",
+                "Only this symbol's records",
+                json!({"type": "string"}),
+            ),
+            query_param(
+                "limit",
+                "Maximum records (1-1000)",
+                json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+            ),
+        ]
+    };
+    let who = || {
+        vec![
+            query_param(
+                "changed_by",
+                "Who makes the change",
+                json!({"type": "string"}),
+            ),
+            query_param("reason", "Why", json!({"type": "string"})),
+        ]
+    };
+    let config_write = ["401", "403", "404", "422", "503"];
+
+    let mut paths = Map::new();
+    let mut add = |path: &str, method: &str, op: Value| {
+        let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
+        entry[method] = op;
+    };
+    add(
+        "/",
+        "get",
+        operation(
+            "service",
+            "Service name and endpoint map",
+            vec![],
+            None,
+            json_response("OK", json!({"type": "object"})),
+            &[],
+        ),
+    );
+    add(
+        "/healthz",
+        "get",
+        operation(
+            "service",
+            "Liveness",
+            vec![],
+            None,
+            json_response("Alive", json!({"type": "object"})),
+            &[],
+        ),
+    );
+    add(
+        "/ready",
+        "get",
+        operation(
+            "service",
+            "Readiness (503 while the source is disconnected)",
+            vec![],
+            None,
+            json_response("Ready", json!({"type": "object"})),
+            &["503"],
+        ),
+    );
+    add(
+        "/info",
+        "get",
+        operation(
+            "service",
+            "Configuration, source, strategies and their data status",
+            vec![],
+            None,
+            json_response("OK", json!({"type": "object"})),
+            &[],
+        ),
+    );
+    add(
+        "/metrics",
+        "get",
+        json!({"tags": ["service"], "summary": "Prometheus metrics (text format)", "responses": {"200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}),
+    );
+
+    add(
+        "/api/v1/strategies",
+        "get",
+        operation(
+            "configuration",
+            "List all strategies",
+            vec![],
+            None,
+            api("data: StrategyListItem[]"),
+            &[],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/schema",
+        "get",
+        operation(
+            "configuration",
+            "Parameter schema of a strategy (metadata.json_schema holds the JSON Schema)",
+            vec![sid()],
+            None,
+            api("data: ParameterSchemaItem[]"),
+            &["404"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/defaults",
+        "get",
+        operation(
+            "configuration",
+            "Default parameters",
+            vec![sid()],
+            None,
+            api("data: parameters"),
+            &["404"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/config",
+        "get",
+        operation(
+            "configuration",
+            "Effective global parameters with per-field provenance",
+            vec![sid()],
+            None,
+            api("data: ConfigResponse"),
+            &["404"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/config",
+        "post",
+        operation(
+            "configuration",
+            "Set the global override (validated; versioned; audited)",
+            vec![sid()],
+            Some(reference("ConfigUpdateRequest")),
+            api("data: ConfigResponse"),
+            &config_write,
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/config",
+        "delete",
+        operation(
+            "configuration",
+            "Delete the global override",
+            [vec![sid()], who()].concat(),
+            None,
+            api("deleted"),
+            &config_write,
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/config/{symbol}",
+        "get",
+        operation(
+            "configuration",
+            "Effective parameters of one symbol with provenance",
+            vec![sid(), symbol()],
+            None,
+            api("data: ConfigResponse"),
+            &["404"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/config/{symbol}",
+        "post",
+        operation(
+            "configuration",
+            "Set a symbol override",
+            vec![sid(), symbol()],
+            Some(reference("ConfigUpdateRequest")),
+            api("data: ConfigResponse"),
+            &config_write,
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/config/{symbol}",
+        "delete",
+        operation(
+            "configuration",
+            "Delete a symbol override",
+            [vec![sid(), symbol()], who()].concat(),
+            None,
+            api("deleted"),
+            &config_write,
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/audit",
+        "get",
+        operation(
+            "configuration",
+            "Audit trail (newest first)",
+            audit_query(),
+            None,
+            api("data: AuditTrailItem[]"),
+            &["404", "422"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/cache/refresh",
+        "post",
+        operation(
+            "configuration",
+            "Reload every configuration from the store",
+            vec![],
+            None,
+            api("refreshed"),
+            &["401", "403", "503"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/rollback",
+        "post",
+        operation(
+            "configuration",
+            "Roll back to a previous version",
+            vec![
+                sid(),
+                query_param(
+                    "symbol",
+                    "Symbol override to roll back",
+                    json!({"type": "string"}),
+                ),
+            ],
+            Some(reference("RollbackRequest")),
+            api("data: ConfigResponse"),
+            &["401", "403", "404", "409", "422", "503"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/restore",
+        "post",
+        operation(
+            "configuration",
+            "Restore a deleted configuration",
+            vec![
+                sid(),
+                query_param(
+                    "symbol",
+                    "Symbol override to restore",
+                    json!({"type": "string"}),
+                ),
+            ],
+            Some(reference("RestoreRequest")),
+            api("data: ConfigResponse"),
+            &["401", "403", "404", "409", "503"],
+        ),
+    );
+    add(
+        "/api/v1/config/validate",
+        "post",
+        operation(
+            "configuration",
+            "Validate parameters without storing",
+            vec![],
+            Some(reference("ConfigValidationRequest")),
+            api("data: validation result"),
+            &["404", "422"],
+        ),
+    );
+
+    let sym_metric = || path_param("symbol", "Trading symbol, e.g. BTCUSDT");
+    add(
+        "/api/v1/metrics/depth/{symbol}",
+        "get",
+        operation(
+            "market-metrics",
+            "Current depth metrics of a symbol",
+            vec![sym_metric()],
+            None,
+            json_response("Depth metrics", json!({"type": "object"})),
+            &["404"],
+        ),
+    );
+    add(
+        "/api/v1/metrics/pressure/{symbol}",
+        "get",
+        operation(
+            "market-metrics",
+            "Pressure history and trend",
+            vec![
+                sym_metric(),
+                query_param(
+                    "timeframe",
+                    "Window",
+                    json!({"type": "string", "enum": ["1m", "5m", "15m"], "default": "5m"}),
+                ),
+            ],
+            None,
+            json_response("Pressure history", json!({"type": "object"})),
+            &["404", "422"],
+        ),
+    );
+    add(
+        "/api/v1/metrics/summary",
+        "get",
+        operation(
+            "market-metrics",
+            "Market-wide summary",
+            vec![],
+            None,
+            json_response("Summary", json!({"type": "object"})),
+            &[],
+        ),
+    );
+    add(
+        "/api/v1/metrics/all",
+        "get",
+        operation(
+            "market-metrics",
+            "All tracked symbols (filter, sort, paginate)",
+            vec![
+                query_param(
+                    "symbols",
+                    "Comma-separated symbols",
+                    json!({"type": "string"}),
+                ),
+                query_param(
+                    "min_pressure",
+                    "Minimum net pressure",
+                    json!({"type": "number"}),
+                ),
+                query_param(
+                    "max_pressure",
+                    "Maximum net pressure",
+                    json!({"type": "number"}),
+                ),
+                query_param(
+                    "trend",
+                    "Trend filter",
+                    json!({"type": "string", "enum": ["bullish", "bearish", "neutral"]}),
+                ),
+                query_param(
+                    "limit",
+                    "Page size",
+                    json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
+                ),
+                query_param(
+                    "offset",
+                    "Offset",
+                    json!({"type": "integer", "minimum": 0, "default": 0}),
+                ),
+                query_param("sort_by", "Sort field", json!({"type": "string"})),
+                query_param(
+                    "sort_order",
+                    "asc or desc",
+                    json!({"type": "string", "enum": ["asc", "desc"]}),
+                ),
+            ],
+            None,
+            json_response("All metrics", json!({"type": "object"})),
+            &["422"],
+        ),
+    );
+    add(
+        "/api/v1/stream/signals",
+        "get",
+        json!({"tags": ["live"], "summary": "Server-Sent Events: each published signal (event `signal`, data = the published JSON)", "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}),
+    );
+    add(
+        "/api/v1/stream/market",
+        "get",
+        json!({"tags": ["live"], "summary": "Server-Sent Events: market summary and per-symbol metrics about once a second (event `market`)", "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}),
+    );
+    add(
+        "/docs",
+        "get",
+        json!({"tags": ["service"], "summary": "Swagger UI (embedded, works offline)", "responses": {"200": {"description": "HTML"}}}),
+    );
+    add(
+        "/openapi.json",
+        "get",
+        json!({"tags": ["service"], "summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}),
+    );
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "realtime-strategies",
+            "version": crate::VERSION,
+            "description": "Configuration and market metrics API of the real-time strategy host. Generated from the registered strategies: adding a strategy crate updates this document.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "Required on writes when API_TOKEN is set" } }
+        },
+        "x-strategies": ids,
+    })
+}
+
+fn base_schemas() -> Map<String, Value> {
+    let v = json!({
+        "APIResponse": {
+            "type": "object", "required": ["success"],
+            "properties": {
+                "success": {"type": "boolean"}, "data": {}, "error": {"type": ["object", "null"]},
+                "metadata": {"type": ["object", "null"]}
+            }
+        },
+        "FieldError": {
+            "type": "object", "required": ["field", "rule", "message"],
+            "properties": {
+                "field": {"type": "string", "description": "JSON pointer of the offending field"},
+                "rule": {"type": "string", "description": "Failed rule (minimum, type, additionalProperties, cross_field, …)"},
+                "message": {"type": "string"}
+            }
+        },
+        "ErrorResponse": {
+            "type": "object",
+            "properties": {
+                "success": {"const": false}, "data": {"type": "null"}, "metadata": {"type": "null"},
+                "error": {"type": "object", "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"},
+                    "details": {"type": ["object", "null"], "properties": {"errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}}}}
+                }}
+            }
+        },
+        "ConfigUpdateRequest": {
+            "type": "object", "required": ["parameters", "changed_by"],
+            "properties": {
+                "parameters": {"type": "object"},
+                "changed_by": {"type": "string", "description": "Who makes the change"},
+                "reason": {"type": ["string", "null"]},
+                "validate_only": {"type": "boolean", "default": false}
+            }
+        },
+        "RollbackRequest": {
+            "type": "object", "required": ["changed_by"],
+            "properties": {
+                "changed_by": {"type": "string"}, "target_version": {"type": ["integer", "null"]},
+                "reason": {"type": ["string", "null"]}
+            }
+        },
+        "RestoreRequest": {
+            "type": "object", "required": ["changed_by"],
+            "properties": {"changed_by": {"type": "string"}, "reason": {"type": ["string", "null"]}}
+        },
+        "ConfigValidationRequest": {
+            "type": "object", "required": ["parameters", "strategy_id"],
+            "properties": {
+                "parameters": {"type": "object"}, "strategy_id": {"type": "string"},
+                "symbol": {"type": ["string", "null"]}
+            }
+        }
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
