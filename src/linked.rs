@@ -6,3 +6,5 @@
 
 use plugin_depth_analyzer as _;
 use strategy_orderbook_skew as _;
+use strategy_spread_liquidity as _;
+use strategy_trade_momentum as _;
