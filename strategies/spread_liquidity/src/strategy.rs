@@ -92,11 +92,11 @@ fn measure(book: &DepthBook, time_ms: i64) -> Option<(Tick, f64, f64)> {
     if !(best_bid > 0.0 && best_ask > best_bid && best_ask.is_finite()) {
         return None;
     }
-    let mid = best_bid + (best_ask - best_bid) / 2.0;
+    let mid = (best_bid + best_ask) / 2.0;
     let spread_bps = (best_ask - best_bid) / mid * 10_000.0;
     let total_depth = DepthBook::side_volume(&book.bids, DEPTH_LEVELS)
         + DepthBook::side_volume(&book.asks, DEPTH_LEVELS);
-    if !(spread_bps.is_finite() && spread_bps > 0.0 && total_depth.is_finite()) {
+    if !(mid.is_finite() && spread_bps.is_finite() && spread_bps > 0.0 && total_depth.is_finite()) {
         return None;
     }
     Some((
@@ -158,7 +158,7 @@ fn compare(history: &VecDeque<Tick>, best_bid: f64, best_ask: f64) -> Option<Spr
     Some(SpreadReading {
         best_bid,
         best_ask,
-        mid: best_bid + (best_ask - best_bid) / 2.0,
+        mid: (best_bid + best_ask) / 2.0,
         spread_abs: best_ask - best_bid,
         spread_bps: current.spread_bps,
         total_depth: current.total_depth,
