@@ -5,6 +5,9 @@
 //! (`tests/registry.rs`) fails when a folder under `strategies/` is missing from this list.
 
 use plugin_depth_analyzer as _;
+use strategy_btc_dominance as _;
+use strategy_iceberg_detector as _;
 use strategy_orderbook_skew as _;
 use strategy_spread_liquidity as _;
+use strategy_ticker_velocity as _;
 use strategy_trade_momentum as _;

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub uptime: Gauge,
     /// Resident memory in bytes.
     pub memory: IntGauge,
+    /// CPU time (user + system) consumed by the process, in seconds.
+    pub cpu_seconds: Gauge,
     /// Circuit breaker state by component (0 closed, 1 open).
     pub circuit_breaker: IntGaugeVec,
     /// Config changes applied, by strategy and scope.
@@ -140,6 +142,11 @@ impl Metrics {
                 .expect("metric");
         let uptime =
             Gauge::new("service_uptime_seconds", "Service uptime in seconds").expect("metric");
+        let cpu_seconds = Gauge::new(
+            "realtime_process_cpu_seconds",
+            "CPU time (user + system) used by the process",
+        )
+        .expect("metric");
         let memory =
             IntGauge::new("memory_usage_bytes", "Resident memory in bytes").expect("metric");
         let circuit_breaker = IntGaugeVec::new(
@@ -159,6 +166,7 @@ impl Metrics {
             Box::new(enabled_strategies.clone()),
             Box::new(uptime.clone()),
             Box::new(memory.clone()),
+            Box::new(cpu_seconds.clone()),
             Box::new(circuit_breaker.clone()),
         ] {
             registry.register(c).expect("metric registration");
@@ -187,13 +195,16 @@ impl Metrics {
             enabled_strategies,
             uptime,
             memory,
+            cpu_seconds,
             circuit_breaker,
             config_changes,
         }
     }
 
-    /// The text exposition of every metric.
+    /// The text exposition of every metric (process gauges refreshed first).
     pub fn render(&self) -> String {
+        self.memory.set(resident_memory_bytes());
+        self.cpu_seconds.set(process_cpu_seconds());
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
@@ -213,4 +224,19 @@ pub fn resident_memory_bytes() -> i64 {
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<i64>().ok())
         .map(|pages| pages * 4096)
         .unwrap_or(0)
+}
+
+/// User + system CPU seconds of this process (Linux `/proc/self/stat`, clock ticks of 1/100 s), 0 elsewhere.
+pub fn process_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
 }

@@ -196,7 +196,18 @@ impl Pipeline {
         for &i in &self.by_kind[k] {
             self.strategies[i].on_event(&ctx, &decoded.event, &mut self.sink);
         }
-        for signal in self.sink.drain() {
+        let traceparent = decoded.traceparent;
+        if traceparent.is_some() && !self.sink.is_empty() {
+            let span = tracing::info_span!(
+                "signals",
+                traceparent = traceparent.unwrap_or_default(),
+                symbol = decoded.symbol
+            );
+            let _guard = span.enter();
+            tracing::debug!(count = self.sink.len(), "signals from a traced message");
+        }
+        for mut signal in self.sink.drain() {
+            signal.traceparent = traceparent.map(str::to_owned);
             self.metrics
                 .signals_generated
                 .with_label_values(&[signal.strategy_id, signal.action.as_str()])

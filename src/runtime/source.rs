@@ -92,7 +92,7 @@ fn envelope_time(line: &str) -> Option<i64> {
 }
 
 /// Shifts every time field of an envelope by `offset_ms` so a looped replay keeps event time moving forward.
-fn shift_times(line: &str, offset_ms: i64) -> Option<String> {
+pub fn shift_times(line: &str, offset_ms: i64) -> Option<String> {
     let mut v: Value = serde_json::from_str(line).ok()?;
     let ts = parse_timestamp_ms(v.get("timestamp")?.as_str()?)?;
     v["timestamp"] = Value::String(format_timestamp_ms(ts + offset_ms));

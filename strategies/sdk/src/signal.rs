@@ -57,6 +57,8 @@ pub struct Signal {
     pub indicators: Vec<(&'static str, Value)>,
     /// Free-form metadata.
     pub metadata: Vec<(&'static str, Value)>,
+    /// W3C `traceparent` of the triggering message, when it carried one (set by the host, not by strategies).
+    pub traceparent: Option<String>,
 }
 
 impl Signal {
@@ -84,6 +86,7 @@ impl Signal {
             event_time_ms: ctx.event_time_ms,
             indicators: Vec::new(),
             metadata: Vec::new(),
+            traceparent: None,
         }
     }
 
@@ -179,6 +182,10 @@ impl Signal {
             take_profit,
             take_profit_pct,
             timestamp: format_timestamp_ms(self.event_time_ms),
+            otel_trace_context: self
+                .traceparent
+                .as_deref()
+                .map(|traceparent| TraceContext { traceparent }),
         }
     }
 }
@@ -238,6 +245,16 @@ pub struct ContractSignal<'a> {
     pub take_profit_pct: f64,
     /// ISO-8601 event time of the triggering event.
     pub timestamp: String,
+    /// Trace context propagated from the triggering market data message (absent when it had none).
+    #[serde(rename = "_otel_trace_context", skip_serializing_if = "Option::is_none")]
+    pub otel_trace_context: Option<TraceContext<'a>>,
+}
+
+/// W3C trace context carried in published signals.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceContext<'a> {
+    /// The `traceparent` header value.
+    pub traceparent: &'a str,
 }
 
 /// Stop-loss and take-profit fractions by confidence (the original adapter's table):
@@ -254,7 +271,7 @@ pub fn risk_percentages(confidence: f64) -> (f64, f64) {
 
 /// Default order size when a strategy sets none: about 100 USDT above a price of 10 000, 50 above 100, else 20.
 pub fn default_quantity(price: f64) -> f64 {
-    if !(price > 0.0) {
+    if price.is_nan() || price <= 0.0 {
         0.0
     } else if price > 10_000.0 {
         round_to(100.0 / price, 4)

@@ -1,0 +1,247 @@
+//! Production behaviour against a real nats-server: symbol sharding across three hosts, reconnect after a NATS
+//! restart, graceful shutdown on SIGTERM, trace context propagation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{env_of, free_port, metric, recording, settings, NatsServer, TestHost};
+use futures::StreamExt;
+use realtime_strategies::runtime::pipeline::shard_of;
+
+fn depth_lines(n: usize) -> Vec<String> {
+    recording()
+        .into_iter()
+        .filter(|l| l.contains("@depth20"))
+        .take(n)
+        .collect()
+}
+
+async fn processed(h: &TestHost) -> f64 {
+    let (_, text) = h.get_text("/metrics").await;
+    metric(&text, "realtime_messages_processed_total", "")
+}
+
+async fn wait_for(h: &TestHost, target: f64, secs: u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let n = processed(h).await;
+        if n >= target || Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_shards_process_every_message_exactly_once() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let mut hosts = Vec::new();
+    for i in 0..3 {
+        let idx = i.to_string();
+        let h = TestHost::start(
+            settings(&[
+                "--nats-url",
+                &url,
+                "--shard-count",
+                "3",
+                "--shard-index",
+                &idx,
+                "--signals-to-stdout",
+                "false",
+            ]),
+            env_of(&[]),
+        )
+        .await;
+        h.wait_ready(10).await;
+        hosts.push(h);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // 12 symbols: the recorded BTC/ETH books relabelled with a prefix.
+    let base = depth_lines(100);
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut expected = [0f64; 3];
+    let mut total = 0.0;
+    for k in 0..6 {
+        for line in &base {
+            let relabelled = line.replacen("\"stream\":\"", &format!("\"stream\":\"x{k}"), 1);
+            let symbol = if line.contains("btcusdt@") {
+                format!("X{k}BTCUSDT")
+            } else {
+                format!("X{k}ETHUSDT")
+            };
+            expected[shard_of(&symbol, 3) as usize] += 1.0;
+            total += 1.0;
+            client
+                .publish("binance.websocket.data", relabelled.into())
+                .await
+                .unwrap();
+        }
+    }
+    client.flush().await.unwrap();
+    assert!(
+        expected.iter().filter(|&&e| e > 0.0).count() >= 2,
+        "symbols spread over shards: {expected:?}"
+    );
+    let mut sum = 0.0;
+    for (i, h) in hosts.iter().enumerate() {
+        let n = wait_for(h, expected[i], 10).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n = n.max(processed(h).await);
+        assert_eq!(
+            n, expected[i],
+            "host {i} processed only its shard's symbols"
+        );
+        sum += n;
+    }
+    assert_eq!(
+        sum, total,
+        "every message processed exactly once across the shards"
+    );
+    for h in hosts {
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn reconnects_after_nats_restart() {
+    let port = free_port();
+    let mut nats = NatsServer::start_on(port);
+    let url = nats.url();
+    let h = TestHost::start(
+        settings(&["--nats-url", &url, "--signals-to-stdout", "false"]),
+        env_of(&[]),
+    )
+    .await;
+    h.wait_ready(10).await;
+    nats.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = h.get_json("/ready").await;
+        if status == 503 {
+            assert_eq!(body["checks"]["source_connected"], false);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/ready never reflected the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = h.get_json("/healthz").await;
+    assert_eq!(status, 200, "still alive during the outage");
+    let _nats = NatsServer::start_on(port);
+    h.wait_ready(20).await;
+    let before = processed(&h).await;
+    let client = async_nats::connect(&url).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for line in depth_lines(20) {
+        client
+            .publish("binance.websocket.data", line.into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let after = wait_for(&h, before + 20.0, 10).await;
+    assert_eq!(
+        after - before,
+        20.0,
+        "processing resumed after the reconnect"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn trace_context_is_carried_into_signals() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let h = TestHost::start(
+        settings(&["--nats-url", &url, "--signals-to-stdout", "false"]),
+        env_of(&[]),
+    )
+    .await;
+    h.wait_ready(10).await;
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut signals = client.subscribe("cio.intent.trading.>").await.unwrap();
+    client.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for line in depth_lines(200) {
+        let traced = line.replacen(
+            "\"version\":\"1.0\"}",
+            &format!("\"version\":\"1.0\",\"_otel_trace_context\":{{\"traceparent\":\"{tp}\"}}}}"),
+            1,
+        );
+        client
+            .publish("binance.websocket.data", traced.into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(10), signals.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(s["_otel_trace_context"]["traceparent"], tp);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully_and_flushes() {
+    let nats = NatsServer::start();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_realtime-strategies"))
+        .env("NATS_URL", nats.url())
+        .env("HEALTH_CHECK_PORT", port.to_string())
+        .env("HTTP_BIND", "127.0.0.1")
+        .env("SIGNALS_TO_STDOUT", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = format!("http://127.0.0.1:{port}/ready");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(&ready).await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "binary never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Signals triggered right before SIGTERM must still arrive.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let mut signals = client.subscribe("cio.intent.trading.>").await.unwrap();
+    client.flush().await.unwrap();
+    for line in depth_lines(200) {
+        client
+            .publish("binance.websocket.data", line.into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), signals.next()).await;
+    assert!(first.is_ok(), "signals flowed before shutdown");
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no exit within the grace period"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "clean exit code, got {exit:?}");
+}
