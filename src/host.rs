@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
-use crate::config::{ConfigService, EnvError};
+use crate::config::{ConfigService, EnvError, StoreError};
 use crate::metrics::Metrics;
 use crate::registry::{Registry, RegistryError};
 use crate::runtime::pipeline::ShardFilter;
@@ -35,6 +35,9 @@ pub enum HostError {
     /// The replay recording could not be read.
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The configuration store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// NATS client set-up failed.
     #[error("NATS: {0}")]
     Nats(String),
@@ -74,7 +77,15 @@ impl Host {
         let metrics = Metrics::new();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let config = Arc::new(ConfigService::new(registry.clone(), &*env, cmd_tx)?);
+        let store = crate::config::open_store(&settings).await?;
+        let config = Arc::new(ConfigService::new(
+            registry.clone(),
+            &*env,
+            cmd_tx,
+            store,
+            Duration::from_secs(settings.config_cache_ttl_seconds),
+        )?);
+        config.load_initial().await;
 
         let enabled: BTreeSet<&'static str> = registry
             .strategies()
@@ -144,6 +155,7 @@ impl Host {
             }
         }
         config.push_all().map_err(HostError::Settings)?;
+        background.push(config.spawn_background(shutdown_rx.clone()));
 
         let (input, nats_client) = match &settings.nats_url {
             Some(url) => {
@@ -156,6 +168,11 @@ impl Host {
                     &mut background,
                 )
                 .await?;
+                let listener = config
+                    .attach_nats(client.clone(), settings.config_changes_subject.clone())
+                    .await
+                    .map_err(HostError::Nats)?;
+                background.push(listener);
                 (input, Some(client))
             }
             None => {

@@ -97,6 +97,35 @@ pub struct Settings {
     /// Heartbeat interval in seconds.
     #[arg(long, env = "HEARTBEAT_INTERVAL_SECONDS", default_value_t = 60)]
     pub heartbeat_interval_seconds: u64,
+    /// MongoDB URI of the configuration store. Unset: the embedded store file (`CONFIG_DB_PATH`).
+    #[arg(long, env = "MONGODB_URI")]
+    pub mongodb_uri: Option<String>,
+    /// MongoDB database of the configuration collections.
+    #[arg(long, env = "MONGODB_DATABASE", default_value = "petrosa")]
+    pub mongodb_database: String,
+    /// Deadline of every MongoDB operation in ms (server selection and connect are capped at 2 s).
+    #[arg(long, env = "MONGODB_TIMEOUT_MS", default_value_t = 5000)]
+    pub mongodb_timeout_ms: u64,
+    /// File of the embedded configuration store (used when `MONGODB_URI` is unset).
+    #[arg(
+        long,
+        env = "CONFIG_DB_PATH",
+        default_value = "./realtime-strategies-config.redb"
+    )]
+    pub config_db_path: PathBuf,
+    /// Seconds between full reloads of the stored configuration (the original's cache TTL).
+    #[arg(long, env = "CONFIG_CACHE_TTL_SECONDS", default_value_t = 60)]
+    pub config_cache_ttl_seconds: u64,
+    /// NATS subject of configuration change events between replicas.
+    #[arg(
+        long,
+        env = "CONFIG_CHANGES_SUBJECT",
+        default_value = "realtime-strategies.config.changed"
+    )]
+    pub config_changes_subject: String,
+    /// Bearer token required by the configuration API's write endpoints (unset: writes are open).
+    #[arg(long, env = "API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
 }
 
 impl Settings {

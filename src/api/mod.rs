@@ -1,6 +1,7 @@
 //! The HTTP API: the only module that knows about HTTP.
 
 pub mod assets;
+pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod openapi;
@@ -11,7 +12,7 @@ use std::any::Any;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -70,6 +71,29 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/strategies/{strategy_id}/defaults",
             get(strategies::defaults),
         )
+        .route(
+            "/api/v1/strategies/{strategy_id}/config",
+            get(config::get_global)
+                .post(config::set_global)
+                .delete(config::delete_global),
+        )
+        .route(
+            "/api/v1/strategies/{strategy_id}/config/{symbol}",
+            get(config::get_symbol)
+                .post(config::set_symbol)
+                .delete(config::delete_symbol),
+        )
+        .route("/api/v1/strategies/{strategy_id}/audit", get(config::audit))
+        .route("/api/v1/strategies/cache/refresh", post(config::refresh))
+        .route(
+            "/api/v1/strategies/{strategy_id}/rollback",
+            post(config::rollback),
+        )
+        .route(
+            "/api/v1/strategies/{strategy_id}/restore",
+            post(config::restore),
+        )
+        .route("/api/v1/config/validate", post(config::validate))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)

@@ -74,8 +74,10 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             "pipeline_running": pipeline,
             "source_connected": source,
             "dependencies_available": source,
+            "config_store_available": state.config.store_available(),
         },
         "source": state.live.source,
+        "config_store": state.config.store_status(),
         "health_status": health_doc(&state),
     });
     let status = if ready {
@@ -150,6 +152,7 @@ pub async fn info(State(state): State<AppState>) -> Json<Value> {
             "config": config,
         },
         "plugins": plugins,
+        "config_store": state.config.store_status(),
     }))
 }
 

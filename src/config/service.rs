@@ -1,21 +1,117 @@
-//! The configuration service: effective parameters per strategy and symbol, and their propagation to the
-//! processing path. (Stores, audit and the write API build on this.)
+//! The configuration service: effective parameters per strategy and symbol, validated writes through the store,
+//! and their propagation to the processing path and to every other replica.
+//!
+//! Reads never touch the store: they serve the in-memory snapshot of the overrides (the last known config), which
+//! is refreshed by local writes, by change events from other replicas (NATS), by a periodic reload (the original's
+//! cache TTL) and by `POST /api/v1/strategies/cache/refresh`. When the store is down the snapshot keeps serving
+//! (or env/defaults if it was never loaded) and writes fail with [`ConfigError::Unavailable`].
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use serde_json::{Map, Value};
-use tokio::sync::mpsc;
+use futures::StreamExt;
+use parking_lot::{Mutex, RwLock};
+use serde_json::{json, Map, Value};
+use strategy_sdk::FieldError;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::config::resolve::{env_layer, EnvError};
-use crate::registry::Registry;
+use crate::config::store::{
+    iso, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, Mutation, StoreError,
+    StrategyDocs,
+};
+use crate::registry::{RegisteredStrategy, Registry};
 use crate::runtime::pipeline::{ParamsHandle, PipelineCommand};
+
+/// Why a configuration operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unknown strategy, version or audit record.
+    #[error("{0}")]
+    NotFound(String),
+    /// The parameters fail the schema or the strategy's rules; every offending field is listed.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The store cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ConfigError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ConfigError::Unavailable(format!(
+                "configuration store unavailable, nothing was changed: {m}"
+            )),
+            StoreError::NothingToDelete(k) => {
+                ConfigError::NotFound(format!("No configuration stored for {k}"))
+            }
+            StoreError::Other(m) => ConfigError::Internal(m),
+        }
+    }
+}
+
+/// Where one effective value came from.
+pub type Provenance = Map<String, Value>;
+
+/// The effective configuration of a (strategy, symbol).
+#[derive(Debug, Clone)]
+pub struct Effective {
+    /// Merged parameters (complete).
+    pub parameters: Value,
+    /// Per field: `default`, `env`, `global` or `symbol`.
+    pub provenance: Provenance,
+    /// Version of the most specific stored override (0 if none).
+    pub version: u64,
+    /// `mongodb`/`embedded` (an override applies), `environment` or `default`.
+    pub source: String,
+    /// Whether a symbol override applies.
+    pub is_override: bool,
+    /// Creation time of the most specific override.
+    pub created_at: Option<String>,
+    /// Update time of the most specific override.
+    pub updated_at: Option<String>,
+    /// Version of the global override, if any.
+    pub global_version: Option<u64>,
+    /// Version of the symbol override, if any.
+    pub symbol_version: Option<u64>,
+}
+
+struct StoreStatus {
+    available: AtomicBool,
+    loaded: AtomicBool,
+    last_load_ms: AtomicI64,
+    last_error: Mutex<Option<String>>,
+}
 
 /// Owns the layers of every strategy's parameters.
 pub struct ConfigService {
     registry: Arc<Registry>,
     env: BTreeMap<&'static str, Map<String, Value>>,
     commands: mpsc::UnboundedSender<PipelineCommand>,
+    store: Arc<dyn ConfigStore>,
+    snapshot: RwLock<BTreeMap<String, StrategyDocs>>,
+    write_lock: tokio::sync::Mutex<()>,
+    status: StoreStatus,
+    cache_ttl: Duration,
+    instance: String,
+    nats: OnceLock<(async_nats::Client, String)>,
+}
+
+/// A change event broadcast to every replica.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ChangeEvent {
+    strategy_id: String,
+    symbol: Option<String>,
+    version: u64,
+    action: String,
+    origin: String,
 }
 
 impl ConfigService {
@@ -24,6 +120,8 @@ impl ConfigService {
         registry: Arc<Registry>,
         env: &dyn Fn(&str) -> Option<String>,
         commands: mpsc::UnboundedSender<PipelineCommand>,
+        store: Arc<dyn ConfigStore>,
+        cache_ttl: Duration,
     ) -> Result<Self, EnvError> {
         let mut layers = BTreeMap::new();
         for s in registry.strategies() {
@@ -33,7 +131,48 @@ impl ConfigService {
             registry,
             env: layers,
             commands,
+            store,
+            snapshot: RwLock::new(BTreeMap::new()),
+            write_lock: tokio::sync::Mutex::new(()),
+            status: StoreStatus {
+                available: AtomicBool::new(false),
+                loaded: AtomicBool::new(false),
+                last_load_ms: AtomicI64::new(0),
+                last_error: Mutex::new(None),
+            },
+            cache_ttl: cache_ttl.max(Duration::from_secs(1)),
+            instance: uuid::Uuid::new_v4().to_string(),
+            nats: OnceLock::new(),
         })
+    }
+
+    /// The store's kind (`mongodb` or `embedded`).
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    fn lookup(&self, id: &str) -> Result<&RegisteredStrategy, ConfigError> {
+        self.registry
+            .get(id)
+            .ok_or_else(|| ConfigError::NotFound(format!("Strategy not found: {id}")))
+    }
+
+    fn note<T>(&self, r: &Result<T, StoreError>) {
+        match r {
+            Ok(_) => {
+                if !self.status.available.swap(true, Ordering::Relaxed) {
+                    tracing::info!(store = self.store.kind(), "configuration store available");
+                }
+                *self.status.last_error.lock() = None;
+            }
+            Err(StoreError::Unavailable(m)) => {
+                if self.status.available.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(store = self.store.kind(), error = %m, "configuration store unavailable; serving the last known config");
+                }
+                *self.status.last_error.lock() = Some(m.clone());
+            }
+            Err(_) => {}
+        }
     }
 
     /// Defaults ← env for a strategy.
@@ -53,15 +192,389 @@ impl ConfigService {
         self.env.get(id)
     }
 
-    /// Whether a global override exists and which symbols have overrides.
-    pub async fn override_summary(&self, _id: &str) -> (bool, Vec<String>) {
-        (false, Vec::new())
+    /// Whether a global override exists and which symbols have overrides (from the last known config).
+    pub async fn override_summary(&self, id: &str) -> (bool, Vec<String>) {
+        let snap = self.snapshot.read();
+        match snap.get(id) {
+            Some(d) => (d.global.is_some(), d.symbols.keys().cloned().collect()),
+            None => (false, Vec::new()),
+        }
     }
 
-    /// Pushes every strategy's effective global parameters to the processing path (start-up).
+    /// Effective parameters with `global` and `symbol` layers given explicitly, plus provenance.
+    fn merge(
+        &self,
+        s: &RegisteredStrategy,
+        global: Option<&Map<String, Value>>,
+        symbol: Option<&Map<String, Value>>,
+    ) -> (Value, Provenance) {
+        let mut doc = s.defaults.clone();
+        let mut prov = Map::new();
+        if let Some(obj) = doc.as_object() {
+            for k in obj.keys() {
+                prov.insert(k.clone(), "default".into());
+            }
+        }
+        let env = self.env.get(s.id());
+        let layers = [("env", env), ("global", global), ("symbol", symbol)];
+        if let Some(obj) = doc.as_object_mut() {
+            for (name, layer) in layers {
+                for (k, v) in layer.into_iter().flatten() {
+                    obj.insert(k.clone(), v.clone());
+                    prov.insert(k.clone(), name.into());
+                }
+            }
+        }
+        (doc, prov)
+    }
+
+    /// The effective configuration of a strategy (and symbol) from the last known overrides.
+    pub fn effective(&self, id: &str, symbol: Option<&str>) -> Result<Effective, ConfigError> {
+        let s = self.lookup(id)?;
+        let snap = self.snapshot.read();
+        let docs = snap.get(id);
+        let global = docs.and_then(|d| d.global.as_ref());
+        let sym = symbol.and_then(|sym| docs.and_then(|d| d.symbols.get(sym)));
+        let (parameters, provenance) =
+            self.merge(s, global.map(|g| &g.parameters), sym.map(|d| &d.parameters));
+        let top: Option<&ConfigDoc> = sym.or(global);
+        let source = match top {
+            Some(_) => self.store.kind().to_owned(),
+            None if self.env.get(id).is_some_and(|e| !e.is_empty()) => "environment".into(),
+            None => "default".into(),
+        };
+        Ok(Effective {
+            parameters,
+            provenance,
+            version: top.map_or(0, |d| d.version),
+            source,
+            is_override: sym.is_some(),
+            created_at: top.map(|d| iso(d.created_at_ms)),
+            updated_at: top.map(|d| iso(d.updated_at_ms)),
+            global_version: global.map(|d| d.version),
+            symbol_version: sym.map(|d| d.version),
+        })
+    }
+
+    /// Validates an override for a key without storing it: the partial document against the schema, the merged
+    /// result against the schema and the strategy's rules, and (for a global override) the merged result of every
+    /// stored symbol override on top of it.
+    pub fn validate(
+        &self,
+        id: &str,
+        symbol: Option<&str>,
+        params: &Map<String, Value>,
+    ) -> Result<Vec<FieldError>, ConfigError> {
+        let s = self.lookup(id)?;
+        let mut errors = s.check_schema(&Value::Object(params.clone()));
+        let snap = self.snapshot.read();
+        let docs = snap.get(id);
+        let stored_global = docs.and_then(|d| d.global.as_ref()).map(|g| &g.parameters);
+        let mut push = |errs: Vec<FieldError>, context: Option<&str>| {
+            for mut e in errs {
+                if let Some(c) = context {
+                    e.message = format!("{} (with the {c} override)", e.message);
+                }
+                if !errors
+                    .iter()
+                    .any(|x| x.field == e.field && x.rule == e.rule)
+                {
+                    errors.push(e);
+                }
+            }
+        };
+        match symbol {
+            Some(_) => {
+                let (merged, _) = self.merge(s, stored_global, Some(params));
+                if let Err(errs) = s.check_complete(&merged) {
+                    push(errs, None);
+                }
+            }
+            None => {
+                let (merged, _) = self.merge(s, Some(params), None);
+                if let Err(errs) = s.check_complete(&merged) {
+                    push(errs, None);
+                }
+                for (sym, d) in docs.map(|d| &d.symbols).into_iter().flatten() {
+                    let (merged, _) = self.merge(s, Some(params), Some(&d.parameters));
+                    if let Err(errs) = s.check_complete(&merged) {
+                        push(errs, Some(sym));
+                    }
+                }
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Validates and stores an override (`operation`: `set`, `rollback` or `restore`).
+    pub async fn set(
+        &self,
+        id: &str,
+        symbol: Option<&str>,
+        params: Map<String, Value>,
+        changed_by: &str,
+        reason: Option<String>,
+        operation: &'static str,
+    ) -> Result<Applied, ConfigError> {
+        let errors = self.validate(id, symbol, &params)?;
+        if !errors.is_empty() {
+            return Err(ConfigError::Validation(errors));
+        }
+        self.change(Change {
+            strategy_id: id.to_owned(),
+            symbol: symbol.map(str::to_owned),
+            mutation: Mutation::Set(params),
+            changed_by: changed_by.to_owned(),
+            reason,
+            operation,
+        })
+        .await
+    }
+
+    /// Deletes an override.
+    pub async fn delete(
+        &self,
+        id: &str,
+        symbol: Option<&str>,
+        changed_by: &str,
+        reason: Option<String>,
+    ) -> Result<Applied, ConfigError> {
+        self.lookup(id)?;
+        self.change(Change {
+            strategy_id: id.to_owned(),
+            symbol: symbol.map(str::to_owned),
+            mutation: Mutation::Delete,
+            changed_by: changed_by.to_owned(),
+            reason,
+            operation: "delete",
+        })
+        .await
+    }
+
+    async fn change(&self, change: Change) -> Result<Applied, ConfigError> {
+        let id = change.strategy_id.clone();
+        // One writer at a time in this process (replicas are serialized by the store's transactions).
+        let _guard = self.write_lock.lock().await;
+        let result = self.store.apply(change).await;
+        self.note(&result);
+        let applied = result?;
+        let mut docs = self.snapshot.read().get(&id).cloned().unwrap_or_default();
+        match (&applied.doc, &applied.audit.symbol) {
+            (Some(d), Some(s)) => {
+                docs.symbols.insert(s.clone(), d.clone());
+            }
+            (Some(d), None) => docs.global = Some(d.clone()),
+            (None, Some(s)) => {
+                docs.symbols.remove(s);
+            }
+            (None, None) => docs.global = None,
+        }
+        self.install(&id, docs);
+        drop(_guard);
+        self.broadcast(&applied.audit).await;
+        Ok(applied)
+    }
+
+    /// Rolls a key back to a version (`target_version`), to an audit record's parameters (`rollback_id`), or to
+    /// the state before its latest change. `restore` names the audit operation (`POST …/restore`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rollback(
+        &self,
+        id: &str,
+        symbol: Option<&str>,
+        target_version: Option<u64>,
+        rollback_id: Option<&str>,
+        changed_by: &str,
+        reason: Option<String>,
+        restore: bool,
+    ) -> Result<Applied, ConfigError> {
+        self.lookup(id)?;
+        let (params, default_reason) = if let Some(rid) = rollback_id {
+            let record = self.timed_audit_by_id(rid).await?;
+            let record = record.filter(|r| r.strategy_id == id).ok_or_else(|| {
+                ConfigError::NotFound(format!(
+                    "Configuration with ID {rid} not found for strategy {id}"
+                ))
+            })?;
+            let params = record
+                .new_parameters
+                .or(record.old_parameters)
+                .ok_or_else(|| {
+                    ConfigError::NotFound(format!("Audit record {rid} holds no parameters"))
+                })?;
+            (params, format!("Rollback to ID {rid}"))
+        } else if let Some(v) = target_version {
+            let history = self.audit(id, Some(symbol), usize::MAX).await?;
+            let params = history
+                .into_iter()
+                .find(|r| r.version == v && r.new_parameters.is_some())
+                .and_then(|r| r.new_parameters)
+                .ok_or_else(|| {
+                    ConfigError::NotFound(format!("Configuration version {v} not found for {id}"))
+                })?;
+            (params, format!("Rollback to version {v}"))
+        } else {
+            let history = self.audit(id, Some(symbol), 1).await?;
+            let params = history
+                .into_iter()
+                .next()
+                .and_then(|r| r.old_parameters)
+                .ok_or_else(|| {
+                    ConfigError::NotFound(format!(
+                        "No previous configuration found for {id} to rollback to"
+                    ))
+                })?;
+            (params, "Rollback to previous".to_owned())
+        };
+        let operation = if restore { "restore" } else { "rollback" };
+        self.set(
+            id,
+            symbol,
+            params,
+            changed_by,
+            Some(reason.unwrap_or(default_reason)),
+            operation,
+        )
+        .await
+    }
+
+    async fn timed_audit_by_id(&self, rid: &str) -> Result<Option<AuditRecord>, ConfigError> {
+        let r = self.store.audit_by_id(rid).await;
+        self.note(&r);
+        Ok(r?)
+    }
+
+    /// Audit records of a strategy, newest first (`key`: `None` = all keys, `Some(None)` = global,
+    /// `Some(Some(symbol))` = one symbol).
+    pub async fn audit(
+        &self,
+        id: &str,
+        key: Option<Option<&str>>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, ConfigError> {
+        self.lookup(id)?;
+        let r = self.store.audit(id, key, limit).await;
+        self.note(&r);
+        Ok(r?)
+    }
+
+    /// Reloads every override from the store and applies what changed.
+    pub async fn refresh(&self) -> Result<(), ConfigError> {
+        let _guard = self.write_lock.lock().await;
+        let r = self.store.load_all().await;
+        self.note(&r);
+        let all = r?;
+        self.status.loaded.store(true, Ordering::Relaxed);
+        self.status.last_load_ms.store(now_ms(), Ordering::Relaxed);
+        let ids: Vec<String> = {
+            let snap = self.snapshot.read();
+            snap.keys().chain(all.keys()).cloned().collect()
+        };
+        for id in ids {
+            let docs = all.get(&id).cloned().unwrap_or_default();
+            self.install(&id, docs);
+        }
+        Ok(())
+    }
+
+    /// Reloads one strategy's overrides from the store.
+    pub async fn reload_strategy(&self, id: &str) -> Result<(), ConfigError> {
+        let _guard = self.write_lock.lock().await;
+        let r = self.store.load_strategy(id).await;
+        self.note(&r);
+        let docs = r?;
+        self.install(id, docs);
+        Ok(())
+    }
+
+    /// Start-up: creates indexes and loads every override. A store that is down is reported, not fatal.
+    pub async fn load_initial(&self) -> bool {
+        let init = self.store.init().await;
+        self.note(&init);
+        if let Err(e) = init {
+            tracing::warn!(error = %e, "configuration store not initialised; using env/defaults until it answers");
+            return false;
+        }
+        match self.refresh().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "configuration not loaded; using env/defaults until the store answers");
+                false
+            }
+        }
+    }
+
+    /// Replaces a strategy's snapshot and pushes every changed effective parameter set to the processing path.
+    fn install(&self, id: &str, new: StrategyDocs) {
+        let Some(s) = self.registry.get(id) else {
+            return;
+        };
+        let old = {
+            let mut snap = self.snapshot.write();
+            let old = snap.get(id).cloned().unwrap_or_default();
+            if new.global.is_none() && new.symbols.is_empty() {
+                snap.remove(id);
+            } else {
+                snap.insert(id.to_owned(), new.clone());
+            }
+            old
+        };
+        if old == new {
+            return;
+        }
+        let global_changed = old.global != new.global;
+        let global = new.global.as_ref().map(|g| &g.parameters);
+        if global_changed {
+            self.push(s, None, global, None);
+        }
+        for (sym, d) in &new.symbols {
+            if global_changed || old.symbols.get(sym) != Some(d) {
+                self.push(s, Some(sym), global, Some(&d.parameters));
+            }
+        }
+        for sym in old.symbols.keys() {
+            if !new.symbols.contains_key(sym) {
+                let _ = self.commands.send(PipelineCommand::Params {
+                    strategy: id.to_owned(),
+                    symbol: Some(sym.clone()),
+                    params: None,
+                });
+            }
+        }
+    }
+
+    fn push(
+        &self,
+        s: &RegisteredStrategy,
+        symbol: Option<&str>,
+        global: Option<&Map<String, Value>>,
+        sym: Option<&Map<String, Value>>,
+    ) {
+        let (merged, _) = self.merge(s, global, sym);
+        match s.check_complete(&merged) {
+            Ok(params) => {
+                let _ = self.commands.send(PipelineCommand::Params {
+                    strategy: s.id().to_owned(),
+                    symbol: symbol.map(str::to_owned),
+                    params: Some(ParamsHandle(params)),
+                });
+            }
+            Err(errors) => tracing::error!(
+                strategy = s.id(),
+                symbol = ?symbol,
+                ?errors,
+                "stored configuration is invalid for this version; the running parameters are kept"
+            ),
+        }
+    }
+
+    /// Pushes every strategy's effective parameters (global and per symbol) to the processing path (start-up).
     pub fn push_all(&self) -> Result<(), String> {
+        let snap = self.snapshot.read().clone();
         for s in self.registry.strategies() {
-            let doc = self.base_parameters(s.id()).unwrap_or(Value::Null);
+            let docs = snap.get(s.id());
+            let global = docs.and_then(|d| d.global.as_ref()).map(|g| &g.parameters);
+            let (doc, _) = self.merge(s, global, None);
             let params = s.check_complete(&doc).map_err(|errors| {
                 format!(
                     "strategy {}: effective parameters invalid: {}",
@@ -72,13 +585,130 @@ impl ConfigService {
                         .collect::<Vec<_>>()
                         .join("; ")
                 )
-            })?;
+            });
+            let params = match (params, global) {
+                (Ok(p), _) => p,
+                // A stored override that no longer validates must not stop the host: fall back to env/defaults.
+                (Err(e), Some(_)) => {
+                    tracing::error!(error = %e, "ignoring the stored global override");
+                    let (doc, _) = self.merge(s, None, None);
+                    s.check_complete(&doc).map_err(|_| e)?
+                }
+                (Err(e), None) => return Err(e),
+            };
             let _ = self.commands.send(PipelineCommand::Params {
                 strategy: s.id().to_owned(),
                 symbol: None,
                 params: Some(ParamsHandle(params)),
             });
+            for (sym, d) in docs.map(|d| &d.symbols).into_iter().flatten() {
+                self.push(s, Some(sym), global, Some(&d.parameters));
+            }
         }
         Ok(())
+    }
+
+    /// Store status for `/ready` and `/info`.
+    pub fn store_status(&self) -> Value {
+        let available = self.status.available.load(Ordering::Relaxed);
+        let loaded = self.status.loaded.load(Ordering::Relaxed);
+        let last = self.status.last_load_ms.load(Ordering::Relaxed);
+        json!({
+            "kind": self.store.kind(),
+            "location": self.store.location(),
+            "available": available,
+            "loaded": loaded,
+            "last_loaded_at": (last > 0).then(|| iso(last)),
+            "last_error": self.status.last_error.lock().clone(),
+            "serving": if available { "store" } else if loaded { "last known config (store unavailable)" } else { "environment and defaults (store unavailable)" },
+            "writes": if available { "accepted" } else { "rejected with 503 until the store answers" },
+            "cache_ttl_seconds": self.cache_ttl.as_secs(),
+            "change_events": self.nats.get().map(|(_, subject)| subject.clone()),
+        })
+    }
+
+    /// Whether the store answered the last operation.
+    pub fn store_available(&self) -> bool {
+        self.status.available.load(Ordering::Relaxed)
+    }
+
+    /// Periodic work: reload every cache TTL, and probe every second while the store is down.
+    pub fn spawn_background(
+        self: &Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_full = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => return,
+                }
+                let due = last_full.elapsed() >= me.cache_ttl;
+                if due || !me.store_available() || !me.status.loaded.load(Ordering::Relaxed) {
+                    if !me.status.loaded.load(Ordering::Relaxed) {
+                        let init = me.store.init().await;
+                        me.note(&init);
+                    }
+                    let refreshed = me.refresh().await.is_ok();
+                    if refreshed || due {
+                        last_full = tokio::time::Instant::now();
+                    }
+                }
+            }
+        })
+    }
+
+    /// Publishes change events on `subject` and reloads a strategy when another replica announces a change.
+    pub async fn attach_nats(
+        self: &Arc<Self>,
+        client: async_nats::Client,
+        subject: String,
+    ) -> Result<JoinHandle<()>, String> {
+        let mut sub = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = self.nats.set((client, subject));
+        let me = self.clone();
+        Ok(tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                let Ok(event) = serde_json::from_slice::<ChangeEvent>(&msg.payload) else {
+                    tracing::warn!("ignoring a malformed configuration change event");
+                    continue;
+                };
+                if event.origin == me.instance {
+                    continue;
+                }
+                tracing::debug!(strategy = %event.strategy_id, version = event.version, "configuration changed on another replica");
+                if let Err(e) = me.reload_strategy(&event.strategy_id).await {
+                    tracing::warn!(error = %e, strategy = %event.strategy_id, "reload after a change event failed; the periodic reload will retry");
+                }
+            }
+        }))
+    }
+
+    async fn broadcast(&self, audit: &AuditRecord) {
+        let Some((client, subject)) = self.nats.get() else {
+            return;
+        };
+        let event = ChangeEvent {
+            strategy_id: audit.strategy_id.clone(),
+            symbol: audit.symbol.clone(),
+            version: audit.version,
+            action: audit.action.clone(),
+            origin: self.instance.clone(),
+        };
+        let Ok(payload) = serde_json::to_vec(&event) else {
+            return;
+        };
+        if let Err(e) = client.publish(subject.clone(), payload.into()).await {
+            tracing::warn!(error = %e, "configuration change event not published; replicas catch up on their periodic reload");
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
     }
 }

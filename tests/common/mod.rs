@@ -92,7 +92,29 @@ impl Drop for NatsServer {
 pub fn settings(args: &[&str]) -> Settings {
     let mut all = vec!["realtime-strategies", "--heartbeat-enabled", "false"];
     all.extend_from_slice(args);
+    // Every host gets its own embedded config store file unless the test names one (a redb file can be open once).
+    let db = fresh_config_db();
+    if !args.contains(&"--config-db-path") {
+        all.extend_from_slice(&["--config-db-path", db.as_str()]);
+    }
     Settings::from_args(all)
+}
+
+/// A path for a new embedded configuration store file under the system temp dir.
+pub fn fresh_config_db() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir()
+        .join(format!(
+            "rs-test-config-{}-{n}-{nanos}.redb",
+            std::process::id()
+        ))
+        .display()
+        .to_string()
 }
 
 /// An environment reader over a fixed map (strategy switches and parameter variables).

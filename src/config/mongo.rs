@@ -1,0 +1,553 @@
+//! The MongoDB store: the original's collections and document shapes (`strategy_configs_global`,
+//! `strategy_configs_symbol`, `strategy_config_audit`), written in multi-document transactions.
+//!
+//! Timeouts: server selection and connect are capped at 2 s (the driver's default 30 s would hang requests while
+//! the database is down) and every operation runs under an outer `MONGODB_TIMEOUT_MS` deadline.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
+use mongodb::error::{Error as MongoError, ErrorKind, TRANSIENT_TRANSACTION_ERROR};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+use serde_json::{Map, Value};
+
+use crate::config::store::{
+    action_of, key_name, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, Mutation,
+    StoreError, StrategyDocs,
+};
+
+const GLOBAL: &str = "strategy_configs_global";
+const SYMBOL: &str = "strategy_configs_symbol";
+const AUDIT: &str = "strategy_config_audit";
+const MAX_TXN_ATTEMPTS: usize = 20;
+
+/// A MongoDB-backed [`ConfigStore`].
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+    name: String,
+    timeout: Duration,
+}
+
+fn classify(e: MongoError) -> StoreError {
+    match *e.kind {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. } => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+fn retryable(e: &MongoError) -> bool {
+    let text = e.to_string();
+    e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+        || text.contains("E11000")
+        || text.contains("WriteConflict")
+        || text.contains("duplicate key")
+}
+
+impl MongoStore {
+    /// Creates the client (no connection is made yet: a database that is down does not stop start-up).
+    pub async fn connect(uri: &str, database: &str, timeout_ms: u64) -> Result<Self, StoreError> {
+        let timeout = Duration::from_millis(timeout_ms.max(100));
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| StoreError::Other(format!("MONGODB_URI: {e}")))?;
+        let short = timeout.min(Duration::from_secs(2));
+        options.server_selection_timeout = Some(short);
+        options.connect_timeout = Some(short);
+        options.app_name = Some(crate::SERVICE_NAME.to_owned());
+        options.max_pool_size = Some(10);
+        let client = Client::with_options(options).map_err(classify)?;
+        let db = client.database(database);
+        Ok(Self {
+            client,
+            db,
+            name: database.to_owned(),
+            timeout,
+        })
+    }
+
+    async fn timed<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "MongoDB did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    fn coll(&self, symbol: bool) -> Collection<Document> {
+        self.db.collection(if symbol { SYMBOL } else { GLOBAL })
+    }
+
+    fn audit_coll(&self) -> Collection<Document> {
+        self.db.collection(AUDIT)
+    }
+
+    async fn try_apply(&self, change: &Change) -> Result<Applied, MongoOutcome> {
+        let symbol = change.symbol.as_deref();
+        let coll = self.coll(symbol.is_some());
+        let audit = self.audit_coll();
+        let mut filter = doc! { "strategy_id": &change.strategy_id };
+        if let Some(s) = symbol {
+            filter.insert("symbol", s);
+        }
+        let audit_filter =
+            doc! { "strategy_id": &change.strategy_id, "symbol": symbol_bson(symbol) };
+        let mut session = self
+            .client
+            .start_session()
+            .await
+            .map_err(MongoOutcome::Fatal)?;
+        session
+            .start_transaction()
+            .await
+            .map_err(MongoOutcome::Fatal)?;
+        let result: Result<Applied, MongoOutcome> = async {
+            let existing = coll
+                .find_one(filter.clone())
+                .session(&mut session)
+                .await
+                .map_err(MongoOutcome::from_error)?
+                .map(|d| doc_to_config(&d))
+                .transpose()
+                .map_err(MongoOutcome::Store)?;
+            let last = audit
+                .find_one(audit_filter.clone())
+                .sort(doc! { "version": -1 })
+                .session(&mut session)
+                .await
+                .map_err(MongoOutcome::from_error)?
+                .and_then(|d| d.get("version").and_then(bson_u64))
+                .unwrap_or(0);
+            if matches!(change.mutation, Mutation::Delete) && existing.is_none() {
+                return Err(MongoOutcome::Store(StoreError::NothingToDelete(key_name(
+                    &change.strategy_id,
+                    symbol,
+                ))));
+            }
+            let version = last.max(existing.as_ref().map_or(0, |d| d.version)) + 1;
+            let now = now_ms();
+            let doc = match &change.mutation {
+                Mutation::Set(parameters) => {
+                    let mut metadata = Map::new();
+                    metadata.insert("changed_by".into(), change.changed_by.clone().into());
+                    metadata.insert(
+                        "reason".into(),
+                        change.reason.clone().map_or(Value::Null, Into::into),
+                    );
+                    let doc = ConfigDoc {
+                        strategy_id: change.strategy_id.clone(),
+                        symbol: change.symbol.clone(),
+                        parameters: parameters.clone(),
+                        version,
+                        created_at_ms: existing.as_ref().map_or(now, |d| d.created_at_ms),
+                        updated_at_ms: now,
+                        created_by: change.changed_by.clone(),
+                        metadata,
+                    };
+                    coll.replace_one(filter.clone(), config_to_doc(&doc))
+                        .upsert(true)
+                        .session(&mut session)
+                        .await
+                        .map_err(MongoOutcome::from_error)?;
+                    Some(doc)
+                }
+                Mutation::Delete => {
+                    coll.delete_one(filter.clone())
+                        .session(&mut session)
+                        .await
+                        .map_err(MongoOutcome::from_error)?;
+                    None
+                }
+            };
+            let id = ObjectId::new();
+            let record = AuditRecord {
+                id: id.to_hex(),
+                strategy_id: change.strategy_id.clone(),
+                symbol: change.symbol.clone(),
+                action: action_of(&change.mutation, existing.is_some()).to_owned(),
+                operation: change.operation.to_owned(),
+                old_parameters: existing.as_ref().map(|d| d.parameters.clone()),
+                old_version: existing.as_ref().map(|d| d.version),
+                new_parameters: doc.as_ref().map(|d| d.parameters.clone()),
+                version,
+                changed_by: change.changed_by.clone(),
+                changed_at_ms: now,
+                reason: change.reason.clone(),
+            };
+            audit
+                .insert_one(audit_to_doc(&record, id))
+                .session(&mut session)
+                .await
+                .map_err(MongoOutcome::from_error)?;
+            Ok(Applied { doc, audit: record })
+        }
+        .await;
+        match result {
+            Ok(applied) => {
+                let mut tries = 0;
+                loop {
+                    match session.commit_transaction().await {
+                        Ok(()) => return Ok(applied),
+                        Err(e)
+                            if e.contains_label(
+                                mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT,
+                            ) && tries < 3 =>
+                        {
+                            tries += 1;
+                        }
+                        Err(e) => return Err(MongoOutcome::from_error(e)),
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = session.abort_transaction().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+enum MongoOutcome {
+    Retry(MongoError),
+    Fatal(MongoError),
+    Store(StoreError),
+}
+
+impl MongoOutcome {
+    fn from_error(e: MongoError) -> Self {
+        if retryable(&e) {
+            MongoOutcome::Retry(e)
+        } else {
+            MongoOutcome::Fatal(e)
+        }
+    }
+}
+
+fn symbol_bson(symbol: Option<&str>) -> Bson {
+    symbol.map_or(Bson::Null, |s| Bson::String(s.to_owned()))
+}
+
+fn bson_u64(b: &Bson) -> Option<u64> {
+    match b {
+        Bson::Int32(i) => u64::try_from(*i).ok(),
+        Bson::Int64(i) => u64::try_from(*i).ok(),
+        Bson::Double(f) if *f >= 0.0 => Some(*f as u64),
+        _ => None,
+    }
+}
+
+fn bson_ms(b: Option<&Bson>) -> i64 {
+    match b {
+        Some(Bson::DateTime(d)) => d.timestamp_millis(),
+        _ => 0,
+    }
+}
+
+fn json_map(b: Option<&Bson>) -> Option<Map<String, Value>> {
+    match b {
+        Some(b @ Bson::Document(_)) => match b.clone().into_relaxed_extjson() {
+            Value::Object(m) => Some(m),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn to_bson(v: &Map<String, Value>) -> Bson {
+    mongodb::bson::to_bson(v).unwrap_or_else(|_| Bson::Document(Document::new()))
+}
+
+fn str_of(d: &Document, key: &str) -> Option<String> {
+    d.get_str(key).ok().map(str::to_owned)
+}
+
+fn doc_to_config(d: &Document) -> Result<ConfigDoc, StoreError> {
+    Ok(ConfigDoc {
+        strategy_id: str_of(d, "strategy_id")
+            .ok_or_else(|| StoreError::Other("config document without strategy_id".into()))?,
+        symbol: str_of(d, "symbol"),
+        parameters: json_map(d.get("parameters")).unwrap_or_default(),
+        version: d.get("version").and_then(bson_u64).unwrap_or(1),
+        created_at_ms: bson_ms(d.get("created_at")),
+        updated_at_ms: bson_ms(d.get("updated_at")),
+        created_by: str_of(d, "created_by").unwrap_or_default(),
+        metadata: json_map(d.get("metadata")).unwrap_or_default(),
+    })
+}
+
+fn config_to_doc(c: &ConfigDoc) -> Document {
+    let mut d = doc! {
+        "strategy_id": &c.strategy_id,
+        "parameters": to_bson(&c.parameters),
+        "version": c.version as i64,
+        "created_at": DateTime::from_millis(c.created_at_ms),
+        "updated_at": DateTime::from_millis(c.updated_at_ms),
+        "created_by": &c.created_by,
+        "metadata": to_bson(&c.metadata),
+    };
+    if let Some(s) = &c.symbol {
+        d.insert("symbol", s);
+    }
+    d
+}
+
+/// Parameters as the original stored them in audit records: with the config version inside.
+fn versioned(params: &Option<Map<String, Value>>, version: Option<u64>) -> Bson {
+    match (params, version) {
+        (Some(p), v) => {
+            let mut p = p.clone();
+            if let Some(v) = v {
+                p.insert("version".into(), v.into());
+            }
+            to_bson(&p)
+        }
+        (None, _) => Bson::Null,
+    }
+}
+
+fn unversioned(b: Option<&Bson>) -> Option<Map<String, Value>> {
+    json_map(b).map(|mut m| {
+        m.remove("version");
+        m
+    })
+}
+
+fn audit_to_doc(a: &AuditRecord, id: ObjectId) -> Document {
+    doc! {
+        "_id": id,
+        "strategy_id": &a.strategy_id,
+        "symbol": symbol_bson(a.symbol.as_deref()),
+        "action": &a.action,
+        "operation": &a.operation,
+        "old_parameters": versioned(&a.old_parameters, a.old_version),
+        "new_parameters": versioned(&a.new_parameters, Some(a.version)),
+        "version": a.version as i64,
+        "changed_by": &a.changed_by,
+        "changed_at": DateTime::from_millis(a.changed_at_ms),
+        "reason": a.reason.as_deref().map_or(Bson::Null, |r| Bson::String(r.to_owned())),
+    }
+}
+
+fn doc_to_audit(d: &Document) -> AuditRecord {
+    let old_version = d
+        .get_document("old_parameters")
+        .ok()
+        .and_then(|p| p.get("version"))
+        .and_then(bson_u64);
+    AuditRecord {
+        id: d
+            .get_object_id("_id")
+            .map(|o| o.to_hex())
+            .unwrap_or_default(),
+        strategy_id: str_of(d, "strategy_id").unwrap_or_default(),
+        symbol: str_of(d, "symbol"),
+        action: str_of(d, "action").unwrap_or_default(),
+        operation: str_of(d, "operation").unwrap_or_else(|| "set".into()),
+        old_parameters: unversioned(d.get("old_parameters")),
+        old_version,
+        new_parameters: unversioned(d.get("new_parameters")),
+        version: d.get("version").and_then(bson_u64).unwrap_or(0),
+        changed_by: str_of(d, "changed_by").unwrap_or_default(),
+        changed_at_ms: bson_ms(d.get("changed_at")),
+        reason: str_of(d, "reason"),
+    }
+}
+
+#[async_trait::async_trait]
+impl ConfigStore for MongoStore {
+    fn kind(&self) -> &'static str {
+        "mongodb"
+    }
+
+    fn location(&self) -> String {
+        format!("database {}", self.name)
+    }
+
+    async fn init(&self) -> Result<(), StoreError> {
+        self.timed(async {
+            let unique = IndexOptions::builder().unique(true).build();
+            self.coll(false)
+                .create_index(
+                    IndexModel::builder()
+                        .keys(doc! { "strategy_id": 1 })
+                        .options(unique.clone())
+                        .build(),
+                )
+                .await
+                .map_err(classify)?;
+            self.coll(true)
+                .create_index(
+                    IndexModel::builder()
+                        .keys(doc! { "strategy_id": 1, "symbol": 1 })
+                        .options(unique.clone())
+                        .build(),
+                )
+                .await
+                .map_err(classify)?;
+            let audit = self.audit_coll();
+            audit
+                .create_index(
+                    IndexModel::builder()
+                        .keys(doc! { "strategy_id": 1, "symbol": 1 })
+                        .build(),
+                )
+                .await
+                .map_err(classify)?;
+            audit
+                .create_index(
+                    IndexModel::builder()
+                        .keys(doc! { "changed_at": -1 })
+                        .build(),
+                )
+                .await
+                .map_err(classify)?;
+            // One audit record per version of a key: concurrent writers from several replicas cannot both claim it.
+            audit
+                .create_index(
+                    IndexModel::builder()
+                        .keys(doc! { "strategy_id": 1, "symbol": 1, "version": 1 })
+                        .options(unique)
+                        .build(),
+                )
+                .await
+                .map_err(classify)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(async {
+            self.db
+                .run_command(doc! { "ping": 1 })
+                .await
+                .map_err(classify)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_all(&self) -> Result<BTreeMap<String, StrategyDocs>, StoreError> {
+        self.timed(async {
+            let mut out: BTreeMap<String, StrategyDocs> = BTreeMap::new();
+            let mut cursor = self.coll(false).find(doc! {}).await.map_err(classify)?;
+            while let Some(d) = cursor.try_next().await.map_err(classify)? {
+                let c = doc_to_config(&d)?;
+                let id = c.strategy_id.clone();
+                out.entry(id).or_default().global = Some(c);
+            }
+            let mut cursor = self.coll(true).find(doc! {}).await.map_err(classify)?;
+            while let Some(d) = cursor.try_next().await.map_err(classify)? {
+                let c = doc_to_config(&d)?;
+                if let Some(s) = c.symbol.clone() {
+                    out.entry(c.strategy_id.clone())
+                        .or_default()
+                        .symbols
+                        .insert(s, c);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn load_strategy(&self, strategy_id: &str) -> Result<StrategyDocs, StoreError> {
+        self.timed(async {
+            let mut out = StrategyDocs::default();
+            if let Some(d) = self
+                .coll(false)
+                .find_one(doc! { "strategy_id": strategy_id })
+                .await
+                .map_err(classify)?
+            {
+                out.global = Some(doc_to_config(&d)?);
+            }
+            let mut cursor = self
+                .coll(true)
+                .find(doc! { "strategy_id": strategy_id })
+                .await
+                .map_err(classify)?;
+            while let Some(d) = cursor.try_next().await.map_err(classify)? {
+                let c = doc_to_config(&d)?;
+                if let Some(s) = c.symbol.clone() {
+                    out.symbols.insert(s, c);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn apply(&self, change: Change) -> Result<Applied, StoreError> {
+        self.timed(async {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match self.try_apply(&change).await {
+                    Ok(applied) => return Ok(applied),
+                    Err(MongoOutcome::Store(e)) => return Err(e),
+                    Err(MongoOutcome::Retry(e)) if attempt < MAX_TXN_ATTEMPTS => {
+                        tracing::debug!(error = %e, attempt, "config transaction conflict; retrying");
+                        tokio::time::sleep(Duration::from_millis(2 * attempt as u64)).await;
+                    }
+                    Err(MongoOutcome::Retry(e)) | Err(MongoOutcome::Fatal(e)) => {
+                        return Err(classify(e))
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    async fn audit(
+        &self,
+        strategy_id: &str,
+        key: Option<Option<&str>>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.timed(async {
+            let mut filter = doc! { "strategy_id": strategy_id };
+            if let Some(symbol) = key {
+                filter.insert("symbol", symbol_bson(symbol));
+            }
+            let mut cursor = self
+                .audit_coll()
+                .find(filter)
+                .sort(doc! { "changed_at": -1, "version": -1 })
+                .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                .await
+                .map_err(classify)?;
+            let mut out = Vec::new();
+            while let Some(d) = cursor.try_next().await.map_err(classify)? {
+                out.push(doc_to_audit(&d));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn audit_by_id(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
+        let Ok(oid) = ObjectId::parse_str(id) else {
+            return Ok(None);
+        };
+        self.timed(async {
+            Ok(self
+                .audit_coll()
+                .find_one(doc! { "_id": oid })
+                .await
+                .map_err(classify)?
+                .map(|d| doc_to_audit(&d)))
+        })
+        .await
+    }
+}
