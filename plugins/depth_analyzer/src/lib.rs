@@ -5,7 +5,7 @@
 //! VWAP, level counts, strongest levels — and keeps, per symbol, 15 minutes of pressure/imbalance history for
 //! the 1m/5m/15m trend views. All timing (history windows, expiry) is event time.
 //!
-//! - [`DepthAnalyzer`] is the [`Plugin`](strategy_sdk::Plugin) the host drives (`on_event`, `tick`).
+//! - [`DepthAnalyzer`] is the `Plugin` the host drives (`on_event`, `tick`).
 //! - [`MetricsReader`] is what `Plugin::reader()` hands out (type-erased as `Arc<dyn Any + Send + Sync>`; recover
 //!   it with [`MetricsReader::from_any`]). Its `depth`, `pressure`, `summary` and `all` methods return documents
 //!   that serialize to the original service's JSON shapes, so the HTTP routes stay thin.

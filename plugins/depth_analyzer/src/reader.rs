@@ -851,7 +851,7 @@ pub struct ReaderStats {
 
 /// Read handle of the depth analyzer, shared with the HTTP layer.
 ///
-/// [`Plugin::reader`](strategy_sdk::Plugin::reader) returns it as `Arc<dyn Any + Send + Sync>` holding a
+/// `Plugin::reader` returns it as `Arc<dyn Any + Send + Sync>` holding a
 /// `MetricsReader`; recover it with [`MetricsReader::from_any`] (or `arc.downcast::<MetricsReader>()`).
 /// Every method locks one symbol at a time, only to copy its data; none blocks the processing task for
 /// longer than that copy.
