@@ -6,7 +6,9 @@
 
 use plugin_depth_analyzer as _;
 use strategy_btc_dominance as _;
+use strategy_cross_exchange_spread as _;
 use strategy_iceberg_detector as _;
+use strategy_onchain_metrics as _;
 use strategy_orderbook_skew as _;
 use strategy_spread_liquidity as _;
 use strategy_ticker_velocity as _;

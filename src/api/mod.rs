@@ -4,6 +4,8 @@ pub mod assets;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod live;
+pub mod market;
 pub mod openapi;
 pub mod service;
 pub mod strategies;
@@ -60,6 +62,12 @@ pub fn router(state: AppState) -> Router {
         .route("/info", get(service::info))
         .route("/metrics", get(service::metrics))
         .route("/openapi.json", get(openapi::serve))
+        .route("/api/v1/metrics/depth/{symbol}", get(market::depth))
+        .route("/api/v1/metrics/pressure/{symbol}", get(market::pressure))
+        .route("/api/v1/metrics/summary", get(market::summary))
+        .route("/api/v1/metrics/all", get(market::all))
+        .route("/api/v1/stream/signals", get(live::signals))
+        .route("/api/v1/stream/market", get(live::market))
         .route("/docs", get(assets::docs))
         .route("/assets/{*path}", get(assets::serve))
         .route("/api/v1/strategies", get(strategies::list))

@@ -1,0 +1,87 @@
+//! Market metrics API over the depth analyzer plugin's reader (thin: the plugin builds the documents).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use plugin_depth_analyzer::{
+    AllMetricsQuery, MetricsReader, NotTrackedResponse, QueryError, Timeframe,
+};
+use strategy_sdk::FieldError;
+
+use crate::api::error::ApiError;
+use crate::api::AppState;
+
+/// A query error of the analyzer as a field error (the field is the query parameter's name).
+fn field_error(e: QueryError) -> FieldError {
+    FieldError {
+        field: e.field.to_owned(),
+        rule: e.rule.to_owned(),
+        message: e.message,
+    }
+}
+
+/// The analyzer's reader, or 503 when the plugin is not linked.
+pub fn reader(state: &AppState) -> Result<Arc<MetricsReader>, ApiError> {
+    state
+        .plugin_readers
+        .iter()
+        .find(|(id, _)| *id == "depth_analyzer")
+        .and_then(|(_, handle)| MetricsReader::from_any(handle))
+        .ok_or_else(|| ApiError::Unavailable("the depth analyzer plugin is not running".into()))
+}
+
+fn not_tracked(body: NotTrackedResponse) -> Response {
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// `GET /api/v1/metrics/depth/{symbol}`
+pub async fn depth(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+) -> Result<Response, ApiError> {
+    let reader = reader(&state)?;
+    Ok(match reader.depth(&symbol) {
+        Some(doc) => Json(doc).into_response(),
+        None => not_tracked(NotTrackedResponse::depth(&symbol.to_ascii_uppercase())),
+    })
+}
+
+/// Query of the pressure endpoint.
+#[derive(Debug, serde::Deserialize)]
+pub struct PressureQuery {
+    /// `1m`, `5m` (default) or `15m`.
+    pub timeframe: Option<String>,
+}
+
+/// `GET /api/v1/metrics/pressure/{symbol}?timeframe=1m|5m|15m`
+pub async fn pressure(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    Query(q): Query<PressureQuery>,
+) -> Result<Response, ApiError> {
+    let timeframe = Timeframe::parse_opt(q.timeframe.as_deref())
+        .map_err(|e| ApiError::Validation(vec![field_error(e)]))?;
+    let reader = reader(&state)?;
+    Ok(match reader.pressure(&symbol, timeframe) {
+        Some(doc) => Json(doc).into_response(),
+        None => not_tracked(NotTrackedResponse::pressure(&symbol.to_ascii_uppercase())),
+    })
+}
+
+/// `GET /api/v1/metrics/summary`
+pub async fn summary(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(reader(&state)?.summary()).into_response())
+}
+
+/// `GET /api/v1/metrics/all?symbols=&min_pressure=&max_pressure=&trend=&limit=&offset=&sort_by=&sort_order=`
+pub async fn all(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let query = AllMetricsQuery::from_pairs(pairs)
+        .map_err(|errors| ApiError::Validation(errors.into_iter().map(field_error).collect()))?;
+    Ok(Json(reader(&state)?.all(&query)).into_response())
+}
