@@ -44,8 +44,9 @@ pub async fn run_processing(
             biased;
             _ = shutdown.changed() => break,
             Some(cmd) = commands.recv() => {
-                if !pipeline.apply(cmd) {
-                    tracing::error!("configuration command rejected by the pipeline");
+                let strategy = match &cmd { PipelineCommand::Params { strategy, .. } => strategy.clone() };
+                if pipeline.apply(cmd) == Some(false) {
+                    tracing::error!(strategy, "configuration command rejected by the pipeline (parameter type mismatch)");
                 }
             }
             msg = input.next() => {

@@ -225,8 +225,9 @@ impl Pipeline {
         Outcome::Processed(kind)
     }
 
-    /// Applies a configuration command. Returns false for an unknown strategy or mistyped parameters.
-    pub fn apply(&mut self, command: PipelineCommand) -> bool {
+    /// Applies a configuration command. Returns `None` when the strategy does not run in this pipeline (disabled),
+    /// `Some(false)` when the parameters were rejected (mistyped: a host bug), `Some(true)` when applied.
+    pub fn apply(&mut self, command: PipelineCommand) -> Option<bool> {
         match command {
             PipelineCommand::Params {
                 strategy,
@@ -238,17 +239,17 @@ impl Pipeline {
                     .iter_mut()
                     .find(|s| s.descriptor().id == strategy)
                 else {
-                    return false;
+                    return None;
                 };
                 let update = match (symbol, params) {
                     (None, Some(p)) => ParamsUpdate::Global(p.0),
-                    (None, None) => return false,
+                    (None, None) => return Some(false),
                     (Some(sym), p) => {
                         let id = self.symbols.intern(&sym);
                         ParamsUpdate::Symbol(id, p.map(|p| p.0))
                     }
                 };
-                runner.apply(update)
+                Some(runner.apply(update))
             }
         }
     }
