@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use prometheus::{Histogram, IntCounter};
+
 use strategy_sdk::decode::{DecodeError, Decoder};
 use strategy_sdk::strategy::ErasedParams;
 use strategy_sdk::{
@@ -86,6 +88,28 @@ pub struct Pipeline {
     max_message_bytes: usize,
     shard: Option<ShardFilter>,
     last_event_time_ms: i64,
+    counters: KindCounters,
+}
+
+/// Metric children resolved once per stream kind, so the hot path does no label lookup.
+struct KindCounters {
+    received: [IntCounter; 3],
+    processed: [IntCounter; 3],
+    latency: [Histogram; 3],
+    received_unknown: IntCounter,
+}
+
+impl KindCounters {
+    fn new(metrics: &Metrics) -> Self {
+        let by_kind = |f: &dyn Fn(&str) -> IntCounter| StreamKind::ALL.map(|k| f(k.as_str()));
+        Self {
+            received: by_kind(&|k| metrics.messages_received.with_label_values(&[k])),
+            processed: by_kind(&|k| metrics.messages_processed.with_label_values(&[k])),
+            latency: StreamKind::ALL
+                .map(|k| metrics.processing_latency.with_label_values(&[k.as_str()])),
+            received_unknown: metrics.messages_received.with_label_values(&["unknown"]),
+        }
+    }
 }
 
 fn kind_index(kind: StreamKind) -> usize {
@@ -122,6 +146,7 @@ impl Pipeline {
             })
             .collect();
         Self {
+            counters: KindCounters::new(&metrics),
             decoder: Decoder::new(max_book_levels),
             symbols: SymbolTable::new(),
             strategies,
@@ -187,7 +212,6 @@ impl Pipeline {
             event_time_ms: decoded.event_time_ms,
         };
         self.last_event_time_ms = self.last_event_time_ms.max(decoded.event_time_ms);
-        let k = kind_index(kind);
         for (plugin, mask) in &mut self.plugins {
             if mask[k] {
                 plugin.on_event(&ctx, &decoded.event);
