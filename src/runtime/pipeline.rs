@@ -169,10 +169,7 @@ impl Pipeline {
     /// Processes one raw message; signals are appended to `out`.
     pub fn process(&mut self, payload: &[u8], out: &mut Vec<Signal>) -> Outcome {
         if payload.len() > self.max_message_bytes {
-            self.metrics
-                .messages_received
-                .with_label_values(&["unknown"])
-                .inc();
+            self.counters.received_unknown.inc();
             self.metrics
                 .messages_dropped
                 .with_label_values(&["oversized"])
@@ -183,10 +180,7 @@ impl Pipeline {
         let decoded = match self.decoder.decode(payload) {
             Ok(d) => d,
             Err(e) => {
-                self.metrics
-                    .messages_received
-                    .with_label_values(&["unknown"])
-                    .inc();
+                self.counters.received_unknown.inc();
                 self.metrics
                     .messages_dropped
                     .with_label_values(&[e.reason()])
@@ -195,11 +189,8 @@ impl Pipeline {
             }
         };
         let kind = decoded.event.kind();
-        let kind_label = kind.as_str();
-        self.metrics
-            .messages_received
-            .with_label_values(&[kind_label])
-            .inc();
+        let k = kind_index(kind);
+        self.counters.received[k].inc();
         if let Some(shard) = self.shard {
             if !shard.owns(decoded.symbol) {
                 return Outcome::Skipped;
@@ -238,14 +229,8 @@ impl Pipeline {
                 .inc();
             out.push(signal);
         }
-        self.metrics
-            .messages_processed
-            .with_label_values(&[kind_label])
-            .inc();
-        self.metrics
-            .processing_latency
-            .with_label_values(&[kind_label])
-            .observe(started.elapsed().as_secs_f64());
+        self.counters.processed[k].inc();
+        self.counters.latency[k].observe(started.elapsed().as_secs_f64());
         Outcome::Processed(kind)
     }
 
