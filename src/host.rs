@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::registry::{Registry, RegistryError};
 use crate::runtime::pipeline::ShardFilter;
 use crate::runtime::source::{self, Input, ReplayError};
-use crate::runtime::{run_processing, Pipeline, SignalOutput};
+use crate::runtime::{run_processing, Pipeline, Processing, SignalOutput};
 use crate::settings::Settings;
 use crate::state::{LiveState, SourceInfo};
 
@@ -199,16 +199,16 @@ impl Host {
         let heartbeat = settings
             .heartbeat_enabled
             .then(|| Duration::from_secs(settings.heartbeat_interval_seconds.max(1)));
-        let processing = tokio::spawn(run_processing(
+        let processing = tokio::spawn(run_processing(Processing {
             pipeline,
             input,
             output,
-            cmd_rx,
-            live.clone(),
-            metrics.clone(),
-            shutdown_rx,
+            commands: cmd_rx,
+            live: live.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown_rx,
             heartbeat,
-        ));
+        }));
         let state = AppState {
             registry,
             settings,

@@ -148,7 +148,7 @@ async fn garbage_is_counted_and_dropped_and_the_host_keeps_working() {
     let good = depth_lines(1).pop().unwrap();
     let garbage: Vec<(Vec<u8>, &str)> = vec![
         (b"not json at all".to_vec(), "malformed_json"),
-        (good[..good.len() / 2].as_bytes().to_vec(), "malformed_json"),
+        (good.as_bytes()[..good.len() / 2].to_vec(), "malformed_json"),
         (good.replacen("\"61837", "true,\"61837", 1).into_bytes(), "malformed_json"),
         (
             br#"{"stream":"btcusdt@depth20@100ms","data":{"lastUpdateId":1,"bids":[],"asks":[]},"timestamp":"2024-08-08T23:54:15Z"}"#.to_vec(),

@@ -25,14 +25,12 @@ pub async fn signals(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.live.signal_feed.subscribe();
     let stream = stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(body) => return Some((Ok(Event::default().event("signal").data(&*body)), rx)),
-                Err(RecvError::Lagged(n)) => {
-                    return Some((Ok(Event::default().event("lagged").data(n.to_string())), rx));
-                }
-                Err(RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(body) => Some((Ok(Event::default().event("signal").data(&*body)), rx)),
+            Err(RecvError::Lagged(n)) => {
+                Some((Ok(Event::default().event("lagged").data(n.to_string())), rx))
             }
+            Err(RecvError::Closed) => None,
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())

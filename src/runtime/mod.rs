@@ -20,17 +20,38 @@ pub use source::Input;
 /// Rate limit for "dropped message" log lines.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Everything the processing task owns.
+pub struct Processing {
+    /// The processing path.
+    pub pipeline: Pipeline,
+    /// Market data source.
+    pub input: Input,
+    /// Signal destinations.
+    pub output: SignalOutput,
+    /// Configuration changes.
+    pub commands: mpsc::UnboundedReceiver<PipelineCommand>,
+    /// Shared live state.
+    pub live: Arc<LiveState>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Turns true at shutdown.
+    pub shutdown: watch::Receiver<bool>,
+    /// Heartbeat log interval, if enabled.
+    pub heartbeat: Option<Duration>,
+}
+
 /// Runs the processing loop until the input ends or `shutdown` turns true; then flushes published signals.
-pub async fn run_processing(
-    mut pipeline: Pipeline,
-    mut input: Input,
-    output: SignalOutput,
-    mut commands: mpsc::UnboundedReceiver<PipelineCommand>,
-    live: Arc<LiveState>,
-    metrics: Metrics,
-    mut shutdown: watch::Receiver<bool>,
-    heartbeat: Option<Duration>,
-) {
+pub async fn run_processing(processing: Processing) {
+    let Processing {
+        mut pipeline,
+        mut input,
+        output,
+        mut commands,
+        live,
+        metrics,
+        mut shutdown,
+        heartbeat,
+    } = processing;
     let mut signals = Vec::with_capacity(16);
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -243,13 +243,10 @@ impl Pipeline {
                 symbol,
                 params,
             } => {
-                let Some(runner) = self
+                let runner = self
                     .strategies
                     .iter_mut()
-                    .find(|s| s.descriptor().id == strategy)
-                else {
-                    return None;
-                };
+                    .find(|s| s.descriptor().id == strategy)?;
                 let update = match (symbol, params) {
                     (None, Some(p)) => ParamsUpdate::Global(p.0),
                     (None, None) => return Some(false),

@@ -629,7 +629,7 @@ mod tests {
         let mut d = Decoder::default();
         let cases: Vec<(Vec<u8>, DecodeError)> = vec![
             (vec![0xff, 0xfe], DecodeError::InvalidUtf8),
-            (DEPTH[..60].as_bytes().to_vec(), DecodeError::MalformedJson),
+            (DEPTH.as_bytes()[..60].to_vec(), DecodeError::MalformedJson),
             (b"[1,2]".to_vec(), DecodeError::MalformedJson),
             (br#"{"stream":"btcusdt@trade"}"#.to_vec(), DecodeError::MissingField),
             (DEPTH.replace("depth20@100ms", "kline_1m").into_bytes(), DecodeError::UnsupportedStream),

@@ -246,7 +246,10 @@ pub struct ContractSignal<'a> {
     /// ISO-8601 event time of the triggering event.
     pub timestamp: String,
     /// Trace context propagated from the triggering market data message (absent when it had none).
-    #[serde(rename = "_otel_trace_context", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "_otel_trace_context",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub otel_trace_context: Option<TraceContext<'a>>,
 }
 
