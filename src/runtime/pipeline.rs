@@ -82,6 +82,7 @@ pub struct Pipeline {
     symbols: SymbolTable,
     strategies: Vec<Box<dyn StrategyRunner>>,
     by_kind: [Vec<usize>; 3],
+    cross_symbol_by_kind: [Vec<usize>; 3],
     plugins: Vec<(Box<dyn Plugin>, [bool; 3])>,
     sink: SignalSink,
     metrics: Metrics,
@@ -130,9 +131,13 @@ impl Pipeline {
         max_book_levels: usize,
     ) -> Self {
         let mut by_kind: [Vec<usize>; 3] = Default::default();
+        let mut cross_symbol_by_kind: [Vec<usize>; 3] = Default::default();
         for (i, s) in strategies.iter().enumerate() {
             for kind in s.descriptor().consumes {
                 by_kind[kind_index(*kind)].push(i);
+                if s.descriptor().cross_symbol {
+                    cross_symbol_by_kind[kind_index(*kind)].push(i);
+                }
             }
         }
         let plugins = plugins
@@ -151,6 +156,7 @@ impl Pipeline {
             symbols: SymbolTable::new(),
             strategies,
             by_kind,
+            cross_symbol_by_kind,
             plugins,
             sink: SignalSink::new(),
             metrics,
@@ -193,6 +199,28 @@ impl Pipeline {
         self.counters.received[k].inc();
         if let Some(shard) = self.shard {
             if !shard.owns(decoded.symbol) {
+                // Another replica owns this symbol. Strategies that read other symbols still see the event;
+                // only their signals for symbols this replica owns are kept.
+                if self.cross_symbol_by_kind[k].is_empty() {
+                    return Outcome::Skipped;
+                }
+                let ctx = EventContext {
+                    symbol: decoded.symbol,
+                    symbol_id: self.symbols.intern(decoded.symbol),
+                    event_time_ms: decoded.event_time_ms,
+                };
+                for &i in &self.cross_symbol_by_kind[k] {
+                    self.strategies[i].on_event(&ctx, &decoded.event, &mut self.sink);
+                }
+                for signal in self.sink.drain() {
+                    if shard.owns(&signal.symbol) {
+                        self.metrics
+                            .signals_generated
+                            .with_label_values(&[signal.strategy_id, signal.action.as_str()])
+                            .inc();
+                        out.push(signal);
+                    }
+                }
                 return Outcome::Skipped;
             }
         }

@@ -282,6 +282,7 @@ impl Strategy for BtcDominance {
         "Monitors Bitcoin market dominance to generate rotation signals between BTC and altcoins";
     const CATEGORY: &'static str = "market_logic";
     const CONSUMES: &'static [StreamKind] = &[StreamKind::Ticker];
+    const CROSS_SYMBOL: bool = true;
 
     fn create() -> Self {
         Self {

@@ -33,6 +33,8 @@ pub struct StrategyDescriptor {
     pub consumes: &'static [StreamKind],
     /// Default of the `STRATEGY_ENABLED_<ID>` switch.
     pub enabled_by_default: bool,
+    /// Reads other symbols' events (see [`Strategy::CROSS_SYMBOL`]).
+    pub cross_symbol: bool,
     /// Explicit environment variable names.
     pub env_vars: &'static [EnvVar],
     /// JSON Schema (2020-12) of the parameters.
@@ -55,6 +57,7 @@ impl StrategyDescriptor {
             category: S::CATEGORY,
             consumes: S::CONSUMES,
             enabled_by_default: S::ENABLED_BY_DEFAULT,
+            cross_symbol: S::CROSS_SYMBOL,
             env_vars: S::ENV_VARS,
             schema: schema_of::<S::Params>,
             defaults: defaults_of::<S::Params>,

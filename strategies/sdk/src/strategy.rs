@@ -53,6 +53,10 @@ pub trait Strategy: Send + Sync + Sized + 'static {
     const CONSUMES: &'static [StreamKind];
     /// Whether `STRATEGY_ENABLED_<ID>` defaults to true.
     const ENABLED_BY_DEFAULT: bool = true;
+    /// Whether the strategy reads other symbols' events to decide on a symbol (e.g. BTC dominance from ETH/BNB
+    /// tickers). In sharded mode such a strategy also sees the symbols its replica does not own; signals for
+    /// symbols the replica does not own are discarded, so each signal is still published once.
+    const CROSS_SYMBOL: bool = false;
     /// Environment variable names for fields whose name is not `<ID>_<FIELD>` upper-cased (the original's names).
     const ENV_VARS: &'static [EnvVar] = &[];
 
