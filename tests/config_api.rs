@@ -94,7 +94,12 @@ async fn precedence_default_env_global_symbol_with_provenance() {
     assert_eq!(b["data"]["source"], "environment");
     assert_eq!(b["data"]["version"], 0);
 
-    let (s, b) = post(&h, &format!("{SKEW}/config"), set_body(json!({"top_levels": 9}))).await;
+    let (s, b) = post(
+        &h,
+        &format!("{SKEW}/config"),
+        set_body(json!({"top_levels": 9})),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["data"]["version"], 1);
     assert_eq!(b["metadata"]["action"], "created");
@@ -248,7 +253,12 @@ async fn audit_rollback_restore_and_delete() {
     let (_, b) = h.get_json(&cfg).await;
     assert_eq!(b["data"]["parameters"]["buy_threshold"], 1.3);
     // Rollback to previous (undo the rollback).
-    let (s, b) = post(&h, &format!("{SKEW}/rollback"), json!({"changed_by": "ops"})).await;
+    let (s, b) = post(
+        &h,
+        &format!("{SKEW}/rollback"),
+        json!({"changed_by": "ops"}),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["data"]["parameters"]["buy_threshold"], 1.7);
     // Rollback by audit id.
@@ -402,7 +412,10 @@ async fn validate_endpoint_keeps_the_original_shape() {
     let d = &b["data"];
     assert_eq!(d["validation_passed"], false);
     let errors = d["errors"].as_array().unwrap();
-    let buy = errors.iter().find(|e| e["field"] == "buy_threshold").unwrap();
+    let buy = errors
+        .iter()
+        .find(|e| e["field"] == "buy_threshold")
+        .unwrap();
     assert_eq!(buy["code"], "OUT_OF_RANGE");
     assert_eq!(buy["suggested_value"], 1.0);
     assert!(buy["message"].as_str().unwrap().contains("-5"));
@@ -433,12 +446,22 @@ async fn writes_need_the_bearer_token_when_set() {
     let (s, b) = send(&h, reqwest::Method::POST, &cfg, Some(body.clone()), None).await;
     assert_eq!(s, 401);
     assert_eq!(b["error"]["code"], "UNAUTHORIZED");
-    let (s, b) = send(&h, reqwest::Method::POST, &cfg, Some(body.clone()), Some("wrong")).await;
+    let (s, b) = send(
+        &h,
+        reqwest::Method::POST,
+        &cfg,
+        Some(body.clone()),
+        Some("wrong"),
+    )
+    .await;
     assert_eq!(s, 403);
     assert_eq!(b["error"]["code"], "FORBIDDEN");
     for (m, p) in [
         (reqwest::Method::DELETE, format!("{cfg}?changed_by=x")),
-        (reqwest::Method::POST, "/api/v1/strategies/cache/refresh".to_owned()),
+        (
+            reqwest::Method::POST,
+            "/api/v1/strategies/cache/refresh".to_owned(),
+        ),
         (reqwest::Method::POST, format!("{SKEW}/rollback")),
         (reqwest::Method::POST, format!("{SKEW}/restore")),
     ] {
@@ -468,7 +491,12 @@ async fn writes_need_the_bearer_token_when_set() {
 async fn embedded_store_persists_across_a_restart() {
     let db = fresh_config_db();
     let h = host_with(&db, &[], &[]).await;
-    let (s, _) = post(&h, &format!("{SKEW}/config"), set_body(json!({"buy_threshold": 1.6}))).await;
+    let (s, _) = post(
+        &h,
+        &format!("{SKEW}/config"),
+        set_body(json!({"buy_threshold": 1.6})),
+    )
+    .await;
     assert_eq!(s, 200);
     let (s, _) = post(
         &h,
@@ -538,7 +566,9 @@ async fn concurrent_writers(h: &TestHost) {
         b["data"]["parameters"]["min_total_volume"],
         last["data"]["parameters"]["min_total_volume"]
     );
-    let (_, a) = h.get_json(&format!("{SKEW}/audit?symbol=BTCUSDT&limit=1000")).await;
+    let (_, a) = h
+        .get_json(&format!("{SKEW}/audit?symbol=BTCUSDT&limit=1000"))
+        .await;
     let items = a["data"].as_array().unwrap();
     assert_eq!(items.len(), 50);
     let mut versions: Vec<u64> = items
@@ -550,6 +580,9 @@ async fn concurrent_writers(h: &TestHost) {
     assert_eq!(versions, (1..=50).collect::<Vec<_>>());
     // Each record's old state is the previous record's new state: no lost or interleaved update.
     for pair in items.windows(2) {
-        assert_eq!(pair[0]["old_parameters"]["min_total_volume"], pair[1]["new_parameters"]["min_total_volume"]);
+        assert_eq!(
+            pair[0]["old_parameters"]["min_total_volume"],
+            pair[1]["new_parameters"]["min_total_volume"]
+        );
     }
 }
