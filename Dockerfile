@@ -26,7 +26,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 # Dependency layer: cached until Cargo.toml / Cargo.lock of a workspace member change.
 COPY --from=planner /build/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json --package realtime-strategies --bin realtime-strategies
+RUN cargo chef cook --release --recipe-path recipe.json --package realtime-strategies --bin realtime-strategies
 # The workspace itself (the bundled replay recording under tests/data is compiled into the binary).
 COPY . .
 RUN cargo build --release --locked --package realtime-strategies --bin realtime-strategies \
