@@ -45,6 +45,8 @@ pub struct Metrics {
     pub circuit_breaker: IntGaugeVec,
     /// Config changes applied, by strategy and scope.
     pub config_changes: IntCounterVec,
+    /// Net order-book pressure per symbol from the depth analyzer (refreshed on each scrape).
+    pub symbol_net_pressure: prometheus::GaugeVec,
 }
 
 fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -149,6 +151,14 @@ impl Metrics {
         .expect("metric");
         let memory =
             IntGauge::new("memory_usage_bytes", "Resident memory in bytes").expect("metric");
+        let symbol_net_pressure = prometheus::GaugeVec::new(
+            Opts::new(
+                "realtime_symbol_net_pressure",
+                "Net order-book pressure (-100..100) per symbol from the depth analyzer",
+            ),
+            &["symbol"],
+        )
+        .expect("metric");
         let circuit_breaker = IntGaugeVec::new(
             Opts::new(
                 "circuit_breaker_state",
@@ -168,6 +178,7 @@ impl Metrics {
             Box::new(memory.clone()),
             Box::new(cpu_seconds.clone()),
             Box::new(circuit_breaker.clone()),
+            Box::new(symbol_net_pressure.clone()),
         ] {
             registry.register(c).expect("metric registration");
         }
@@ -198,6 +209,7 @@ impl Metrics {
             cpu_seconds,
             circuit_breaker,
             config_changes,
+            symbol_net_pressure,
         }
     }
 

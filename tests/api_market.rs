@@ -130,6 +130,13 @@ async fn four_endpoints_after_recorded_depth() {
     let (status, _) = h.get_json("/api/v1/metrics/all?limit=0").await;
     assert_eq!(status, 422);
 
+    let (_, text) = h.get_text("/metrics").await;
+    let gauge = metric(&text, "realtime_symbol_net_pressure", "symbol=\"BTCUSDT\"");
+    assert!(
+        (gauge - d["pressure"]["net_pressure"].as_f64().unwrap()).abs() < 0.01,
+        "pressure gauge {gauge}"
+    );
+
     let (status, missing) = h.get_json("/api/v1/metrics/depth/XYZUSDT").await;
     assert_eq!(status, 404);
     assert!(missing["error"].as_str().unwrap().contains("XYZUSDT"));

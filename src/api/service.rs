@@ -163,6 +163,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .uptime
         .set(state.live.started.elapsed().as_secs_f64());
     state.metrics.memory.set(resident_memory_bytes());
+    if let Ok(reader) = crate::api::market::reader(&state) {
+        let gauge = &state.metrics.symbol_net_pressure;
+        gauge.reset();
+        for symbol in reader.symbols() {
+            if let Some((_, m)) = reader.current(&symbol) {
+                gauge
+                    .with_label_values(&[symbol.as_str()])
+                    .set(m.net_pressure);
+            }
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -30,11 +30,16 @@ pub fn env_layer(
     for field in &strategy.fields {
         let var = strategy.descriptor.env_var_for(field);
         let Some(raw) = env(&var) else { continue };
-        let kind = strategy
-            .property(field)
-            .and_then(|p| p.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("string");
+        // `type` is a string, or a list such as ["number", "null"] for optional parameters.
+        let kind = match strategy.property(field).and_then(|p| p.get("type")) {
+            Some(Value::String(t)) => t.as_str(),
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|t| *t != "null")
+                .unwrap_or("string"),
+            _ => "string",
+        };
         let value = convert(&raw, kind);
         let mut probe = Map::new();
         probe.insert(field.clone(), value.clone());
