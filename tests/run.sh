@@ -10,6 +10,7 @@ apt_install() {
 }
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
 command -v python3 >/dev/null || apt_install python3 python3-venv
+command -v chromedriver >/dev/null || [ -x /usr/bin/chromedriver ] || apt_install chromium chromium-driver
 
 MONGO_PORT=${TEST_MONGO_PORT:-27917}
 export MONGO_DATA_DIR=${MONGO_DATA_DIR:-$(mktemp -d /tmp/rs-test-mongo.XXXXXX)}

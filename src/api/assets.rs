@@ -36,6 +36,19 @@ pub static ASSETS: &[Asset] = &[
         "text/css; charset=utf-8"
     ),
     asset!("vendor/swagger-ui/LICENSE", "text/plain; charset=utf-8"),
+    asset!(
+        "vendor/json-editor/jsoneditor.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("vendor/json-editor/LICENSE", "text/plain; charset=utf-8"),
+    asset!(
+        "vendor/uplot/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
+    asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
+    asset!("console/console.js", "text/javascript; charset=utf-8"),
+    asset!("console/console.css", "text/css; charset=utf-8"),
 ];
 
 /// Looks an asset up by path.
@@ -43,13 +56,15 @@ pub fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)
 }
 
-/// `GET /assets/{*path}` — vendored files are versioned by folder, so they may be cached for a day.
+/// `GET /assets/{*path}` — cached for a day: the pages that use them (`/docs`, `/ui/`) reference vendored files by
+/// versioned folder or `?v=<content hash>`, so a new build is picked up at once.
 pub async fn serve(Path(path): Path<String>) -> Response {
     match find(&path) {
         Some(a) => (
             [
                 (header::CONTENT_TYPE, a.content_type),
                 (header::CACHE_CONTROL, "public, max-age=86400"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             a.bytes,
         )

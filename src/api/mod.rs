@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod config;
+pub mod console;
 pub mod envelope;
 pub mod error;
 pub mod live;
@@ -56,7 +57,9 @@ impl AppState {
 /// The complete router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(service::root))
+        .route("/", get(console::root))
+        .route("/ui", get(console::redirect))
+        .route("/ui/", get(console::page))
         .route("/healthz", get(service::healthz))
         .route("/ready", get(service::ready))
         .route("/info", get(service::info))

@@ -1,0 +1,778 @@
+//! The web console in a real browser: Debian's chromium driven through chromedriver (WebDriver, fantoccini) against
+//! a real host replaying the bundled recording. Skips with a loud message only when chromedriver is missing and `CI`
+//! is unset; in CI it must run (tests/run.sh installs chromium and chromium-driver).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{env_of, free_port, settings, TestHost};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+fn find_binary(env: &str, candidates: &[&str]) -> Option<String> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(p);
+    }
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| (*p).to_owned())
+}
+
+/// chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start(binary: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{url}/status")).await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, chromium: &str, profile: &std::path::Path) -> Client {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:loggingPrefs": { "browser": "ALL" },
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--no-default-browser-check", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let caps = match caps {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("WebDriver session")
+}
+
+/// Evaluates `script` (a function body returning a value) until it returns something truthy.
+async fn wait_js(c: &Client, what: &str, script: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = c.execute(script, vec![]).await.unwrap_or(Value::Null);
+        let truthy = match &v {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(_) => true,
+        };
+        if truthy {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            let page = c
+                .execute(
+                    "return { status: document.querySelector('#config-status').textContent, \
+                     banner: document.querySelector('#banner').hidden ? '' : document.querySelector('#banner').textContent, \
+                     form: document.querySelector('#param-form').innerHTML.slice(0, 3000) }",
+                    vec![],
+                )
+                .await
+                .unwrap_or(Value::Null);
+            panic!("timed out after {secs}s waiting for {what} (last: {v}); page: {page:#}");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![]).await.expect("script runs")
+}
+
+async fn css(c: &Client, selector: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("no element {selector}: {e}"))
+}
+
+async fn type_into(c: &Client, selector: &str, text: &str) {
+    let input = css(c, selector).await;
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+/// Severe entries of the browser's console log (chromedriver's log endpoint).
+async fn console_errors(c: &Client, driver: &Driver) -> Vec<Value> {
+    let sid = c.session_id().await.unwrap().expect("session id");
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/session/{sid}/se/log", driver.url))
+        .json(&json!({ "type": "browser" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect()
+}
+
+async fn no_horizontal_overflow(c: &Client, width: u32) {
+    c.set_window_size(width, 900).await.unwrap();
+    let inner = wait_js(
+        c,
+        "the new viewport width",
+        &format!("return Math.abs(window.innerWidth - {width}) <= 20 ? window.innerWidth : 0"),
+        10,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let wide = js(
+        c,
+        "return [document.documentElement.scrollWidth, window.innerWidth, \
+         [...document.querySelectorAll('body *')].filter(e => { const r = e.getBoundingClientRect(); \
+         return r.width > 0 && r.right > window.innerWidth + 1 && !e.closest('.table-wrap') && \
+         getComputedStyle(e).position !== 'absolute'; }).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)]",
+    )
+    .await;
+    assert!(
+        wide[0].as_f64().unwrap() <= wide[1].as_f64().unwrap(),
+        "layout overflows at {width}px (viewport {inner}): {wide}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_real_browser() {
+    let Some(chromedriver) = find_binary(
+        "CHROMEDRIVER",
+        &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+    ) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromedriver is missing but CI is set: the browser test must run in CI (tests/run.sh installs chromium-driver)"
+        );
+        eprintln!(
+            "\n\n########################################################################\n\
+             ### SKIPPED console_browser: chromedriver not found.                 ###\n\
+             ### Install it (apt-get install chromium chromium-driver) or run       ###\n\
+             ### tests/run.sh; set CHROMEDRIVER / CHROMIUM to other locations.      ###\n\
+             ########################################################################\n\n"
+        );
+        return;
+    };
+    let chromium = find_binary(
+        "CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    )
+    .expect("chromium is installed next to chromedriver");
+
+    let host = TestHost::start(
+        settings(&["--replay-speed", "20", "--signals-to-stdout", "false"]),
+        env_of(&[]),
+    )
+    .await;
+    host.wait_ready(30).await;
+    let driver = Driver::start(&chromedriver).await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, &chromium, profile.path()).await;
+
+    // A browser asking for / gets the console (API clients keep the JSON service map).
+    c.goto(&host.url("/")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path() == "/ui/");
+    let (_, root) = host.get_json("/").await;
+    assert_eq!(root["endpoints"]["console"], "/ui/");
+
+    // Every registered strategy is listed, with its enabled state and type.
+    let (_, list) = host.get_json("/api/v1/strategies").await;
+    let strategies = list["data"].as_array().unwrap().clone();
+    assert!(!strategies.is_empty());
+    wait_js(
+        &c,
+        "the strategy list",
+        &format!(
+            "return document.querySelectorAll('#strategy-list [data-strategy]').length === {}",
+            strategies.len()
+        ),
+        20,
+    )
+    .await;
+    for s in &strategies {
+        let id = s["strategy_id"].as_str().unwrap();
+        let text = css(&c, &format!("[data-strategy='{id}']"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(s["name"].as_str().unwrap()), "{text}");
+        assert!(text.contains(if s["enabled"] == true {
+            "enabled"
+        } else {
+            "disabled"
+        }));
+        assert!(text.contains(s["type"].as_str().unwrap()), "{text}");
+    }
+
+    // The form library renders every registered strategy's schema (as the API serves it), labelled fields and all.
+    for s in &strategies {
+        let id = s["strategy_id"].as_str().unwrap();
+        let (_, schema) = host
+            .get_json(&format!("/api/v1/strategies/{id}/schema"))
+            .await;
+        let props: Vec<String> = schema["metadata"]["json_schema"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        css(&c, &format!("[data-strategy='{id}']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_js(
+            &c,
+            &format!("the {id} form"),
+            &format!(
+                "const f = document.querySelector('#param-form[data-strategy=\"{id}\"]'); \
+                 return f && f.querySelectorAll('[data-field]').length === {} && \
+                 f.querySelectorAll('[data-provenance]').length === {}",
+                props.len(),
+                props.len()
+            ),
+            20,
+        )
+        .await;
+        for p in &props {
+            let labelled = js(
+                &c,
+                &format!(
+                    "const f = document.querySelector('#param-form [data-field=\"{p}\"]'); \
+                     return [...f.querySelectorAll('input, select, textarea')].filter(i => i.type !== 'hidden') \
+                       .every(i => i.labels && i.labels.length > 0 || i.getAttribute('aria-label'))"
+                ),
+            )
+            .await;
+            assert_eq!(labelled, json!(true), "{id}.{p} has an unlabelled input");
+        }
+    }
+
+    // The glue and library also take schemars' other 2020-12 shapes: $defs + $ref enums and nullable unions.
+    let rendered = c
+        .execute_async(
+            r##"const done = arguments[arguments.length - 1];
+               const schema = { "$schema": "https://json-schema.org/draft/2020-12/schema", title: "Probe",
+                 type: "object", additionalProperties: false,
+                 properties: {
+                   limit: { type: ["number", "null"], format: "double", minimum: 0, default: null, description: "nullable" },
+                   venue: { "$ref": "#/$defs/Venue", default: "kraken" },
+                   venues: { type: "array", items: { "$ref": "#/$defs/Venue" }, default: ["coinbase"] } },
+                 "$defs": { Venue: { type: "string", enum: ["coinbase", "kraken"], description: "exchange" } } };
+               const holder = document.createElement('div');
+               document.body.append(holder);
+               RSConsole.renderSchema(holder, schema).then((ed) => {
+                 const value = ed.getValue();
+                 const options = [...holder.querySelectorAll('select option')].map(o => o.value);
+                 const inputs = holder.querySelectorAll('input, select').length;
+                 ed.destroy(); holder.remove();
+                 done({ value, options, inputs });
+               }, (e) => done({ error: String(e) }));"##,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(rendered.get("error").is_none(), "{rendered}");
+    assert_eq!(rendered["value"]["limit"], Value::Null, "{rendered}");
+    assert_eq!(rendered["value"]["venue"], "kraken", "{rendered}");
+    assert_eq!(
+        rendered["value"]["venues"],
+        json!(["coinbase"]),
+        "{rendered}"
+    );
+    assert!(
+        rendered["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("coinbase")),
+        "{rendered}"
+    );
+
+    // orderbook_skew, chosen with the keyboard: every parameter with its default, provenance "default".
+    let button = css(&c, "[data-strategy='orderbook_skew']").await;
+    button.send_keys(&Key::Enter.to_string()).await.unwrap();
+    let (_, defaults) = host
+        .get_json("/api/v1/strategies/orderbook_skew/defaults")
+        .await;
+    let defaults = defaults["data"].as_object().unwrap().clone();
+    wait_js(
+        &c,
+        "the orderbook_skew form",
+        "return !!document.querySelector('#param-form[data-strategy=\"orderbook_skew\"] [data-field=\"buy_threshold\"] input')",
+        20,
+    )
+    .await;
+    for (name, value) in &defaults {
+        let shown = js(
+            &c,
+            &format!(
+                "return document.querySelector('#param-form [data-field=\"{name}\"] input').value"
+            ),
+        )
+        .await;
+        assert_eq!(
+            shown.as_str().unwrap().parse::<f64>().ok(),
+            value.as_f64(),
+            "{name}: form shows {shown}, default {value}"
+        );
+        let prov = js(
+            &c,
+            &format!("return document.querySelector('[data-provenance=\"{name}\"]').textContent"),
+        )
+        .await;
+        assert_eq!(prov, "default");
+    }
+
+    // Out of range: the API's own error appears beside the field, and nothing is stored.
+    type_into(&c, "#author-input", "console-test").await;
+    type_into(&c, "[data-field='buy_threshold'] input", "5").await;
+    let (_, check) = reqwest::Client::new()
+        .post(host.url("/api/v1/config/validate"))
+        .json(&json!({ "strategy_id": "orderbook_skew", "parameters": { "buy_threshold": 5 } }))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    let check: Value = check.json().await.unwrap();
+    let api_message = check["data"]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // (typing replaces the old value, so a transient error for the empty field may come and go first)
+    wait_js(
+        &c,
+        "the API's error beside buy_threshold",
+        &format!(
+            "const e = document.querySelector('[data-field=\"buy_threshold\"] .api-error'); \
+             return !!e && e.textContent === {}",
+            json!(api_message)
+        ),
+        20,
+    )
+    .await;
+    type_into(&c, "#reason-input", "too far").await;
+    css(&c, "#save-btn").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the refusal",
+        "return document.querySelector('#config-status').textContent.includes('Not saved')",
+        20,
+    )
+    .await;
+    let (_, cfg) = host
+        .get_json("/api/v1/strategies/orderbook_skew/config")
+        .await;
+    assert_eq!(cfg["data"]["parameters"]["buy_threshold"], 1.2);
+    assert_eq!(cfg["data"]["provenance"]["buy_threshold"], "default");
+    let (_, audit) = host
+        .get_json("/api/v1/strategies/orderbook_skew/audit")
+        .await;
+    assert_eq!(audit["data"], json!([]));
+
+    // A valid value with a reason is saved, shown with provenance "global", and audited with its diff.
+    async fn save_value(c: &Client, value: &str, reason: &str, version: u64) {
+        type_into(c, "[data-field='buy_threshold'] input", value).await;
+        wait_js(
+            c,
+            "the edit to be checked",
+            "return !document.querySelector('#param-form .api-error') && !document.querySelector('#save-btn').disabled",
+            20,
+        )
+        .await;
+        type_into(c, "#reason-input", reason).await;
+        css(c, "#save-btn").await.click().await.unwrap();
+        wait_js(
+            c,
+            "the save",
+            &format!(
+                "return document.querySelector('#config-status').textContent.includes('Saved as version {version}') && \
+                 document.querySelector('[data-effective=\"buy_threshold\"]').textContent === '{value}'"
+            ),
+            20,
+        )
+        .await;
+    }
+    save_value(&c, "1.3", "raise the buy threshold", 1).await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelector('[data-provenance=\"buy_threshold\"]').textContent"
+        )
+        .await,
+        "global"
+    );
+    let (_, cfg) = host
+        .get_json("/api/v1/strategies/orderbook_skew/config")
+        .await;
+    assert_eq!(cfg["data"]["parameters"]["buy_threshold"], 1.3);
+    assert_eq!(cfg["data"]["provenance"]["buy_threshold"], "global");
+    let row = wait_js(
+        &c,
+        "the audit row of version 1",
+        "const r = document.querySelector('#audit-table tr[data-version=\"1\"]'); return r ? r.textContent : ''",
+        20,
+    )
+    .await;
+    let row = row.as_str().unwrap();
+    assert!(
+        row.contains("console-test") && row.contains("raise the buy threshold"),
+        "{row}"
+    );
+    let diff = js(
+        &c,
+        "return document.querySelector('#audit-table tr[data-version=\"1\"] [data-diff=\"buy_threshold\"]').textContent",
+    )
+    .await;
+    assert!(diff.as_str().unwrap().contains("→ 1.3"), "{diff}");
+
+    // A second change, then one confirmed click rolls back to version 1.
+    save_value(&c, "1.5", "try 1.5", 2).await;
+    let diff = wait_js(
+        &c,
+        "the audit row of version 2",
+        "const d = document.querySelector('#audit-table tr[data-version=\"2\"] [data-diff=\"buy_threshold\"]'); return d ? d.textContent : ''",
+        20,
+    )
+    .await;
+    assert!(diff.as_str().unwrap().contains("1.3 → 1.5"), "{diff}");
+    css(&c, "button[data-rollback='1']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&c, "#confirm-ok").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the rollback",
+        "return document.querySelector('#config-status').textContent.includes('Rolled back') && \
+         document.querySelector('[data-effective=\"buy_threshold\"]').textContent === '1.3'",
+        20,
+    )
+    .await;
+    let (_, cfg) = host
+        .get_json("/api/v1/strategies/orderbook_skew/config")
+        .await;
+    assert_eq!(cfg["data"]["parameters"]["buy_threshold"], 1.3);
+
+    // Delete the override, then restore it from the history.
+    type_into(&c, "#reason-input", "back to defaults").await;
+    css(&c, "#delete-btn").await.click().await.unwrap();
+    css(&c, "#confirm-ok").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the delete",
+        "return document.querySelector('[data-provenance=\"buy_threshold\"]').textContent === 'default' && \
+         !!document.querySelector('button[data-restore]')",
+        20,
+    )
+    .await;
+    let (_, cfg) = host
+        .get_json("/api/v1/strategies/orderbook_skew/config")
+        .await;
+    assert_eq!(cfg["data"]["provenance"]["buy_threshold"], "default");
+    css(&c, "button[data-restore]").await.click().await.unwrap();
+    css(&c, "#confirm-ok").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the restore",
+        "return document.querySelector('[data-provenance=\"buy_threshold\"]').textContent === 'global' && \
+         document.querySelector('[data-effective=\"buy_threshold\"]').textContent === '1.3'",
+        20,
+    )
+    .await;
+    let (_, cfg) = host
+        .get_json("/api/v1/strategies/orderbook_skew/config")
+        .await;
+    assert_eq!(cfg["data"]["parameters"]["buy_threshold"], 1.3);
+
+    // Live market data from the replayed recording: the table lists the tracked symbols, the chart draws.
+    let listed = wait_js(
+        &c,
+        "the market table",
+        "const rows = [...document.querySelectorAll('#market-table tbody tr[data-symbol]')]; \
+         return rows.length >= 2 ? rows.map(r => r.dataset.symbol) : null",
+        60,
+    )
+    .await;
+    let (_, all) = host.get_json("/api/v1/metrics/all").await;
+    for sym in all["data"].as_object().unwrap().keys() {
+        assert!(
+            listed.as_array().unwrap().contains(&json!(sym)),
+            "{sym} missing from {listed}"
+        );
+    }
+    wait_js(
+        &c,
+        "the summary counts",
+        "const b = document.querySelector('[data-summary=\"bullish\"]'); return b && /^\\d+$/.test(b.textContent)",
+        20,
+    )
+    .await;
+    wait_js(
+        &c,
+        "the pressure chart",
+        "return !!document.querySelector('#chart canvas') && /points/.test(document.querySelector('#chart-summary').textContent)",
+        30,
+    )
+    .await;
+    css(&c, "input[name=timeframe][value='5m']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "the 5m window",
+        "return /^5m window/.test(document.querySelector('#chart-summary').textContent)",
+        20,
+    )
+    .await;
+
+    // Live signals arrive over the SSE stream.
+    let first = wait_js(
+        &c,
+        "a live signal",
+        "const r = document.querySelector('#signal-table tr.signal'); return r ? r.textContent : ''",
+        90,
+    )
+    .await;
+    assert!(
+        first.as_str().unwrap().contains("USDT"),
+        "signal row: {first}"
+    );
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelector('#stream-status').textContent"
+        )
+        .await,
+        "live"
+    );
+
+    // The layout holds on a phone and on a laptop.
+    no_horizontal_overflow(&c, 390).await;
+    no_horizontal_overflow(&c, 1280).await;
+
+    // The README's screenshot, taken here.
+    c.set_window_size(1280, 1500).await.unwrap();
+    js(&c, "window.scrollTo(0, 0); return true").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let png = c.screenshot().await.unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/console.png");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, png).unwrap();
+
+    // Nothing went to the browser's console as an error.
+    let errors = console_errors(&c, &driver).await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // With API_TOKEN set, the console asks for the token once (on the API's 401), keeps it out of URLs, and saves.
+    let secured = TestHost::start(
+        settings(&[
+            "--replay-speed",
+            "20",
+            "--signals-to-stdout",
+            "false",
+            "--api-token",
+            "s3cret-token",
+        ]),
+        env_of(&[]),
+    )
+    .await;
+    secured.wait_ready(30).await;
+    c.goto(&secured.url("/ui/#spread_liquidity")).await.unwrap();
+    wait_js(
+        &c,
+        "the spread_liquidity form",
+        "return !!document.querySelector('#param-form[data-strategy=\"spread_liquidity\"] [data-field=\"lookback_ticks\"] input')",
+        20,
+    )
+    .await;
+    type_into(&c, "#author-input", "console-test").await;
+    type_into(&c, "[data-field='lookback_ticks'] input", "30").await;
+    wait_js(
+        &c,
+        "the token prompt",
+        "return document.querySelector('#token-dialog').open",
+        20,
+    )
+    .await;
+    type_into(&c, "#token-input", "s3cret-token").await;
+    css(&c, "#token-dialog button[value=save]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "the edit to be checked with the token",
+        "return !document.querySelector('#token-dialog').open && !document.querySelector('#param-form .api-error') && \
+         !document.querySelector('#save-btn').disabled",
+        20,
+    )
+    .await;
+    type_into(&c, "#reason-input", "longer lookback").await;
+    css(&c, "#save-btn").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the authorised save",
+        "return document.querySelector('#config-status').textContent.includes('Saved as version 1')",
+        20,
+    )
+    .await;
+    let (_, cfg) = secured
+        .get_json("/api/v1/strategies/spread_liquidity/config")
+        .await;
+    assert_eq!(cfg["data"]["parameters"]["lookback_ticks"], 30);
+    assert_eq!(cfg["data"]["provenance"]["lookback_ticks"], "global");
+    assert!(!c.current_url().await.unwrap().as_str().contains("s3cret"));
+    assert_eq!(
+        js(&c, "return sessionStorage.getItem('rs-console-token')").await,
+        "s3cret-token"
+    );
+
+    // The network goes down: the console says so in plain words instead of going blank or failing silently.
+    let sid = c.session_id().await.unwrap().expect("session id");
+    let offline = reqwest::Client::new()
+        .post(format!(
+            "{}/session/{sid}/chromium/network_conditions",
+            driver.url
+        ))
+        .json(&json!({ "network_conditions": {
+            "offline": true, "latency": 0, "download_throughput": 0, "upload_throughput": 0 } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(offline.status().is_success(), "{:?}", offline.text().await);
+    wait_js(
+        &c,
+        "the host-unreachable message",
+        "const b = document.querySelector('#banner'); return !b.hidden && b.textContent.includes('cannot be reached')",
+        30,
+    )
+    .await;
+
+    c.close().await.unwrap();
+    secured.shutdown().await;
+    host.shutdown().await;
+}
+
+/// `GET /` negotiates (browsers → `/ui/`, API clients → the JSON map); the page and every asset it references are
+/// embedded and served with their content type and cache headers. No browser needed.
+#[tokio::test]
+async fn console_is_served_from_embedded_assets() {
+    let host = TestHost::start(settings(&["--signals-to-stdout", "false"]), env_of(&[])).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(host.url("/"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/ui/");
+    assert_eq!(r.headers()["vary"], "Accept");
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let mut req = http.get(host.url("/"));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["endpoints"]["console"], "/ui/", "{accept:?}");
+    }
+    let r = http.get(host.url("/ui")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/ui/");
+
+    let r = http.get(host.url("/ui/")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"));
+    let page = r.text().await.unwrap();
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
+    let refs: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/assets/"))
+        .collect();
+    assert_eq!(refs.len(), 5, "{refs:?}");
+    for href in refs {
+        assert!(href.contains("?v="), "{href} is not versioned");
+        let r = http.get(host.url(href)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{href}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        let want = if href.contains(".css") {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
+        assert!(ct.starts_with(want), "{href}: {ct}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=86400",
+            "{href}"
+        );
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{href}");
+        assert!(!r.bytes().await.unwrap().is_empty());
+    }
+    host.shutdown().await;
+}
