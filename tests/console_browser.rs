@@ -533,6 +533,40 @@ async fn console_in_a_real_browser() {
         .await;
     assert_eq!(cfg["data"]["parameters"]["buy_threshold"], 1.3);
 
+    // One symbol: its own override on top of the global one, each field naming the layer it comes from.
+    css(&c, "input[name=scope][value=symbol]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    type_into(&c, "#symbol-input", "ethusdt").await;
+    css(&c, "#symbol-load").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the ETHUSDT configuration",
+        "return document.querySelector('#config-meta').textContent.startsWith('Symbol ETHUSDT') && \
+         document.querySelector('[data-provenance=\"buy_threshold\"]').textContent === 'global'",
+        20,
+    )
+    .await;
+    type_into(&c, "[data-field='top_levels'] input", "7").await;
+    type_into(&c, "#reason-input", "deeper book for ETH").await;
+    css(&c, "#save-btn").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the symbol save",
+        "return document.querySelector('#config-status').textContent.includes('Saved as version 1') && \
+         document.querySelector('[data-provenance=\"top_levels\"]').textContent === 'symbol'",
+        20,
+    )
+    .await;
+    let (_, cfg) = host
+        .get_json("/api/v1/strategies/orderbook_skew/config/ETHUSDT")
+        .await;
+    assert_eq!(cfg["data"]["parameters"]["top_levels"], 7);
+    assert_eq!(cfg["data"]["provenance"]["top_levels"], "symbol");
+    assert_eq!(cfg["data"]["provenance"]["buy_threshold"], "global");
+
     // Live market data from the replayed recording: the table lists the tracked symbols, the chart draws.
     let listed = wait_js(
         &c,
@@ -624,7 +658,7 @@ async fn console_in_a_real_browser() {
             "--api-token",
             "s3cret-token",
         ]),
-        env_of(&[]),
+        env_of(&[("SPREAD_LIQUIDITY_BASE_CONFIDENCE", "0.8")]),
     )
     .await;
     secured.wait_ready(30).await;
@@ -636,6 +670,15 @@ async fn console_in_a_real_browser() {
         20,
     )
     .await;
+    assert_eq!(
+        js(
+            &c,
+            "return [document.querySelector('[data-provenance=\"base_confidence\"]').textContent, \
+             document.querySelector('[data-effective=\"base_confidence\"]').textContent]"
+        )
+        .await,
+        json!(["env", "0.8"])
+    );
     type_into(&c, "#author-input", "console-test").await;
     type_into(&c, "[data-field='lookback_ticks'] input", "30").await;
     wait_js(
