@@ -7,6 +7,8 @@
 //! README for the exact rules.
 
 mod params;
+#[cfg(test)]
+mod reference;
 mod strategy;
 
 pub use params::IcebergDetectorParams;

@@ -1,6 +1,16 @@
 //! The iceberg detection rules and the bounded per-symbol level tracker.
+//!
+//! Hot-path layout (per symbol and side, nothing allocated per event once warm):
+//! - levels live in `levels[..active]`, found by price through a fixed open-addressing table ([`PriceIndex`]);
+//! - each level keeps running sums of its remembered quantities ([`RunningStats`]) with a rigorous bound on their
+//!   rounding error, so the "consistent size" test is decided in O(1); only when the bound cannot tell which side
+//!   of the threshold the exact figure falls on is the exact computation (the same summation as always) run;
+//! - a min-heap on `(last seen, seq)` with lazily refreshed keys finds the least recently seen level (eviction) and
+//!   the expired ones (pruning) without scanning;
+//! - a creation-ordered list (split into runs of non-decreasing first sighting) and the short list of refilling
+//!   levels let the strongest-level search stop as soon as no remaining level can win.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use strategy_sdk::{
@@ -27,6 +37,14 @@ pub const REFERENCE_BASE_CONFIDENCE: f64 = 0.70;
 pub const MIN_RISK_FRACTION: f64 = 0.005;
 /// Take-profit distance in stop distances.
 pub const REWARD_MULTIPLE: f64 = 2.5;
+
+/// "No slot" in the intrusive links.
+const NONE: u32 = u32::MAX;
+/// Unit roundoff of `f64`.
+const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
+/// Relative margin kept between the bounded coefficient of variation and the threshold before trusting the
+/// running sums (the exact computation itself is accurate to ~1e-14 relative).
+const DECISION_MARGIN: f64 = 1e-9;
 
 /// Book side of a level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +87,132 @@ impl Pattern {
     }
 }
 
+/// Running sums of a level's remembered quantities, shifted by `shift` (close to their mean, to avoid
+/// cancellation), with bounds on their accumulated rounding error.
+#[derive(Debug, Clone, Copy, Default)]
+struct RunningStats {
+    shift: f64,
+    /// Σ (q − shift), as accumulated.
+    s1: f64,
+    /// Σ (q − shift)², as accumulated.
+    s2: f64,
+    /// Bound on the rounding error accumulated in `s1` / `s2` by additions and removals.
+    e1: f64,
+    e2: f64,
+    /// Remembered quantities above zero (the mean is exactly 0 when there are none).
+    positives: u32,
+    /// Quantities added since the sums were last recomputed from scratch.
+    since_refresh: u32,
+}
+
+impl RunningStats {
+    fn starting_at(shift: f64) -> Self {
+        Self {
+            shift,
+            ..Self::default()
+        }
+    }
+
+    fn add(&mut self, q: f64) {
+        let d = q - self.shift;
+        self.s1 += d;
+        self.e1 += UNIT_ROUNDOFF * self.s1.abs();
+        self.s2 += d * d;
+        self.e2 += UNIT_ROUNDOFF * self.s2.abs();
+        self.positives += u32::from(q > 0.0);
+        self.since_refresh += 1;
+    }
+
+    /// Removes a quantity added earlier (its term is recomputed bit for bit: same `shift`, same operations).
+    fn remove(&mut self, q: f64) {
+        let d = q - self.shift;
+        self.s1 -= d;
+        self.e1 += UNIT_ROUNDOFF * self.s1.abs();
+        self.s2 -= d * d;
+        self.e2 += UNIT_ROUNDOFF * self.s2.abs();
+        self.positives -= u32::from(q > 0.0);
+    }
+
+    /// Recomputes the sums from the remembered quantities around their current mean (drops accumulated error).
+    fn refresh(&mut self, qty: &VecDeque<f64>) {
+        let n = qty.len();
+        self.since_refresh = 0;
+        let Some(&newest) = qty.back() else {
+            *self = Self::default();
+            return;
+        };
+        let mean = self.shift + self.s1 / n as f64;
+        self.shift = if mean.is_finite() { mean } else { newest };
+        let (mut s1, mut s2, mut abs) = (0.0f64, 0.0f64, 0.0f64);
+        for &q in qty {
+            let d = q - self.shift;
+            s1 += d;
+            s2 += d * d;
+            abs += d.abs();
+        }
+        // recursive summation of n terms: |error| ≤ γ(n−1) Σ|terms| ≤ 1.01·n·u·Σ|terms|
+        let g = 1.01 * n as f64 * UNIT_ROUNDOFF;
+        self.s1 = s1;
+        self.s2 = s2;
+        self.e1 = g * abs;
+        self.e2 = g * s2;
+    }
+
+    /// Whether std / mean (population) of the `n` remembered quantities is below `threshold`, decided from the
+    /// running sums when their error bound leaves no doubt about the exact (reference) computation's answer;
+    /// `None` when it might (then the caller runs the exact computation). Assumes `positives > 0`.
+    fn decide(&self, n: usize, threshold: f64) -> Option<bool> {
+        if !(threshold > 0.0 && threshold.is_finite()) || n == 0 {
+            return None;
+        }
+        let u = UNIT_ROUNDOFF;
+        let nf = n as f64;
+        let (s1, s2) = (self.s1, self.s2);
+        // error of the sums against the exact sums of (q − shift) and (q − shift)²: accumulated + per-term
+        // rounding (Σ|q − shift| ≤ sqrt(n · Σ(q − shift)²))
+        let e2 = self.e2 + 3.2 * u * (s2.abs() + self.e2);
+        let e1 = self.e1 + 1.01 * u * (nf * (s2.abs() + self.e2)).sqrt();
+        let m1 = s1 / nf;
+        let mean = self.shift + m1;
+        if !(mean > 1e-150 && mean < 1e150 && s2.is_finite() && e1.is_finite() && e2.is_finite()) {
+            return None;
+        }
+        let var = s2 / nf - m1 * m1;
+        let ev = 2.0
+            * (e2 / nf
+                + (e1 / nf) * (2.0 * m1.abs() + e1 / nf)
+                + 8.0 * u * (s2.abs() / nf + m1 * m1));
+        let em = 2.0 * (e1 / nf + 4.0 * u * (self.shift.abs() + m1.abs()));
+        let mean_lo = mean - em;
+        if !(mean_lo > 0.0 && ev.is_finite()) {
+            return None;
+        }
+        let mean_hi = mean + em;
+        let t2 = threshold * threshold;
+        let cv2_hi = (var + ev) / (mean_lo * mean_lo);
+        if cv2_hi < t2 * (1.0 - DECISION_MARGIN) - 1e-20 {
+            return Some(true);
+        }
+        let cv2_lo = (var - ev).max(0.0) / (mean_hi * mean_hi);
+        if cv2_lo > t2 * (1.0 + DECISION_MARGIN) + 1e-20 {
+            return Some(false);
+        }
+        None
+    }
+}
+
+/// Mean and population standard deviation of the quantities, summed oldest first (the reference computation:
+/// every published figure and every undecided threshold test goes through it).
+fn exact_stats(qty: &VecDeque<f64>) -> (f64, f64) {
+    let n = qty.len();
+    let mean = qty.iter().sum::<f64>() / n as f64;
+    let variance = qty.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+    (mean, variance.sqrt())
+}
+
 /// The history of one price level.
 #[derive(Debug, Clone)]
-struct LevelTrack {
+pub(crate) struct LevelTrack {
     price: f64,
     /// Insertion order (the original iterated its levels in insertion order).
     seq: u64,
@@ -81,11 +222,19 @@ struct LevelTrack {
     times: [i64; 3],
     refill_count: u32,
     avg_refill_speed_s: f64,
-    avg_volume: f64,
-    volume_std: f64,
     consistent: bool,
     first_seen_ms: i64,
     last_seen_ms: i64,
+    stats: RunningStats,
+    /// Position of this level's entry in the side's LRU heap.
+    heap_pos: u32,
+    /// Neighbours in the creation-ordered list.
+    prev: u32,
+    next: u32,
+    /// First of a run in the creation-ordered list (its predecessor was first seen later).
+    run_head: bool,
+    /// Position in the side's list of refilling levels, or [`NONE`].
+    refill_pos: u32,
 }
 
 impl LevelTrack {
@@ -93,15 +242,19 @@ impl LevelTrack {
         Self {
             price: 0.0,
             seq: 0,
-            qty: VecDeque::new(),
+            qty: VecDeque::with_capacity(SNAPSHOTS_PER_LEVEL),
             times: [0; 3],
             refill_count: 0,
             avg_refill_speed_s: 0.0,
-            avg_volume: 0.0,
-            volume_std: 0.0,
             consistent: false,
             first_seen_ms: 0,
             last_seen_ms: 0,
+            stats: RunningStats::default(),
+            heap_pos: NONE,
+            prev: NONE,
+            next: NONE,
+            run_head: false,
+            refill_pos: NONE,
         }
     }
 
@@ -113,29 +266,43 @@ impl LevelTrack {
         self.times = [0; 3];
         self.refill_count = 0;
         self.avg_refill_speed_s = 0.0;
-        self.avg_volume = 0.0;
-        self.volume_std = 0.0;
         self.consistent = false;
         self.first_seen_ms = now_ms;
         self.last_seen_ms = now_ms;
+        self.stats = RunningStats::default();
+        self.heap_pos = NONE;
+        self.prev = NONE;
+        self.next = NONE;
+        self.run_head = false;
+        self.refill_pos = NONE;
     }
 
-    /// Records one appearance: refill detection, then the volume statistics.
-    fn record(&mut self, qty: f64, now_ms: i64, p: &IcebergDetectorParams) {
+    /// Records one appearance: refill detection, then the volume statistics. True when this appearance made the
+    /// level's second refill (it joins the side's refilling levels).
+    fn record(&mut self, qty: f64, now_ms: i64, p: &IcebergDetectorParams) -> bool {
+        if self.qty.is_empty() {
+            self.stats = RunningStats::starting_at(qty);
+        }
         if self.qty.len() >= SNAPSHOTS_PER_LEVEL {
-            self.qty.pop_front();
+            if let Some(old) = self.qty.pop_front() {
+                self.stats.remove(old);
+            }
         }
         self.qty.push_back(qty);
+        self.stats.add(qty);
         self.times = [self.times[1], self.times[2], now_ms];
         self.last_seen_ms = now_ms;
+        let mut second_refill = false;
         if self.is_refill(p) {
             self.refill_count = self.refill_count.saturating_add(1);
             if self.refill_count > 1 {
                 self.avg_refill_speed_s =
                     (now_ms - self.first_seen_ms) as f64 / 1000.0 / f64::from(self.refill_count);
             }
+            second_refill = self.refill_count == 2;
         }
-        self.update_statistics(p);
+        self.update_consistency(p);
+        second_refill
     }
 
     /// High → low → high over the last three appearances: the middle one below half the first, the last above
@@ -150,31 +317,41 @@ impl LevelTrack {
         v1 < v0 * 0.5 && v2 > v0 * 0.8 && elapsed_s < p.refill_speed_threshold_seconds
     }
 
-    /// Mean and population standard deviation of the remembered quantities; consistent when their ratio is below
-    /// `consistency_threshold` (left unchanged when the mean is 0, as in the original).
-    fn update_statistics(&mut self, p: &IcebergDetectorParams) {
+    /// Consistent when std / mean (population) of the remembered quantities is below `consistency_threshold`;
+    /// left unchanged when the mean is 0 (as in the original). Decided from the running sums when they are
+    /// unambiguous, else by the exact computation.
+    fn update_consistency(&mut self, p: &IcebergDetectorParams) {
         let n = self.qty.len();
         if n < 2 {
             return;
         }
-        let mean = self.qty.iter().sum::<f64>() / n as f64;
-        let variance = self
-            .qty
-            .iter()
-            .map(|v| (v - mean) * (v - mean))
-            .sum::<f64>()
-            / n as f64;
-        self.avg_volume = mean;
-        self.volume_std = variance.sqrt();
-        if mean > 0.0 {
-            self.consistent = self.volume_std / mean < p.consistency_threshold;
+        if self.stats.since_refresh as usize >= SNAPSHOTS_PER_LEVEL {
+            self.stats.refresh(&self.qty);
+        }
+        if self.stats.positives == 0 {
+            // every remembered quantity is 0: the mean is exactly 0
+            return;
+        }
+        match self.stats.decide(n, p.consistency_threshold) {
+            Some(consistent) => self.consistent = consistent,
+            None => {
+                let (mean, std) = exact_stats(&self.qty);
+                if mean > 0.0 {
+                    self.consistent = std / mean < p.consistency_threshold;
+                }
+                self.stats.refresh(&self.qty);
+            }
         }
     }
 
     /// 1 − std / mean (0 when the mean is not positive or the figure is not finite).
     fn consistency_score(&self) -> f64 {
-        if self.avg_volume > 0.0 {
-            finite_or(1.0 - self.volume_std / self.avg_volume, 0.0)
+        if self.qty.len() < 2 {
+            return 0.0;
+        }
+        let (mean, std) = exact_stats(&self.qty);
+        if mean > 0.0 {
+            finite_or(1.0 - std / mean, 0.0)
         } else {
             0.0
         }
@@ -183,7 +360,6 @@ impl LevelTrack {
     /// The footprint this level shows at `now_ms`, with its confidence.
     fn pattern(&self, now_ms: i64, p: &IcebergDetectorParams) -> Option<(Pattern, f64)> {
         let persistence_s = (now_ms - self.first_seen_ms) as f64 / 1000.0;
-        let shift = p.base_confidence - REFERENCE_BASE_CONFIDENCE;
         let (pattern, c) = if self.refill_count >= p.min_refill_count {
             let c = (0.65 + f64::from(self.refill_count) * 0.05).min(0.85);
             (Pattern::Refill, c)
@@ -194,11 +370,14 @@ impl LevelTrack {
         } else {
             return None;
         };
-        Some((
-            pattern,
-            finite_or(c + shift, 0.0).clamp(0.0, MAX_CONFIDENCE),
-        ))
+        Some((pattern, confidence(c, p)))
     }
+}
+
+/// A pattern's confidence written for base 0.70, shifted to `base_confidence` and capped.
+fn confidence(c: f64, p: &IcebergDetectorParams) -> f64 {
+    let shift = p.base_confidence - REFERENCE_BASE_CONFIDENCE;
+    finite_or(c + shift, 0.0).clamp(0.0, MAX_CONFIDENCE)
 }
 
 fn finite_or(value: f64, fallback: f64) -> f64 {
@@ -207,15 +386,6 @@ fn finite_or(value: f64, fallback: f64) -> f64 {
     } else {
         fallback
     }
-}
-
-/// The tracked levels of one side: `levels[..active]` are live, the rest are recycled slots kept for their buffers;
-/// `index` maps a live level's price to its slot.
-#[derive(Debug, Default)]
-struct SideLevels {
-    levels: Vec<LevelTrack>,
-    active: usize,
-    index: HashMap<u64, usize>,
 }
 
 /// Hash key of a price (0.0 and −0.0 are the same level).
@@ -227,55 +397,384 @@ fn price_key(price: f64) -> u64 {
     }
 }
 
+/// Slots of the price index: a power of two, twice the most live levels (load ≤ 0.5).
+const INDEX_BITS: u32 = 11;
+const INDEX_CAPACITY: usize = 1 << INDEX_BITS;
+const INDEX_MASK: usize = INDEX_CAPACITY - 1;
+const _: () = assert!(INDEX_CAPACITY >= 2 * MAX_LEVELS_PER_SIDE);
+
+/// Price key → level slot: open addressing with linear probing and backward-shift deletion, allocated once.
+#[derive(Debug, Default)]
+struct PriceIndex {
+    keys: Vec<u64>,
+    slots: Vec<u32>,
+}
+
+impl PriceIndex {
+    fn home(key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - INDEX_BITS)) as usize
+    }
+
+    /// Table position of `key`, if present.
+    fn position(&self, key: u64) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut i = Self::home(key);
+        loop {
+            let s = self.slots[i];
+            if s == NONE {
+                return None;
+            }
+            if self.keys[i] == key {
+                return Some(i);
+            }
+            i = (i + 1) & INDEX_MASK;
+        }
+    }
+
+    fn get(&self, key: u64) -> Option<usize> {
+        self.position(key).map(|i| self.slots[i] as usize)
+    }
+
+    /// Inserts a key known to be absent.
+    fn insert(&mut self, key: u64, slot: usize) {
+        if self.slots.is_empty() {
+            self.keys = vec![0; INDEX_CAPACITY];
+            self.slots = vec![NONE; INDEX_CAPACITY];
+        }
+        let mut i = Self::home(key);
+        while self.slots[i] != NONE {
+            i = (i + 1) & INDEX_MASK;
+        }
+        self.keys[i] = key;
+        self.slots[i] = slot as u32;
+    }
+
+    fn set(&mut self, key: u64, slot: usize) {
+        if let Some(i) = self.position(key) {
+            self.slots[i] = slot as u32;
+        }
+    }
+
+    fn remove(&mut self, key: u64) {
+        let Some(mut hole) = self.position(key) else {
+            return;
+        };
+        self.slots[hole] = NONE;
+        let mut j = (hole + 1) & INDEX_MASK;
+        while self.slots[j] != NONE {
+            let home = Self::home(self.keys[j]);
+            // the entry at j may fill the hole when the hole lies on its probe path (home ..= j)
+            if (j.wrapping_sub(home) & INDEX_MASK) >= (j.wrapping_sub(hole) & INDEX_MASK) {
+                self.keys[hole] = self.keys[j];
+                self.slots[hole] = self.slots[j];
+                self.slots[j] = NONE;
+                hole = j;
+            }
+            j = (j + 1) & INDEX_MASK;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(NONE);
+    }
+}
+
+/// An entry of the LRU min-heap: the level's `last_seen_ms` as of when the entry was last fixed (never above the
+/// level's actual `last_seen_ms`), its `seq` and its slot.
+#[derive(Debug, Clone, Copy)]
+struct HeapEntry {
+    last_seen_ms: i64,
+    seq: u64,
+    slot: u32,
+}
+
+impl HeapEntry {
+    fn below(&self, other: &HeapEntry) -> bool {
+        (self.last_seen_ms, self.seq) < (other.last_seen_ms, other.seq)
+    }
+}
+
+/// The tracked levels of one side: `levels[..active]` are live, the rest are recycled slots kept for their buffers.
+#[derive(Debug)]
+struct SideLevels {
+    levels: Vec<LevelTrack>,
+    active: usize,
+    /// Price → slot of the live levels.
+    index: PriceIndex,
+    /// Min-heap on `(last_seen_ms, seq)` over the live levels, keys refreshed lazily (a level's entry may show an
+    /// older `last_seen_ms` than the level; it is fixed when it reaches the top).
+    heap: Vec<HeapEntry>,
+    /// Creation-ordered (= `seq`-ordered) list of the live levels.
+    head: u32,
+    tail: u32,
+    /// Slots of the list's run heads, in list order: levels first seen before their predecessor (only when event
+    /// time went backwards); between two run heads `first_seen_ms` never decreases.
+    run_heads: Vec<u32>,
+    /// Live levels with at least two refills (every level that can show the refill pattern, `min_refill_count` ≥ 2).
+    refills: Vec<u32>,
+}
+
+impl Default for SideLevels {
+    fn default() -> Self {
+        Self {
+            levels: Vec::new(),
+            active: 0,
+            index: PriceIndex::default(),
+            heap: Vec::new(),
+            head: NONE,
+            tail: NONE,
+            run_heads: Vec::new(),
+            refills: Vec::new(),
+        }
+    }
+}
+
 impl SideLevels {
+    #[cfg(test)]
     fn live(&self) -> &[LevelTrack] {
         &self.levels[..self.active]
     }
 
-    /// The level at `price`, created if new (recycling a dead slot, or forgetting the least recently seen level
-    /// when [`MAX_LEVELS_PER_SIDE`] are live). Grows to the bound once, then allocates nothing.
-    fn level_mut(&mut self, price: f64, now_ms: i64, next_seq: &mut u64) -> &mut LevelTrack {
+    /// Records one appearance of `price` with `qty`, creating the level if new (recycling a dead slot, or forgetting
+    /// the least recently seen level when [`MAX_LEVELS_PER_SIDE`] are live).
+    fn track(
+        &mut self,
+        price: f64,
+        qty: f64,
+        now_ms: i64,
+        next_seq: &mut u64,
+        p: &IcebergDetectorParams,
+    ) {
         let key = price_key(price);
-        if let Some(&i) = self.index.get(&key) {
-            return &mut self.levels[i];
+        let i = match self.index.get(key) {
+            Some(i) => i,
+            None => self.create(price, key, now_ms, next_seq),
+        };
+        let level = &mut self.levels[i];
+        let second_refill = level.record(qty, now_ms, p);
+        let pos = level.heap_pos as usize;
+        if second_refill {
+            level.refill_pos = self.refills.len() as u32;
+            self.refills.push(i as u32);
         }
+        // keep every heap key at or below its level's last sighting (event time may go backwards)
+        if now_ms < self.heap[pos].last_seen_ms {
+            self.heap[pos].last_seen_ms = now_ms;
+            self.sift_up(pos);
+        }
+    }
+
+    fn create(&mut self, price: f64, key: u64, now_ms: i64, next_seq: &mut u64) -> usize {
         let seq = *next_seq;
         *next_seq += 1;
-        let i = if self.active < MAX_LEVELS_PER_SIDE {
-            if self.active == self.levels.len() {
-                self.levels.push(LevelTrack::new());
-            }
-            self.active += 1;
-            self.active - 1
-        } else {
-            let mut oldest = 0;
-            for (i, l) in self.live().iter().enumerate() {
-                let o = &self.levels[oldest];
-                if (l.last_seen_ms, l.seq) < (o.last_seen_ms, o.seq) {
-                    oldest = i;
-                }
-            }
-            self.index.remove(&price_key(self.levels[oldest].price));
-            oldest
-        };
-        self.index.insert(key, i);
+        if self.active >= MAX_LEVELS_PER_SIDE {
+            let victim = self.least_recently_seen();
+            self.remove(victim);
+        }
+        if self.active == self.levels.len() {
+            self.levels.push(LevelTrack::new());
+        }
+        if self.heap.capacity() == 0 {
+            self.heap.reserve_exact(MAX_LEVELS_PER_SIDE);
+            self.refills.reserve_exact(MAX_LEVELS_PER_SIDE);
+        }
+        let i = self.active;
+        self.active += 1;
         self.levels[i].reset(price, seq, now_ms);
-        &mut self.levels[i]
+        self.index.insert(key, i);
+        self.levels[i].heap_pos = self.heap.len() as u32;
+        self.heap.push(HeapEntry {
+            last_seen_ms: now_ms,
+            seq,
+            slot: i as u32,
+        });
+        self.sift_up(self.heap.len() - 1);
+        self.append(i);
+        i
+    }
+
+    /// Slot of the live level with the smallest `(last_seen_ms, seq)`; the side must not be empty.
+    fn least_recently_seen(&mut self) -> usize {
+        loop {
+            let top = self.heap[0];
+            let actual = self.levels[top.slot as usize].last_seen_ms;
+            if actual == top.last_seen_ms {
+                return top.slot as usize;
+            }
+            self.heap[0].last_seen_ms = actual;
+            self.sift_down(0);
+        }
     }
 
     /// Forgets levels last seen before `cutoff_ms`.
     fn prune(&mut self, cutoff_ms: i64) {
-        let mut i = 0;
-        while i < self.active {
-            if self.levels[i].last_seen_ms < cutoff_ms {
-                self.index.remove(&price_key(self.levels[i].price));
-                self.active -= 1;
-                self.levels.swap(i, self.active);
-                if i < self.active {
-                    self.index.insert(price_key(self.levels[i].price), i);
-                }
+        while let Some(&top) = self.heap.first() {
+            if top.last_seen_ms >= cutoff_ms {
+                return;
+            }
+            let actual = self.levels[top.slot as usize].last_seen_ms;
+            if actual != top.last_seen_ms {
+                self.heap[0].last_seen_ms = actual;
+                self.sift_down(0);
             } else {
-                i += 1;
+                self.remove(top.slot as usize);
+            }
+        }
+    }
+
+    /// Forgets the live level in slot `i`; the last live level moves into its slot.
+    fn remove(&mut self, i: usize) {
+        self.index.remove(price_key(self.levels[i].price));
+        self.heap_remove(self.levels[i].heap_pos as usize);
+        self.unlink(i);
+        let rp = self.levels[i].refill_pos;
+        if rp != NONE {
+            self.refills.swap_remove(rp as usize);
+            if let Some(&moved) = self.refills.get(rp as usize) {
+                self.levels[moved as usize].refill_pos = rp;
+            }
+            self.levels[i].refill_pos = NONE;
+        }
+        let last = self.active - 1;
+        if i != last {
+            self.levels.swap(i, last);
+            self.relocated(last, i);
+        }
+        self.active -= 1;
+    }
+
+    /// Points every reference to the level that moved from slot `from` to slot `to`.
+    fn relocated(&mut self, from: usize, to: usize) {
+        let l = &self.levels[to];
+        let (key, heap_pos, prev, next, run_head, refill_pos) = (
+            price_key(l.price),
+            l.heap_pos as usize,
+            l.prev,
+            l.next,
+            l.run_head,
+            l.refill_pos,
+        );
+        self.index.set(key, to);
+        self.heap[heap_pos].slot = to as u32;
+        match prev {
+            NONE => self.head = to as u32,
+            p => self.levels[p as usize].next = to as u32,
+        }
+        match next {
+            NONE => self.tail = to as u32,
+            n => self.levels[n as usize].prev = to as u32,
+        }
+        if run_head {
+            if let Some(r) = self.run_heads.iter_mut().find(|r| **r == from as u32) {
+                *r = to as u32;
+            }
+        }
+        if refill_pos != NONE {
+            self.refills[refill_pos as usize] = to as u32;
+        }
+    }
+
+    fn heap_remove(&mut self, pos: usize) {
+        let Some(last) = self.heap.pop() else {
+            return;
+        };
+        if pos < self.heap.len() {
+            self.heap[pos] = last;
+            self.levels[last.slot as usize].heap_pos = pos as u32;
+            self.sift_down(pos);
+            self.sift_up(pos);
+        }
+    }
+
+    fn sift_up(&mut self, mut pos: usize) {
+        let entry = self.heap[pos];
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if !entry.below(&self.heap[parent]) {
+                break;
+            }
+            self.heap[pos] = self.heap[parent];
+            self.levels[self.heap[pos].slot as usize].heap_pos = pos as u32;
+            pos = parent;
+        }
+        self.heap[pos] = entry;
+        self.levels[entry.slot as usize].heap_pos = pos as u32;
+    }
+
+    fn sift_down(&mut self, mut pos: usize) {
+        let entry = self.heap[pos];
+        let n = self.heap.len();
+        loop {
+            let left = 2 * pos + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && self.heap[right].below(&self.heap[left]) {
+                right
+            } else {
+                left
+            };
+            if !self.heap[child].below(&entry) {
+                break;
+            }
+            self.heap[pos] = self.heap[child];
+            self.levels[self.heap[pos].slot as usize].heap_pos = pos as u32;
+            pos = child;
+        }
+        self.heap[pos] = entry;
+        self.levels[entry.slot as usize].heap_pos = pos as u32;
+    }
+
+    /// Appends a new level (largest `seq`) to the creation-ordered list.
+    fn append(&mut self, i: usize) {
+        let tail = self.tail;
+        self.levels[i].prev = tail;
+        self.levels[i].next = NONE;
+        self.levels[i].run_head = false;
+        if tail == NONE {
+            self.head = i as u32;
+        } else {
+            self.levels[tail as usize].next = i as u32;
+            if self.levels[tail as usize].first_seen_ms > self.levels[i].first_seen_ms {
+                self.levels[i].run_head = true;
+                self.run_heads.push(i as u32);
+            }
+        }
+        self.tail = i as u32;
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (prev, next) = (self.levels[i].prev, self.levels[i].next);
+        if self.levels[i].run_head {
+            self.run_heads.retain(|&r| r != i as u32);
+            self.levels[i].run_head = false;
+        }
+        match prev {
+            NONE => self.head = next,
+            p => self.levels[p as usize].next = next,
+        }
+        match next {
+            NONE => self.tail = prev,
+            n => {
+                self.levels[n as usize].prev = prev;
+                let head = prev != NONE
+                    && self.levels[prev as usize].first_seen_ms
+                        > self.levels[n as usize].first_seen_ms;
+                if head != self.levels[n as usize].run_head {
+                    self.levels[n as usize].run_head = head;
+                    if head {
+                        let seq = self.levels[n as usize].seq;
+                        let at = self
+                            .run_heads
+                            .partition_point(|&r| self.levels[r as usize].seq < seq);
+                        self.run_heads.insert(at, n);
+                    } else {
+                        self.run_heads.retain(|&r| r != n);
+                    }
+                }
             }
         }
     }
@@ -283,6 +782,112 @@ impl SideLevels {
     fn clear(&mut self) {
         self.active = 0;
         self.index.clear();
+        self.heap.clear();
+        self.head = NONE;
+        self.tail = NONE;
+        self.run_heads.clear();
+        self.refills.clear();
+    }
+
+    /// Offers the level in slot `i` to the strongest-level search.
+    fn consider(&self, side: Side, i: usize, scope: &Scope<'_>, best: &mut Option<Best>) {
+        let l = &self.levels[i];
+        if !(scope.lo <= l.price && l.price <= scope.hi) {
+            return;
+        }
+        let Some((pattern, c)) = l.pattern(scope.now_ms, scope.p) else {
+            return;
+        };
+        if beats(c, side, l.seq, best.as_ref()) {
+            *best = Some(Best {
+                side,
+                slot: i,
+                seq: l.seq,
+                pattern,
+                confidence: c,
+            });
+        }
+    }
+
+    /// Offers every level of this side that could beat `best` (see [`IcebergState::strongest`]).
+    fn search(&self, side: Side, scope: &Scope<'_>, best: &mut Option<Best>) {
+        let p = scope.p;
+        if !(p.min_refill_count >= 2 && p.persistence_threshold_seconds >= 0.0) {
+            // outside the parameter ranges the shortcuts below rely on: look at everything
+            for i in 0..self.active {
+                self.consider(side, i, scope, best);
+            }
+            return;
+        }
+        // refill patterns: only levels with two or more refills qualify
+        for &i in &self.refills {
+            self.consider(side, i as usize, scope, best);
+        }
+        // consistent-size and anchor patterns need persistence above the threshold: walk the levels oldest first,
+        // skipping the rest of a run (first sightings non-decreasing) once persistence is too short, and stopping
+        // once nothing left can beat the best (later levels lose ties on seq)
+        let t = p.persistence_threshold_seconds;
+        let t_anchor = t * ANCHOR_PERSISTENCE_FACTOR;
+        let c_consistent = confidence(0.70, p);
+        let c_max = c_consistent.max(confidence(0.75, p));
+        let mut cur = self.head;
+        let mut r = 0;
+        while cur != NONE {
+            if self.run_heads.get(r) == Some(&cur) {
+                r += 1;
+            }
+            let l = &self.levels[cur as usize];
+            let persistence_s = (scope.now_ms - l.first_seen_ms) as f64 / 1000.0;
+            let skip_run = !(persistence_s > t)
+                || (!(persistence_s > t_anchor)
+                    && !beats(c_consistent, side, l.seq, best.as_ref()));
+            if skip_run {
+                match self.run_heads.get(r) {
+                    Some(&next_run) => {
+                        cur = next_run;
+                        continue;
+                    }
+                    None => return,
+                }
+            }
+            self.consider(side, cur as usize, scope, best);
+            if !beats(c_max, side, l.seq + 1, best.as_ref()) {
+                return;
+            }
+            cur = l.next;
+        }
+    }
+}
+
+/// The search window and parameters of one strongest-level search.
+struct Scope<'a> {
+    lo: f64,
+    hi: f64,
+    now_ms: i64,
+    p: &'a IcebergDetectorParams,
+}
+
+/// The strongest level found so far.
+#[derive(Debug, Clone, Copy)]
+struct Best {
+    side: Side,
+    slot: usize,
+    seq: u64,
+    pattern: Pattern,
+    confidence: f64,
+}
+
+/// Whether a level `(c, side, seq)` beats `best`: higher confidence; on a tie bids beat asks, then the level
+/// tracked first wins (the original's `max` over its insertion-ordered bid map, then ask map).
+fn beats(c: f64, side: Side, seq: u64, best: Option<&Best>) -> bool {
+    match best {
+        None => true,
+        Some(b) => {
+            c > b.confidence
+                || (c == b.confidence
+                    && ((side == Side::Bid && b.side == Side::Ask)
+                        || (side == b.side && seq < b.seq)))
+        }
     }
 }
 
@@ -319,17 +924,15 @@ impl IcebergState {
 
     fn update(&mut self, bids: &[Level], asks: &[Level], now_ms: i64, p: &IcebergDetectorParams) {
         for (side, levels) in [(Side::Bid, bids), (Side::Ask, asks)] {
+            let tracked = match side {
+                Side::Bid => &mut self.bids,
+                Side::Ask => &mut self.asks,
+            };
             for l in levels {
                 if !(l.price.is_finite() && l.qty.is_finite() && l.qty >= 0.0) {
                     continue;
                 }
-                let tracked = match side {
-                    Side::Bid => &mut self.bids,
-                    Side::Ask => &mut self.asks,
-                };
-                tracked
-                    .level_mut(l.price, now_ms, &mut self.next_seq)
-                    .record(l.qty, now_ms, p);
+                tracked.track(l.price, l.qty, now_ms, &mut self.next_seq, p);
             }
         }
         let cutoff = now_ms.saturating_sub(i64::from(p.history_window_seconds) * 1000);
@@ -338,7 +941,8 @@ impl IcebergState {
     }
 
     /// The strongest footprint within `level_proximity_pct` of `mid`: highest confidence, ties to bids, then to
-    /// the level tracked first (the original's `max` over its insertion-ordered bid and ask maps).
+    /// the level tracked first (the original's `max` over its insertion-ordered bid and ask maps). Only levels that
+    /// can still win are looked at.
     fn strongest(
         &self,
         mid: f64,
@@ -346,26 +950,22 @@ impl IcebergState {
         p: &IcebergDetectorParams,
     ) -> Option<(Side, &LevelTrack, Pattern, f64)> {
         let range = mid * (p.level_proximity_pct / 100.0);
-        let (lo, hi) = (mid - range, mid + range);
-        let mut best: Option<(Side, &LevelTrack, Pattern, f64)> = None;
-        for (side, tracked) in [(Side::Bid, &self.bids), (Side::Ask, &self.asks)] {
-            for l in tracked.live() {
-                if !(lo <= l.price && l.price <= hi) {
-                    continue;
-                }
-                let Some((pattern, c)) = l.pattern(now_ms, p) else {
-                    continue;
-                };
-                let better = match &best {
-                    None => true,
-                    Some((bs, bl, _, bc)) => c > *bc || (c == *bc && *bs == side && l.seq < bl.seq),
-                };
-                if better {
-                    best = Some((side, l, pattern, c));
-                }
-            }
-        }
-        best
+        let scope = Scope {
+            lo: mid - range,
+            hi: mid + range,
+            now_ms,
+            p,
+        };
+        let mut best = None;
+        self.bids.search(Side::Bid, &scope, &mut best);
+        self.asks.search(Side::Ask, &scope, &mut best);
+        best.map(|b| {
+            let tracked = match b.side {
+                Side::Bid => &self.bids,
+                Side::Ask => &self.asks,
+            };
+            (b.side, &tracked.levels[b.slot], b.pattern, b.confidence)
+        })
     }
 
     fn cooling(&self, price_cents: i64, side: Side, now_ms: i64, interval_ms: f64) -> bool {
@@ -565,6 +1165,34 @@ impl Strategy for IcebergDetector {
                 .meta("take_profit", take_profit),
         );
     }
+}
+
+/// A fresh level, for the reference comparison tests.
+#[cfg(test)]
+pub(crate) fn testing_track() -> LevelTrack {
+    let mut l = LevelTrack::new();
+    l.reset(100.0, 0, 0);
+    l
+}
+
+/// Records `qty` on `track` (threshold `consistency_threshold`); returns the number of remembered quantities and
+/// the running-sum decision on them, when it was taken (the mean is positive and at least two are remembered).
+#[cfg(test)]
+pub(crate) fn testing_record(
+    track: &mut LevelTrack,
+    qty: f64,
+    consistency_threshold: f64,
+) -> (usize, Option<bool>) {
+    let p = IcebergDetectorParams {
+        consistency_threshold,
+        ..Default::default()
+    };
+    track.record(qty, 0, &p);
+    let n = track.qty.len();
+    if n < 2 || track.stats.positives == 0 {
+        return (n, None);
+    }
+    (n, track.stats.decide(n, consistency_threshold))
 }
 
 #[cfg(test)]
