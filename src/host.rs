@@ -249,6 +249,7 @@ impl Host {
         });
         signal.await;
         tracing::info!("shutting down: stopping intake and flushing signals");
+        let _ = self.state.live.shutting_down.send(true);
         self.stop().await;
         let _ = stop_http_tx.send(true);
         match tokio::time::timeout(Duration::from_secs(5), server).await {

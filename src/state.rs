@@ -8,7 +8,7 @@ use std::time::Instant;
 use parking_lot::RwLock;
 use serde::Serialize;
 use strategy_sdk::DataStatus;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Where market data comes from.
 #[derive(Debug, Clone, Serialize)]
@@ -51,12 +51,15 @@ pub struct LiveState {
     pub strategies: RwLock<BTreeMap<&'static str, StrategyLive>>,
     /// Recently published signals as JSON (live feed; slow receivers lag and skip, never block).
     pub signal_feed: broadcast::Sender<Arc<str>>,
+    /// Turns true when the host shuts down: live streams end so graceful HTTP shutdown does not wait on them.
+    pub shutting_down: watch::Sender<bool>,
 }
 
 impl LiveState {
     /// New state for a source.
     pub fn new(source: SourceInfo) -> Self {
         let (signal_feed, _) = broadcast::channel(256);
+        let (shutting_down, _) = watch::channel(false);
         Self {
             started: Instant::now(),
             source,
@@ -67,6 +70,15 @@ impl LiveState {
             signals: AtomicU64::new(0),
             strategies: RwLock::new(BTreeMap::new()),
             signal_feed,
+            shutting_down,
+        }
+    }
+
+    /// Completes when the host starts shutting down.
+    pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutting_down.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
         }
     }
 

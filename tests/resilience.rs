@@ -227,6 +227,10 @@ async fn sigterm_stops_gracefully_and_flushes() {
     client.flush().await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(10), signals.next()).await;
     assert!(first.is_ok(), "signals flowed before shutdown");
+    // An open live stream (a browser) must not hold up the shutdown.
+    let _sse = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/stream/signals"))
+        .await
+        .unwrap();
     let started = Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -88,7 +88,7 @@ pub async fn docs() -> Html<&'static str> {
 <div id="swagger-ui"></div>
 <script src="/assets/vendor/swagger-ui/swagger-ui-bundle.js"></script>
 <script>
-window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true });
+window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null });
 </script>
 </body>
 </html>"##,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::stream::{self, Stream};
+use futures::stream::{self, Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -24,6 +24,7 @@ pub async fn signals(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.live.signal_feed.subscribe();
+    let stop = state.live.shutdown_signal();
     let stream = stream::unfold(rx, |mut rx| async move {
         match rx.recv().await {
             Ok(body) => Some((Ok(Event::default().event("signal").data(&*body)), rx)),
@@ -32,7 +33,8 @@ pub async fn signals(
             }
             Err(RecvError::Closed) => None,
         }
-    });
+    })
+    .take_until(stop);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -41,6 +43,7 @@ pub async fn signals(
 pub async fn market(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stop = state.live.shutdown_signal();
     let mut ticker = tokio::time::interval(MARKET_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stream = stream::unfold((state, ticker), |(state, mut ticker)| async move {
@@ -61,6 +64,7 @@ pub async fn market(
             Ok(Event::default().event("market").data(data.to_string())),
             (state, ticker),
         ))
-    });
+    })
+    .take_until(stop);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
