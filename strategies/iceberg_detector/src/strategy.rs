@@ -96,6 +96,9 @@ struct RunningStats {
     s1: f64,
     /// Σ (q − shift)², as accumulated.
     s2: f64,
+    /// Σ |q − shift|, as accumulated (only feeds the error bounds), and its accumulated error bound.
+    abs: f64,
+    ea: f64,
     /// Bound on the rounding error accumulated in `s1` / `s2` by additions and removals.
     e1: f64,
     e2: f64,
@@ -119,6 +122,8 @@ impl RunningStats {
         self.e1 += UNIT_ROUNDOFF * self.s1.abs();
         self.s2 += d * d;
         self.e2 += UNIT_ROUNDOFF * self.s2.abs();
+        self.abs += d.abs();
+        self.ea += UNIT_ROUNDOFF * self.abs;
         self.positives += u32::from(q > 0.0);
         self.since_refresh += 1;
     }
@@ -130,6 +135,8 @@ impl RunningStats {
         self.e1 += UNIT_ROUNDOFF * self.s1.abs();
         self.s2 -= d * d;
         self.e2 += UNIT_ROUNDOFF * self.s2.abs();
+        self.abs -= d.abs();
+        self.ea += UNIT_ROUNDOFF * self.abs.abs();
         self.positives -= u32::from(q > 0.0);
     }
 
@@ -154,6 +161,8 @@ impl RunningStats {
         let g = 1.01 * n as f64 * UNIT_ROUNDOFF;
         self.s1 = s1;
         self.s2 = s2;
+        self.abs = abs;
+        self.ea = g * abs;
         self.e1 = g * abs;
         self.e2 = g * s2;
     }
@@ -161,6 +170,9 @@ impl RunningStats {
     /// Whether std / mean (population) of the `n` remembered quantities is below `threshold`, decided from the
     /// running sums when their error bound leaves no doubt about the exact (reference) computation's answer;
     /// `None` when it might (then the caller runs the exact computation). Assumes `positives > 0`.
+    ///
+    /// With T1 = Σ(q − shift) and T2 = Σ(q − shift)² exactly, n²·variance = n·T2 − T1² and n·mean = n·shift + T1,
+    /// so the test is n·T2 − T1² < threshold² · (n·shift + T1)²: no division, no square root.
     fn decide(&self, n: usize, threshold: f64) -> Option<bool> {
         if !(threshold > 0.0 && threshold.is_finite()) || n == 0 {
             return None;
@@ -168,33 +180,28 @@ impl RunningStats {
         let u = UNIT_ROUNDOFF;
         let nf = n as f64;
         let (s1, s2) = (self.s1, self.s2);
-        // error of the sums against the exact sums of (q − shift) and (q − shift)²: accumulated + per-term
-        // rounding (Σ|q − shift| ≤ sqrt(n · Σ(q − shift)²))
+        // |s1 − T1| ≤ e1 (accumulated) + per-term rounding of (q − shift) (≤ u·|term| each; Σ|term| ≤ abs + ea);
+        // |s2 − T2| ≤ e2 + per-term rounding of the squares (≤ 3.2u·term each)
+        let e1 = self.e1 + 1.01 * u * (self.abs.abs() + self.ea);
         let e2 = self.e2 + 3.2 * u * (s2.abs() + self.e2);
-        let e1 = self.e1 + 1.01 * u * (nf * (s2.abs() + self.e2)).sqrt();
-        let m1 = s1 / nf;
-        let mean = self.shift + m1;
-        if !(mean > 1e-150 && mean < 1e150 && s2.is_finite() && e1.is_finite() && e2.is_finite()) {
+        let m = nf * self.shift + s1;
+        if !(m > 1e-148 && m < 1e148 && e1.is_finite() && e2.is_finite() && s2.is_finite()) {
             return None;
         }
-        let var = s2 / nf - m1 * m1;
-        let ev = 2.0
-            * (e2 / nf
-                + (e1 / nf) * (2.0 * m1.abs() + e1 / nf)
-                + 8.0 * u * (s2.abs() / nf + m1 * m1));
-        let em = 2.0 * (e1 / nf + 4.0 * u * (self.shift.abs() + m1.abs()));
-        let mean_lo = mean - em;
-        if !(mean_lo > 0.0 && ev.is_finite()) {
+        let w = nf * s2 - s1 * s1;
+        // bound on |w − n²·variance| and on |m − n·mean|, doubled to cover the rounding of the bounds themselves
+        let ew = 2.0 * (nf * e2 + e1 * (2.0 * s1.abs() + e1) + 4.0 * u * (nf * s2.abs() + s1 * s1));
+        let em = 2.0 * (e1 + 3.0 * u * (nf * self.shift.abs() + s1.abs()));
+        let m_lo = m - em;
+        if !(m_lo > 0.0 && ew.is_finite()) {
             return None;
         }
-        let mean_hi = mean + em;
         let t2 = threshold * threshold;
-        let cv2_hi = (var + ev) / (mean_lo * mean_lo);
-        if cv2_hi < t2 * (1.0 - DECISION_MARGIN) - 1e-20 {
+        if w + ew < (t2 * (1.0 - DECISION_MARGIN) - 1e-20) * (m_lo * m_lo) {
             return Some(true);
         }
-        let cv2_lo = (var - ev).max(0.0) / (mean_hi * mean_hi);
-        if cv2_lo > t2 * (1.0 + DECISION_MARGIN) + 1e-20 {
+        let m_hi = m + em;
+        if (w - ew).max(0.0) > (t2 * (1.0 + DECISION_MARGIN) + 1e-20) * (m_hi * m_hi) {
             return Some(false);
         }
         None
@@ -220,14 +227,18 @@ pub(crate) struct LevelTrack {
     qty: VecDeque<f64>,
     /// Event times of the last three appearances, oldest first (valid for the last `min(qty.len(), 3)`).
     times: [i64; 3],
+    /// The last three quantities, oldest first (same validity).
+    last_qty: [f64; 3],
     refill_count: u32,
     avg_refill_speed_s: f64,
     consistent: bool,
     first_seen_ms: i64,
     last_seen_ms: i64,
     stats: RunningStats,
-    /// Position of this level's entry in the side's LRU heap.
+    /// Position of this level's entry in the side's LRU heap, and the key that entry holds (a copy, so the hot
+    /// path does not touch the heap).
     heap_pos: u32,
+    heap_key_ms: i64,
     /// Neighbours in the creation-ordered list.
     prev: u32,
     next: u32,
@@ -244,6 +255,7 @@ impl LevelTrack {
             seq: 0,
             qty: VecDeque::with_capacity(SNAPSHOTS_PER_LEVEL),
             times: [0; 3],
+            last_qty: [0.0; 3],
             refill_count: 0,
             avg_refill_speed_s: 0.0,
             consistent: false,
@@ -251,6 +263,7 @@ impl LevelTrack {
             last_seen_ms: 0,
             stats: RunningStats::default(),
             heap_pos: NONE,
+            heap_key_ms: 0,
             prev: NONE,
             next: NONE,
             run_head: false,
@@ -264,11 +277,13 @@ impl LevelTrack {
         self.seq = seq;
         self.qty.clear();
         self.times = [0; 3];
+        self.last_qty = [0.0; 3];
         self.refill_count = 0;
         self.avg_refill_speed_s = 0.0;
         self.consistent = false;
         self.first_seen_ms = now_ms;
         self.last_seen_ms = now_ms;
+        self.heap_key_ms = now_ms;
         self.stats = RunningStats::default();
         self.heap_pos = NONE;
         self.prev = NONE;
@@ -291,6 +306,7 @@ impl LevelTrack {
         self.qty.push_back(qty);
         self.stats.add(qty);
         self.times = [self.times[1], self.times[2], now_ms];
+        self.last_qty = [self.last_qty[1], self.last_qty[2], qty];
         self.last_seen_ms = now_ms;
         let mut second_refill = false;
         if self.is_refill(p) {
@@ -312,7 +328,7 @@ impl LevelTrack {
         if n < 3 {
             return false;
         }
-        let (v0, v1, v2) = (self.qty[n - 3], self.qty[n - 2], self.qty[n - 1]);
+        let [v0, v1, v2] = self.last_qty;
         let elapsed_s = (self.times[2] - self.times[0]) as f64 / 1000.0;
         v1 < v0 * 0.5 && v2 > v0 * 0.8 && elapsed_s < p.refill_speed_threshold_seconds
     }
@@ -513,7 +529,15 @@ struct SideLevels {
     /// time went backwards); between two run heads `first_seen_ms` never decreases.
     run_heads: Vec<u32>,
     /// Live levels with at least two refills (every level that can show the refill pattern, `min_refill_count` ≥ 2).
-    refills: Vec<u32>,
+    refills: Vec<Refiller>,
+}
+
+/// A level with at least two refills, with copies of what the strongest-level search filters on.
+#[derive(Debug, Clone, Copy)]
+struct Refiller {
+    slot: u32,
+    refill_count: u32,
+    price: f64,
 }
 
 impl Default for SideLevels {
@@ -553,14 +577,22 @@ impl SideLevels {
             None => self.create(price, key, now_ms, next_seq),
         };
         let level = &mut self.levels[i];
+        let refills_before = level.refill_count;
         let second_refill = level.record(qty, now_ms, p);
-        let pos = level.heap_pos as usize;
         if second_refill {
             level.refill_pos = self.refills.len() as u32;
-            self.refills.push(i as u32);
+            self.refills.push(Refiller {
+                slot: i as u32,
+                refill_count: level.refill_count,
+                price: level.price,
+            });
+        } else if level.refill_count != refills_before && level.refill_pos != NONE {
+            self.refills[level.refill_pos as usize].refill_count = level.refill_count;
         }
         // keep every heap key at or below its level's last sighting (event time may go backwards)
-        if now_ms < self.heap[pos].last_seen_ms {
+        if now_ms < level.heap_key_ms {
+            level.heap_key_ms = now_ms;
+            let pos = level.heap_pos as usize;
             self.heap[pos].last_seen_ms = now_ms;
             self.sift_up(pos);
         }
@@ -604,6 +636,7 @@ impl SideLevels {
                 return top.slot as usize;
             }
             self.heap[0].last_seen_ms = actual;
+            self.levels[top.slot as usize].heap_key_ms = actual;
             self.sift_down(0);
         }
     }
@@ -617,6 +650,7 @@ impl SideLevels {
             let actual = self.levels[top.slot as usize].last_seen_ms;
             if actual != top.last_seen_ms {
                 self.heap[0].last_seen_ms = actual;
+                self.levels[top.slot as usize].heap_key_ms = actual;
                 self.sift_down(0);
             } else {
                 self.remove(top.slot as usize);
@@ -632,8 +666,8 @@ impl SideLevels {
         let rp = self.levels[i].refill_pos;
         if rp != NONE {
             self.refills.swap_remove(rp as usize);
-            if let Some(&moved) = self.refills.get(rp as usize) {
-                self.levels[moved as usize].refill_pos = rp;
+            if let Some(moved) = self.refills.get(rp as usize) {
+                self.levels[moved.slot as usize].refill_pos = rp;
             }
             self.levels[i].refill_pos = NONE;
         }
@@ -672,7 +706,7 @@ impl SideLevels {
             }
         }
         if refill_pos != NONE {
-            self.refills[refill_pos as usize] = to as u32;
+            self.refills[refill_pos as usize].slot = to as u32;
         }
     }
 
@@ -819,9 +853,12 @@ impl SideLevels {
             }
             return;
         }
-        // refill patterns: only levels with two or more refills qualify
-        for &i in &self.refills {
-            self.consider(side, i as usize, scope, best);
+        // refill patterns: only levels with `min_refill_count` (≥ 2) refills qualify; the others can only show the
+        // patterns the walk below covers
+        for r in &self.refills {
+            if r.refill_count >= p.min_refill_count && scope.lo <= r.price && r.price <= scope.hi {
+                self.consider(side, r.slot as usize, scope, best);
+            }
         }
         // consistent-size and anchor patterns need persistence above the threshold: walk the levels oldest first,
         // skipping the rest of a run (first sightings non-decreasing) once persistence is too short, and stopping
@@ -838,9 +875,9 @@ impl SideLevels {
             }
             let l = &self.levels[cur as usize];
             let persistence_s = (scope.now_ms - l.first_seen_ms) as f64 / 1000.0;
-            let skip_run = !(persistence_s > t)
-                || (!(persistence_s > t_anchor)
-                    && !beats(c_consistent, side, l.seq, best.as_ref()));
+            // (neither side is NaN here: `t` passed the `>= 0.0` check above)
+            let skip_run = persistence_s <= t
+                || (persistence_s <= t_anchor && !beats(c_consistent, side, l.seq, best.as_ref()));
             if skip_run {
                 match self.run_heads.get(r) {
                     Some(&next_run) => {
@@ -1116,13 +1153,14 @@ impl Strategy for IcebergDetector {
         let iceberg_price = level.price;
         let refill_count = level.refill_count;
         let avg_refill_speed_s = level.avg_refill_speed_s;
-        let consistency = level.consistency_score();
         let persistence_s = (now - level.first_seen_ms) as f64 / 1000.0;
         let key = price_cents(iceberg_price);
         let interval_ms = p.min_signal_interval_seconds * 1000.0;
         if state.cooling(key, side, now, interval_ms) {
             return;
         }
+        // only computed for a signal that goes out (it sums the level's remembered quantities)
+        let consistency = level.consistency_score();
         state.start_cooldown(key, side, now, interval_ms);
 
         let distance = (mid - iceberg_price).abs();
