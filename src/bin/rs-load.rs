@@ -23,6 +23,8 @@ use strategy_sdk::decode::parse_timestamp_ms;
 enum Mode {
     Throughput,
     Latency,
+    /// Fixed-rate GETs of one host URL path (e.g. /api/v1/metrics/summary), latency percentiles.
+    Http,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -67,6 +69,12 @@ struct Args {
     /// Input subject.
     #[arg(long, default_value = "binance.websocket.data")]
     subject: String,
+    /// Path requested in `http` mode.
+    #[arg(long, default_value = "/api/v1/metrics/summary")]
+    path: String,
+    /// Concurrent connections in `http` mode.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
 }
 
 struct Message {
@@ -301,12 +309,74 @@ async fn latency(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+async fn http(args: &Args) -> Result<(), String> {
+    let url = format!("{}{}", args.host_url.trim_end_matches('/'), args.path);
+    let total = (args.rate * args.duration) as usize;
+    let per_conn_interval =
+        Duration::from_secs_f64(args.connections.max(1) as f64 / args.rate.max(1) as f64);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let conns = args.connections.max(1);
+    for c in 0..conns {
+        let url = url.clone();
+        let n = total / args.connections.max(1);
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+            let mut errors = 0u64;
+            // Connections start staggered across one interval so requests are evenly spread.
+            let offset = per_conn_interval.mul_f64(c as f64 / conns as f64);
+            for i in 0..n {
+                // Coordinated-omission aware: latency counts from the scheduled send time.
+                let due = start + offset + per_conn_interval.mul_f64(i as f64);
+                let now = Instant::now();
+                if due > now {
+                    tokio::time::sleep(due - now).await;
+                }
+                match client.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                    }
+                    _ => errors += 1,
+                }
+                let _ = hist.record(Instant::now().duration_since(due).as_micros().max(1) as u64);
+            }
+            Ok::<_, String>((hist, errors))
+        }));
+    }
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+    let mut errors = 0;
+    for t in tasks {
+        let (h, e) = t.await.map_err(|e| e.to_string())??;
+        all.add(&h).map_err(|e| e.to_string())?;
+        errors += e;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "GET {} at {:.0} req/s ({} requests, {} errors): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
+        args.path,
+        all.len() as f64 / secs,
+        all.len(),
+        errors,
+        all.value_at_quantile(0.5),
+        all.value_at_quantile(0.99),
+        all.value_at_quantile(0.999),
+        all.max()
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.mode {
         Mode::Throughput => throughput(&args).await,
         Mode::Latency => latency(&args).await,
+        Mode::Http => http(&args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
