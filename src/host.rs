@@ -309,6 +309,8 @@ async fn connect_nats(
     let watch_client = client.clone();
     let live = live.clone();
     let gauge = metrics.nats_connected.clone();
+    let in_messages = metrics.nats_in_messages.clone();
+    let stats = client.statistics();
     background.push(tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_millis(200));
         loop {
@@ -319,6 +321,7 @@ async fn connect_nats(
             );
             live.source_connected.store(up, Ordering::Relaxed);
             gauge.set(i64::from(up));
+            in_messages.set(stats.in_messages.load(Ordering::Relaxed) as i64);
         }
     }));
     Ok((Input::Nats(subscriber), client))

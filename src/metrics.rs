@@ -27,6 +27,10 @@ pub struct Metrics {
     pub nats_slow_consumer: IntCounter,
     /// NATS connection state (1 = connected).
     pub nats_connected: IntGauge,
+    /// Messages the NATS client has read from the server (all subscriptions). At rest,
+    /// `realtime_nats_in_messages - realtime_messages_received_total` is the exact number lost to a full
+    /// subscription buffer; `realtime_nats_slow_consumer_total` is only a lower bound (the client coalesces events).
+    pub nats_in_messages: IntGauge,
     /// Per-message processing time (decode + plugins + strategies), by stream type.
     pub processing_latency: HistogramVec,
     /// Time from receipt to signal published.
@@ -110,6 +114,11 @@ impl Metrics {
             "Messages lost to a full NATS subscription buffer (slow consumer events)",
         )
         .expect("metric");
+        let nats_in_messages = IntGauge::new(
+            "realtime_nats_in_messages",
+            "Messages read from the NATS server by the client (all subscriptions)",
+        )
+        .expect("metric");
         let nats_connected = IntGauge::new(
             "realtime_nats_connected",
             "NATS connection state (1 = connected)",
@@ -170,6 +179,7 @@ impl Metrics {
         for c in [
             Box::new(nats_slow_consumer.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(nats_connected.clone()),
+            Box::new(nats_in_messages.clone()),
             Box::new(processing_latency.clone()),
             Box::new(signal_latency.clone()),
             Box::new(symbols_tracked.clone()),
@@ -200,6 +210,7 @@ impl Metrics {
             signals_failed,
             nats_slow_consumer,
             nats_connected,
+            nats_in_messages,
             processing_latency,
             signal_latency,
             symbols_tracked,

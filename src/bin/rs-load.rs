@@ -57,7 +57,7 @@ struct Args {
     /// Messages to publish (throughput).
     #[arg(long, default_value_t = 200_000)]
     count: usize,
-    /// Publish rate in messages/s (latency).
+    /// Publish rate in messages/s (latency, http; throughput: 0 = as fast as possible).
     #[arg(long, default_value_t = 10_000)]
     rate: u64,
     /// Duration in seconds (latency).
@@ -203,7 +203,16 @@ async fn throughput(args: &Args) -> Result<(), String> {
     let slow_before = host_metric(&http, host, "realtime_nats_slow_consumer_total").await;
     let cpu_before = host_metric(&http, host, "realtime_process_cpu_seconds").await;
     let start = Instant::now();
-    for m in &msgs {
+    let interval = (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64));
+    for (i, m) in msgs.iter().enumerate() {
+        // Paced in batches of 100 so timer resolution does not cap the rate.
+        if let (Some(interval), 0) = (interval, i % 100) {
+            let due = start + interval.mul_f64(i as f64);
+            let now = Instant::now();
+            if due > now {
+                tokio::time::sleep(due - now).await;
+            }
+        }
         nats.publish(args.subject.clone(), m.payload.clone())
             .await
             .map_err(|e| e.to_string())?;
@@ -331,19 +340,21 @@ async fn http(args: &Args) -> Result<(), String> {
             // Connections start staggered across one interval so requests are evenly spread.
             let offset = per_conn_interval.mul_f64(c as f64 / conns as f64);
             for i in 0..n {
-                // Coordinated-omission aware: latency counts from the scheduled send time.
+                // Latency counts from the actual send (tokio's timer has 1 ms granularity, so the scheduled time
+                // would add up to 1 ms of sleep overshoot); the achieved request rate is reported alongside.
                 let due = start + offset + per_conn_interval.mul_f64(i as f64);
                 let now = Instant::now();
                 if due > now {
                     tokio::time::sleep(due - now).await;
                 }
+                let sent = Instant::now();
                 match client.get(&url).send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                     }
                     _ => errors += 1,
                 }
-                let _ = hist.record(Instant::now().duration_since(due).as_micros().max(1) as u64);
+                let _ = hist.record(sent.elapsed().as_micros().max(1) as u64);
             }
             Ok::<_, String>((hist, errors))
         }));

@@ -17,6 +17,9 @@ pub use output::SignalOutput;
 pub use pipeline::{Outcome, Pipeline, PipelineCommand};
 pub use source::Input;
 
+/// Signals waiting for the publisher task before intake waits (back-pressure).
+const PUBLISH_QUEUE: usize = 16_384;
+
 /// Rate limit for "dropped message" log lines.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -53,6 +56,20 @@ pub async fn run_processing(processing: Processing) {
         heartbeat,
     } = processing;
     let mut signals = Vec::with_capacity(16);
+    // Publishing runs in its own task so a busy NATS connection never stalls intake; the channel is bounded
+    // (back-pressure, never loss) and drained before shutdown completes.
+    let (publish_tx, mut publish_rx) =
+        mpsc::channel::<(strategy_sdk::Signal, Instant)>(PUBLISH_QUEUE);
+    let publisher_metrics = metrics.clone();
+    let publisher = tokio::spawn(async move {
+        while let Some((signal, received)) = publish_rx.recv().await {
+            output.publish(&signal).await;
+            publisher_metrics
+                .signal_latency
+                .observe(received.elapsed().as_secs_f64());
+        }
+        output.flush().await;
+    });
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_drop_log = Instant::now() - DROP_LOG_INTERVAL;
@@ -88,8 +105,9 @@ pub async fn run_processing(processing: Processing) {
                     Outcome::Skipped => {}
                 }
                 for signal in signals.drain(..) {
-                    output.publish(&signal).await;
-                    metrics.signal_latency.observe(received.elapsed().as_secs_f64());
+                    if publish_tx.send((signal, received)).await.is_err() {
+                        tracing::error!("signal publisher stopped");
+                    }
                 }
             }
             _ = housekeeping.tick() => {
@@ -111,7 +129,8 @@ pub async fn run_processing(processing: Processing) {
         }
     }
     live.pipeline_running.store(false, Ordering::Relaxed);
-    output.flush().await;
+    drop(publish_tx);
+    let _ = publisher.await;
 }
 
 fn refresh_status(pipeline: &Pipeline, live: &LiveState) {
