@@ -82,9 +82,18 @@ pub async fn run_processing(processing: Processing) {
             biased;
             _ = shutdown.changed() => break,
             Some(cmd) = commands.recv() => {
-                let strategy = match &cmd { PipelineCommand::Params { strategy, .. } => strategy.clone() };
-                if pipeline.apply(cmd) == Some(false) {
-                    tracing::error!(strategy, "configuration command rejected by the pipeline (parameter type mismatch)");
+                let (strategy, scope) = match &cmd {
+                    PipelineCommand::Params { strategy, symbol, .. } => {
+                        (strategy.clone(), if symbol.is_some() { "symbol" } else { "global" })
+                    }
+                };
+                match pipeline.apply(cmd) {
+                    Some(true) => metrics.config_changes.with_label_values(&[&strategy, scope]).inc(),
+                    Some(false) => tracing::error!(
+                        strategy,
+                        "configuration command rejected by the pipeline (parameter type mismatch)"
+                    ),
+                    None => {}
                 }
             }
             msg = input.next() => {
