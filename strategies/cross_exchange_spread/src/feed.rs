@@ -28,77 +28,15 @@ pub const COINBASE_BASE_URL: &str = "https://api.exchange.coinbase.com";
 /// Default Kraken REST base URL.
 pub const KRAKEN_BASE_URL: &str = "https://api.kraken.com";
 
-/// Exponential backoff and circuit-breaker settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BackoffPolicy {
-    /// Wait after the first failure; doubles with each further failure.
-    pub initial: Duration,
-    /// Largest backoff wait.
-    pub max: Duration,
-    /// Consecutive failures that open the circuit.
-    pub breaker_threshold: u32,
-    /// How long an open circuit stays open before one trial request.
-    pub breaker_cooldown: Duration,
-}
+pub use strategy_sdk::feed::{BackoffPolicy, SourceHealth};
 
-impl Default for BackoffPolicy {
-    fn default() -> Self {
-        Self {
-            initial: Duration::from_secs(5),
-            max: Duration::from_secs(120),
-            breaker_threshold: 5,
-            breaker_cooldown: Duration::from_secs(300),
-        }
-    }
-}
-
-/// Schedule and failure count of one source.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SourceHealth {
-    failures: u32,
-    next_attempt: Option<Instant>,
-}
-
-impl SourceHealth {
-    /// Whether a request may be sent at `now`.
-    pub fn ready(&self, now: Instant) -> bool {
-        self.next_attempt.is_none_or(|t| now >= t)
-    }
-
-    /// When the next request is due (`None`: now).
-    pub fn next_attempt(&self) -> Option<Instant> {
-        self.next_attempt
-    }
-
-    /// Consecutive failures so far.
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-
-    /// Whether the circuit is open (too many failures and the cooldown has not elapsed).
-    pub fn breaker_open(&self, now: Instant, policy: &BackoffPolicy) -> bool {
-        self.failures >= policy.breaker_threshold && !self.ready(now)
-    }
-
-    /// A success: failures reset, next poll one interval later.
-    pub fn on_success(&mut self, now: Instant, poll_interval: Duration) {
-        self.failures = 0;
-        self.next_attempt = Some(now + poll_interval);
-    }
-
-    /// A failure: returns the wait before the next attempt (backoff, or the cooldown once the circuit opens).
-    pub fn on_failure(&mut self, now: Instant, policy: &BackoffPolicy) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        let wait = if self.failures >= policy.breaker_threshold {
-            policy.breaker_cooldown
-        } else {
-            let factor = 2u32.saturating_pow(self.failures - 1);
-            policy.initial.saturating_mul(factor).min(policy.max)
-        };
-        self.next_attempt = Some(now + wait);
-        wait
-    }
-}
+/// This feed's backoff and circuit-breaker defaults.
+pub const DEFAULT_BACKOFF: BackoffPolicy = BackoffPolicy {
+    initial: Duration::from_secs(5),
+    max: Duration::from_secs(120),
+    breaker_threshold: 5,
+    breaker_cooldown: Duration::from_secs(300),
+};
 
 /// Where and how often the feed polls. Built from the environment by [`FeedConfig::from_env`].
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +64,7 @@ impl Default for FeedConfig {
             symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
             poll_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(2),
-            backoff: BackoffPolicy::default(),
+            backoff: DEFAULT_BACKOFF,
         }
     }
 }

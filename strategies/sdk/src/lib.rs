@@ -13,6 +13,7 @@
 
 pub mod decode;
 pub mod event;
+pub mod feed;
 pub mod params;
 pub mod plugin;
 pub mod registry;
