@@ -157,6 +157,10 @@ async fn garbage_is_counted_and_dropped_and_the_host_keeps_working() {
         (vec![0xff, 0xfe, 0x00], "invalid_utf8"),
         (good.replace("depth20@100ms", "kline_1m").into_bytes(), "unsupported_stream"),
         (vec![b' '; 100_000], "oversized"),
+        (good.replacen("\"61837.63000000\"", "\"NaN\"", 1).into_bytes(), "invalid_number"),
+        (good.replacen("\"3.78826000\"", "\"-3.78826000\"", 1).into_bytes(), "invalid_number"),
+        (good.replacen("\"3.78826000\"", "\"1e300\"", 1).into_bytes(), "invalid_number"),
+        (good.replacen("\"61837.63000000\"", "\"99999.0\"", 1).into_bytes(), "crossed_book"),
     ];
     for (payload, _) in &garbage {
         client
