@@ -607,7 +607,9 @@ fn scanned_vars() -> BTreeMap<String, String> {
             // the identifier right before `(`
             let start = text[..open]
                 .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .map_or(0, |i| i + text[i..].chars().next().map_or(1, char::len_utf8));
+                .map_or(0, |i| {
+                    i + text[i..].chars().next().map_or(1, char::len_utf8)
+                });
             let callee = &text[start..open];
             if !CALLEES.contains(&callee) {
                 continue;
