@@ -116,3 +116,66 @@ fn schema_errors_name_fields() {
     );
     assert!(fields.contains(&("/top_levels", "type")), "{errs:?}");
 }
+
+mod bad_defaults {
+    //! A strategy whose own defaults break its schema: the registry must refuse it, naming strategy and field.
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+    use strategy_sdk::{
+        EventContext, MarketEvent, SignalSink, Strategy, StrategyDescriptor, StreamKind,
+    };
+
+    #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct BadParams {
+        /// Must be at most 10, but defaults to 50.
+        #[schemars(range(min = 0, max = 10))]
+        pub window: u32,
+    }
+
+    impl Default for BadParams {
+        fn default() -> Self {
+            Self { window: 50 }
+        }
+    }
+
+    impl strategy_sdk::StrategyParams for BadParams {}
+
+    pub struct Bad;
+
+    impl Strategy for Bad {
+        type Params = BadParams;
+        type SymbolState = ();
+        const ID: &'static str = "bad_defaults";
+        const NAME: &'static str = "Bad";
+        const DESCRIPTION: &'static str = "test only";
+        const CATEGORY: &'static str = "test";
+        const CONSUMES: &'static [StreamKind] = &[StreamKind::Trade];
+
+        fn create() -> Self {
+            Bad
+        }
+
+        fn on_event(
+            &self,
+            _: &EventContext<'_>,
+            _: &BadParams,
+            _: &mut (),
+            _: &MarketEvent<'_>,
+            _: &mut SignalSink,
+        ) {
+        }
+    }
+
+    /// Not submitted to inventory: only this test sees it.
+    pub static DESCRIPTOR: StrategyDescriptor = StrategyDescriptor::of::<Bad>();
+}
+
+#[test]
+fn invalid_defaults_refuse_to_start_naming_strategy_and_field() {
+    let err = Registry::from_descriptors([&bad_defaults::DESCRIPTOR], []).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("bad_defaults"), "{text}");
+    assert!(text.contains("/window"), "{text}");
+    assert!(text.contains("maximum"), "{text}");
+}
