@@ -45,6 +45,8 @@ pub struct Metrics {
     pub memory: IntGauge,
     /// CPU time (user + system) consumed by the process, in seconds.
     pub cpu_seconds: Gauge,
+    /// Average CPU use since start, in percent of one core (the original's `cpu_usage_percent`).
+    pub cpu_percent: Gauge,
     /// Circuit breaker state by component (0 closed, 1 open).
     pub circuit_breaker: IntGaugeVec,
     /// Config changes applied, by strategy and scope.
@@ -158,6 +160,11 @@ impl Metrics {
             "CPU time (user + system) used by the process",
         )
         .expect("metric");
+        let cpu_percent = Gauge::new(
+            "cpu_usage_percent",
+            "CPU usage percentage (of one core, average since start)",
+        )
+        .expect("metric");
         let memory =
             IntGauge::new("memory_usage_bytes", "Resident memory in bytes").expect("metric");
         let symbol_net_pressure = prometheus::GaugeVec::new(
@@ -187,6 +194,7 @@ impl Metrics {
             Box::new(uptime.clone()),
             Box::new(memory.clone()),
             Box::new(cpu_seconds.clone()),
+            Box::new(cpu_percent.clone()),
             Box::new(circuit_breaker.clone()),
             Box::new(symbol_net_pressure.clone()),
         ] {
@@ -218,6 +226,7 @@ impl Metrics {
             uptime,
             memory,
             cpu_seconds,
+            cpu_percent,
             circuit_breaker,
             config_changes,
             symbol_net_pressure,
@@ -227,7 +236,12 @@ impl Metrics {
     /// The text exposition of every metric (process gauges refreshed first).
     pub fn render(&self) -> String {
         self.memory.set(resident_memory_bytes());
-        self.cpu_seconds.set(process_cpu_seconds());
+        let cpu = process_cpu_seconds();
+        self.cpu_seconds.set(cpu);
+        let uptime = self.uptime.get();
+        if uptime > 0.0 {
+            self.cpu_percent.set(100.0 * cpu / uptime);
+        }
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
