@@ -1,6 +1,14 @@
-//! Per-symbol pressure/imbalance history: a time-bounded ring of 16-byte points, one per 100 ms slot at most.
+//! Per-symbol pressure/imbalance history: a ring of 8-byte slots, one per 100 ms of the last 15 minutes,
+//! allocated once when the symbol appears.
+//!
+//! The ring is direct-mapped: the point of 100 ms slot `s` (`s = t_ms / 100`) lives at index
+//! `s mod MAX_POINTS`, so the slot number — and with it the event time down to the 100 ms — is implied by the
+//! position and only the millisecond offset within the slot is stored (a `u8`; `u8::MAX` marks an empty slot).
+//! Net pressure keeps its `f32` (so window sums, averages, extremes and the trend are bit-for-bit what a
+//! 16-byte point gave); the imbalance ratio, which is only ever shown at 4 decimals, is kept as that 4-decimal
+//! value in an `i16` (ten-thousandths, rounded half to even exactly as the documents round it).
 
-use std::collections::VecDeque;
+use std::fmt;
 
 use crate::metrics::Trend;
 
@@ -9,37 +17,114 @@ pub const RETENTION_MS: i64 = 15 * 60 * 1000;
 /// Width of a history slot: a point closer than this to the previous one replaces it (depth20 streams at
 /// 100 ms; bursts are folded so 15 minutes always fit in the ring).
 pub const SLOT_MS: i64 = 100;
+/// Slots spanned by the retention window.
+const RETENTION_SLOTS: i64 = RETENTION_MS / SLOT_MS;
 /// Most points one symbol can hold: every 100 ms slot of the retention window (+1 for a partial slot).
-pub const MAX_POINTS: usize = (RETENTION_MS / SLOT_MS) as usize + 1;
+/// Also the ring's fixed length.
+pub const MAX_POINTS: usize = RETENTION_SLOTS as usize + 1;
 /// Number of most recent points the trend is read from (the original's rule).
 pub const TREND_POINTS: usize = 10;
 /// Net pressure beyond which the trend is bullish/bearish.
 pub const TREND_THRESHOLD: f64 = 20.0;
 
-const INITIAL_CAPACITY: usize = 64;
+const _: () = assert!(RETENTION_MS % SLOT_MS == 0 && SLOT_MS <= u8::MAX as i64);
 
-/// One history sample: event time, net pressure and imbalance ratio. 16 bytes.
+/// Scale of the stored imbalance ratio (4 decimals, the documents' precision).
+const IMBALANCE_SCALE: f64 = 10_000.0;
+/// Offset value of an empty slot (offsets are `0..SLOT_MS`).
+const EMPTY: u8 = u8::MAX;
+
+/// One history sample as handed in and out: event time, net pressure and imbalance ratio.
+/// (The ring stores it in 8 bytes, see the module docs.)
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
     /// Event time in epoch milliseconds.
     pub t_ms: i64,
     /// Net pressure in `[-100, 100]`.
     pub pressure: f32,
-    /// Imbalance ratio in `[-1, 1]`.
+    /// Imbalance ratio in `[-1, 1]`; the history keeps it at 4 decimals.
     pub imbalance: f32,
 }
 
-/// Bounded, time-ordered ring of points.
-#[derive(Debug, Clone)]
+/// One ring slot: 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slot {
+    /// Net pressure, as pushed.
+    pressure: f32,
+    /// Imbalance ratio in ten-thousandths (`[-10 000, 10 000]`).
+    imbalance: i16,
+    /// Milliseconds within the 100 ms slot, or [`EMPTY`].
+    offset: u8,
+}
+
+impl Slot {
+    const VACANT: Slot = Slot {
+        pressure: 0.0,
+        imbalance: 0,
+        offset: EMPTY,
+    };
+
+    fn encode(p: &Point) -> Self {
+        // The same operation `round_dp(x, 4)` applies before dividing by the scale, so decoding and
+        // rounding again gives exactly the value the documents showed for the f32 ratio.
+        let scaled = (f64::from(p.imbalance) * IMBALANCE_SCALE).round_ties_even();
+        let imbalance = if scaled.is_finite() {
+            scaled.clamp(-IMBALANCE_SCALE, IMBALANCE_SCALE) as i16
+        } else {
+            0
+        };
+        Self {
+            pressure: p.pressure,
+            imbalance,
+            offset: p.t_ms.rem_euclid(SLOT_MS) as u8,
+        }
+    }
+
+    fn is_empty(self) -> bool {
+        self.offset == EMPTY
+    }
+
+    /// Event time of this slot's point when it is slot number `slot`.
+    fn time(self, slot: i64) -> i64 {
+        slot * SLOT_MS + i64::from(self.offset)
+    }
+
+    fn decode(self, slot: i64) -> Option<Point> {
+        (!self.is_empty()).then(|| Point {
+            t_ms: self.time(slot),
+            pressure: self.pressure,
+            imbalance: (f64::from(self.imbalance) / IMBALANCE_SCALE) as f32,
+        })
+    }
+}
+
+/// Bounded, time-ordered ring of points, at most one per 100 ms slot; its storage is allocated once.
+#[derive(Clone)]
 pub struct History {
-    points: VecDeque<Point>,
+    /// `MAX_POINTS` slots, direct-mapped by slot number.
+    slots: Box<[Slot]>,
+    /// Slot number of the newest point (meaningful when `len > 0`).
+    newest_slot: i64,
+    /// Occupied slots.
+    len: usize,
 }
 
 impl Default for History {
     fn default() -> Self {
         Self {
-            points: VecDeque::with_capacity(INITIAL_CAPACITY),
+            slots: vec![Slot::VACANT; MAX_POINTS].into_boxed_slice(),
+            newest_slot: 0,
+            len: 0,
         }
+    }
+}
+
+impl fmt::Debug for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("History")
+            .field("len", &self.len)
+            .field("newest_ms", &self.last_time())
+            .finish()
     }
 }
 
@@ -75,90 +160,131 @@ pub fn trend_of(recent: Option<f64>) -> (Trend, f64) {
     }
 }
 
+/// Ring index of slot number `slot`.
+fn index(slot: i64) -> usize {
+    slot.rem_euclid(MAX_POINTS as i64) as usize
+}
+
 impl History {
     /// Number of points held.
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.len
     }
 
     /// True when no point is held.
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.len == 0
     }
 
-    /// Ring capacity currently allocated (for memory accounting).
+    /// Ring capacity (always [`MAX_POINTS`]: allocated once, never grows).
     pub fn capacity(&self) -> usize {
-        self.points.capacity()
+        self.slots.len()
+    }
+
+    /// Bytes of the ring storage (`capacity × 8`).
+    pub fn ring_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slots)
     }
 
     /// Time of the newest point.
     pub fn last_time(&self) -> Option<i64> {
-        self.points.back().map(|p| p.t_ms)
+        if self.len == 0 {
+            return None;
+        }
+        Some(self.slots[index(self.newest_slot)].time(self.newest_slot))
     }
 
-    /// Drops every point.
+    /// Drops every point (keeps the storage).
     pub fn clear(&mut self) {
-        self.points.clear();
+        self.slots.fill(Slot::VACANT);
+        self.len = 0;
+        self.newest_slot = 0;
     }
 
-    /// Appends a point. `t_ms` must not be older than the newest point (the caller clamps). A point in the
-    /// same 100 ms slot as the newest one replaces it. Points older than the retention window are evicted.
-    /// Allocates only while the ring grows towards [`MAX_POINTS`] (doubling, capped exactly).
+    fn vacate(&mut self, slot: i64) {
+        let s = &mut self.slots[index(slot)];
+        if !s.is_empty() {
+            *s = Slot::VACANT;
+            self.len -= 1;
+        }
+    }
+
+    /// Appends a point. `t_ms` must not be older than the newest point (the caller clamps; a point of an older
+    /// slot is folded into the newest slot at the newest time). A point in the same 100 ms slot as the newest
+    /// one replaces it. Points at or beyond the retention window (`t <= newest − 15 min`) are evicted.
+    /// Never allocates; `O(1)` amortized (a jump of `k` slots vacates the `k` slots skipped).
     pub fn push(&mut self, p: Point) {
-        if let Some(last) = self.points.back_mut() {
-            if p.t_ms.div_euclid(SLOT_MS) == last.t_ms.div_euclid(SLOT_MS) {
-                *last = p;
-                self.evict(p.t_ms);
-                return;
+        let mut p = p;
+        let mut slot = p.t_ms.div_euclid(SLOT_MS);
+        if let Some(newest) = self.last_time() {
+            if slot < self.newest_slot {
+                p.t_ms = newest;
+                slot = self.newest_slot;
+            } else if slot - self.newest_slot >= MAX_POINTS as i64 {
+                self.clear();
+            } else {
+                for s in self.newest_slot + 1..=slot {
+                    self.vacate(s);
+                }
             }
         }
-        self.evict(p.t_ms);
-        if self.points.len() >= MAX_POINTS {
-            self.points.pop_front();
+        let cell = &mut self.slots[index(slot)];
+        if cell.is_empty() {
+            self.len += 1;
         }
-        let (len, cap) = (self.points.len(), self.points.capacity());
-        if len == cap && cap < MAX_POINTS {
-            let target = (cap.max(INITIAL_CAPACITY / 2) * 2).min(MAX_POINTS);
-            self.points.reserve_exact(target - len);
-        }
-        self.points.push_back(p);
-    }
-
-    fn evict(&mut self, now_ms: i64) {
-        let horizon = now_ms.saturating_sub(RETENTION_MS);
-        while self.points.front().is_some_and(|f| f.t_ms <= horizon) {
-            self.points.pop_front();
+        *cell = Slot::encode(&p);
+        self.newest_slot = slot;
+        // Live slots are now `slot − RETENTION_SLOTS ..= slot`; the oldest is live only after the horizon.
+        let oldest = slot - RETENTION_SLOTS;
+        let o = self.slots[index(oldest)];
+        if !o.is_empty() && o.time(oldest) <= p.t_ms.saturating_sub(RETENTION_MS) {
+            self.vacate(oldest);
         }
     }
 
-    /// Index of the first point of the window of `window_ms` ending at the newest point:
-    /// points with `t > newest − window`.
-    fn window_start(&self, window_ms: i64) -> usize {
-        let Some(newest) = self.last_time() else {
-            return 0;
+    /// Points with `t > newest − window_ms`, oldest first.
+    fn window(&self, window_ms: i64) -> impl DoubleEndedIterator<Item = Point> + '_ {
+        let (first, n, horizon) = match self.last_time() {
+            Some(newest) => {
+                let horizon = newest.saturating_sub(window_ms);
+                let first = horizon
+                    .div_euclid(SLOT_MS)
+                    .max(self.newest_slot - RETENTION_SLOTS);
+                let n = usize::try_from(self.newest_slot - first + 1).unwrap_or(0);
+                (first, n, horizon)
+            }
+            None => (0, 0, 0),
         };
-        let horizon = newest.saturating_sub(window_ms);
-        self.points.partition_point(|p| p.t_ms <= horizon)
+        let start = index(first);
+        (0..n).filter_map(move |i| {
+            let j = start + i;
+            let j = if j >= MAX_POINTS { j - MAX_POINTS } else { j };
+            self.slots[j]
+                .decode(first + i as i64)
+                .filter(|p| p.t_ms > horizon)
+        })
     }
 
     /// Statistics of the window; `None` when there is no point.
     pub fn stats(&self, window_ms: i64) -> Option<WindowStats> {
-        let start = self.window_start(window_ms);
-        let count = self.points.len() - start;
-        if count == 0 {
-            return None;
-        }
         let (mut sum, mut max, mut min) = (0.0f64, f64::NEG_INFINITY, f64::INFINITY);
-        for p in self.points.range(start..) {
+        let mut count = 0usize;
+        // The newest TREND_POINTS pressures, circularly.
+        let mut last = [0.0f64; TREND_POINTS];
+        for p in self.window(window_ms) {
             let v = f64::from(p.pressure);
             sum += v;
             max = max.max(v);
             min = min.min(v);
+            last[count % TREND_POINTS] = v;
+            count += 1;
+        }
+        if count == 0 {
+            return None;
         }
         let recent = (count >= TREND_POINTS).then(|| {
-            self.points
-                .range(self.points.len() - TREND_POINTS..)
-                .map(|p| f64::from(p.pressure))
+            (0..TREND_POINTS)
+                .map(|j| last[(count + j) % TREND_POINTS])
                 .sum::<f64>()
                 / TREND_POINTS as f64
         });
@@ -175,9 +301,9 @@ impl History {
 
     /// Copies the newest `n` points of the window into `out` (oldest first).
     pub fn tail_into(&self, window_ms: i64, n: usize, out: &mut Vec<Point>) {
-        let start = self.window_start(window_ms);
-        let from = start.max(self.points.len().saturating_sub(n));
-        out.extend(self.points.range(from..).copied());
+        let from = out.len();
+        out.extend(self.window(window_ms).rev().take(n));
+        out[from..].reverse();
     }
 }
 
@@ -194,9 +320,147 @@ mod tests {
         }
     }
 
+    fn all(h: &History) -> Vec<Point> {
+        let mut out = Vec::new();
+        h.tail_into(i64::MAX, usize::MAX, &mut out);
+        out
+    }
+
     #[test]
-    fn point_is_16_bytes() {
-        assert_eq!(std::mem::size_of::<Point>(), 16);
+    fn slot_is_8_bytes_and_ring_is_72_kb() {
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
+        let h = History::default();
+        assert_eq!(h.capacity(), MAX_POINTS);
+        assert_eq!(h.ring_bytes(), 9_001 * 8);
+    }
+
+    #[test]
+    fn ring_is_allocated_once() {
+        let mut h = History::default();
+        let ptr = h.slots.as_ptr();
+        for i in 0..40_000i64 {
+            h.push(pt(i * 73, (i % 200) as f32 - 100.0));
+            assert_eq!(h.slots.as_ptr(), ptr);
+        }
+        h.clear();
+        h.push(pt(5, 1.0));
+        assert_eq!(h.slots.as_ptr(), ptr);
+        assert_eq!(h.capacity(), MAX_POINTS);
+    }
+
+    #[test]
+    fn imbalance_keeps_the_documented_4_decimals() {
+        let mut h = History::default();
+        for (i, x) in [
+            0.123_45f32,
+            -0.999_95,
+            1.0,
+            -1.0,
+            0.0,
+            0.000_04,
+            -0.000_06,
+            0.428_5,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let t = i as i64 * SLOT_MS;
+            h.push(Point {
+                t_ms: t,
+                pressure: 1.0,
+                imbalance: x,
+            });
+            let got = all(&h).last().unwrap().imbalance;
+            assert_eq!(
+                crate::round_dp(f64::from(got), 4),
+                crate::round_dp(f64::from(x), 4),
+                "{x}"
+            );
+        }
+        // out-of-range and non-finite inputs are clamped / zeroed, never wrap
+        h.push(Point {
+            t_ms: 10_000,
+            pressure: 0.0,
+            imbalance: 9.0,
+        });
+        assert_eq!(all(&h).last().unwrap().imbalance, 1.0);
+        h.push(Point {
+            t_ms: 10_100,
+            pressure: 0.0,
+            imbalance: f32::NAN,
+        });
+        assert_eq!(all(&h).last().unwrap().imbalance, 0.0);
+    }
+
+    #[test]
+    fn matches_a_plain_deque_model() {
+        // The previous implementation (a VecDeque of 16-byte points) as the reference.
+        let mut model: std::collections::VecDeque<Point> = Default::default();
+        let mut h = History::default();
+        let mut t = 1_723_161_255_000i64;
+        let mut seed = 7u64;
+        for i in 0..60_000u32 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let r = seed >> 33;
+            t += match r % 10 {
+                0 => 0,
+                1..=6 => 100,
+                7 => (r % 97) as i64,
+                8 => 1_000 + (r % 5_000) as i64,
+                _ => {
+                    if i % 5_000 == 0 {
+                        1_000_000
+                    } else {
+                        250
+                    }
+                }
+            };
+            let p = Point {
+                t_ms: t,
+                pressure: ((r % 20_001) as f32 - 10_000.0) / 100.0,
+                imbalance: (((r >> 7) % 20_001) as f32 - 10_000.0) / 10_000.0,
+            };
+            h.push(p);
+            if let Some(last) = model.back_mut() {
+                if p.t_ms.div_euclid(SLOT_MS) == last.t_ms.div_euclid(SLOT_MS) {
+                    *last = p;
+                } else {
+                    model.push_back(p);
+                }
+            } else {
+                model.push_back(p);
+            }
+            while model.front().is_some_and(|f| f.t_ms <= t - RETENTION_MS) {
+                model.pop_front();
+            }
+            assert_eq!(h.len(), model.len());
+            if i % 997 == 0 {
+                for w in [0, 1, 99, 60_000, 300_000, 900_000, 2_000_000] {
+                    let got: Vec<Point> = {
+                        let mut v = Vec::new();
+                        h.tail_into(w, 100, &mut v);
+                        v
+                    };
+                    let horizon = t - w;
+                    let win: Vec<&Point> = model.iter().filter(|p| p.t_ms > horizon).collect();
+                    let want = &win[win.len().saturating_sub(100)..];
+                    assert_eq!(got.len(), want.len());
+                    for (g, m) in got.iter().zip(want) {
+                        assert_eq!((g.t_ms, g.pressure), (m.t_ms, m.pressure));
+                        assert_eq!(
+                            crate::round_dp(f64::from(g.imbalance), 4),
+                            crate::round_dp(f64::from(m.imbalance), 4)
+                        );
+                    }
+                    let s = h.stats(w);
+                    assert_eq!(s.map(|s| s.count).unwrap_or(0), win.len());
+                    if let Some(s) = s {
+                        let sum: f64 = win.iter().fold(0.0, |a, p| a + f64::from(p.pressure));
+                        assert_eq!(s.avg, sum / win.len() as f64);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -217,7 +481,7 @@ mod tests {
         h.push(pt(1_000, 1.0));
         h.push(pt(1_050, 2.0));
         assert_eq!(h.len(), 1);
-        assert_eq!(h.points[0], pt(1_050, 2.0));
+        assert_eq!(all(&h), [pt(1_050, 2.0)]);
         h.push(pt(1_100, 3.0));
         assert_eq!(h.len(), 2);
     }
@@ -231,7 +495,7 @@ mod tests {
         }
         let newest = 11_999 * 100;
         assert_eq!(h.last_time(), Some(newest));
-        assert!(h.points.front().unwrap().t_ms > newest - RETENTION_MS);
+        assert!(all(&h)[0].t_ms > newest - RETENTION_MS);
         assert_eq!(h.len(), 9_000);
         assert!(h.capacity() <= MAX_POINTS);
         // bursts faster than 10 Hz never exceed the cap
