@@ -141,17 +141,17 @@ impl RunningStats {
     }
 
     /// Recomputes the sums from the remembered quantities around their current mean (drops accumulated error).
-    fn refresh(&mut self, qty: &VecDeque<f64>) {
+    fn refresh(&mut self, qty: QtyIter<'_>) {
         let n = qty.len();
         self.since_refresh = 0;
-        let Some(&newest) = qty.back() else {
+        let Some(newest) = qty.back() else {
             *self = Self::default();
             return;
         };
         let mean = self.shift + self.s1 / n as f64;
         self.shift = if mean.is_finite() { mean } else { newest };
         let (mut s1, mut s2, mut abs) = (0.0f64, 0.0f64, 0.0f64);
-        for &q in qty {
+        for q in qty {
             let d = q - self.shift;
             s1 += d;
             s2 += d * d;
@@ -210,11 +210,254 @@ impl RunningStats {
 
 /// Mean and population standard deviation of the quantities, summed oldest first (the reference computation:
 /// every published figure and every undecided threshold test goes through it).
-fn exact_stats(qty: &VecDeque<f64>) -> (f64, f64) {
+fn exact_stats(qty: QtyIter<'_>) -> (f64, f64) {
     let n = qty.len();
-    let mean = qty.iter().sum::<f64>() / n as f64;
-    let variance = qty.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+    let mean = qty.clone().sum::<f64>() / n as f64;
+    let variance = qty.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
     (mean, variance.sqrt())
+}
+
+/// Runs per block of a [`QtyPool`] (a block is 32 bytes).
+const QTY_BLOCK: usize = 3;
+/// Blocks per chunk of a [`QtyPool`] (the pool grows a chunk at a time and never moves a block).
+const QTY_CHUNK_BITS: u32 = 9;
+const QTY_CHUNK_BLOCKS: usize = 1 << QTY_CHUNK_BITS;
+const QTY_CHUNK_MASK: u32 = (1 << QTY_CHUNK_BITS) - 1;
+
+/// Up to [`QTY_BLOCK`] runs of equal quantities (value, repeat count) and the next block of the chain (a level's
+/// ring or the free list).
+#[derive(Debug, Clone, Copy)]
+struct QtyBlock {
+    q: [f64; QTY_BLOCK],
+    count: [u8; QTY_BLOCK],
+    next: u32,
+}
+
+const EMPTY_BLOCK: QtyBlock = QtyBlock {
+    q: [0.0; QTY_BLOCK],
+    count: [0; QTY_BLOCK],
+    next: NONE,
+};
+
+/// The remembered quantities of one level, oldest first, run-length encoded (a level's size often stays the same
+/// from one snapshot to the next): a chain of pool blocks from run `start` of block `head` to run `end − 1` of
+/// block `tail`. Values are compared and stored by their bits, so every quantity reads back exactly as recorded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QtyRing {
+    head: u32,
+    tail: u32,
+    start: u8,
+    end: u8,
+    len: u8,
+}
+
+impl QtyRing {
+    const EMPTY: Self = Self {
+        head: NONE,
+        tail: NONE,
+        start: 0,
+        end: 0,
+        len: 0,
+    };
+
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Fixed-size blocks of quantity runs shared by the levels of one side; freed blocks are reused, so after warm-up
+/// nothing is allocated per event, and the memory held follows the runs actually remembered.
+#[derive(Debug)]
+struct QtyPool {
+    chunks: Vec<Box<[QtyBlock; QTY_CHUNK_BLOCKS]>>,
+    /// Blocks handed out at least once (the rest of the last chunk is untouched).
+    allocated: u32,
+    /// Head of the free list.
+    free: u32,
+}
+
+impl QtyPool {
+    fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            allocated: 0,
+            free: NONE,
+        }
+    }
+
+    fn block(&self, b: u32) -> &QtyBlock {
+        &self.chunks[(b >> QTY_CHUNK_BITS) as usize][(b & QTY_CHUNK_MASK) as usize]
+    }
+
+    fn block_mut(&mut self, b: u32) -> &mut QtyBlock {
+        &mut self.chunks[(b >> QTY_CHUNK_BITS) as usize][(b & QTY_CHUNK_MASK) as usize]
+    }
+
+    /// A block with no successor.
+    fn alloc(&mut self) -> u32 {
+        let b = if self.free != NONE {
+            let b = self.free;
+            self.free = self.block(b).next;
+            b
+        } else {
+            let b = self.allocated;
+            if b as usize == self.chunks.len() * QTY_CHUNK_BLOCKS {
+                self.chunks.push(Box::new([EMPTY_BLOCK; QTY_CHUNK_BLOCKS]));
+            }
+            self.allocated += 1;
+            b
+        };
+        self.block_mut(b).next = NONE;
+        b
+    }
+
+    /// Returns the chain `head ..= tail` to the free list.
+    fn release_chain(&mut self, head: u32, tail: u32) {
+        let free = self.free;
+        self.block_mut(tail).next = free;
+        self.free = head;
+    }
+
+    fn push_back(&mut self, r: &mut QtyRing, q: f64) {
+        if r.len > 0 {
+            let end = usize::from(r.end) - 1;
+            let last = self.block_mut(r.tail);
+            if last.q[end].to_bits() == q.to_bits() && last.count[end] < u8::MAX {
+                last.count[end] += 1;
+                r.len += 1;
+                return;
+            }
+        }
+        if r.head == NONE {
+            let b = self.alloc();
+            *r = QtyRing {
+                head: b,
+                tail: b,
+                start: 0,
+                end: 0,
+                len: 0,
+            };
+        } else if usize::from(r.end) == QTY_BLOCK {
+            let b = self.alloc();
+            self.block_mut(r.tail).next = b;
+            r.tail = b;
+            r.end = 0;
+        }
+        let end = usize::from(r.end);
+        let last = self.block_mut(r.tail);
+        last.q[end] = q;
+        last.count[end] = 1;
+        r.end += 1;
+        r.len += 1;
+    }
+
+    fn pop_front(&mut self, r: &mut QtyRing) -> Option<f64> {
+        if r.len == 0 {
+            return None;
+        }
+        let start = usize::from(r.start);
+        let first = self.block_mut(r.head);
+        let q = first.q[start];
+        first.count[start] -= 1;
+        let run_done = first.count[start] == 0;
+        r.len -= 1;
+        if r.len == 0 {
+            // head == tail: keep the block
+            r.start = 0;
+            r.end = 0;
+        } else if run_done {
+            r.start += 1;
+            if usize::from(r.start) == QTY_BLOCK {
+                let old = r.head;
+                r.head = self.block(old).next;
+                r.start = 0;
+                self.release_chain(old, old);
+            }
+        }
+        Some(q)
+    }
+
+    /// Frees the ring's blocks and empties it.
+    fn clear(&mut self, r: &mut QtyRing) {
+        if r.head != NONE {
+            self.release_chain(r.head, r.tail);
+        }
+        *r = QtyRing::EMPTY;
+    }
+
+    /// Forgets every block (all rings must be reset afterwards); the chunks are kept for reuse.
+    fn reset(&mut self) {
+        self.allocated = 0;
+        self.free = NONE;
+    }
+
+    fn iter(&self, r: &QtyRing) -> QtyIter<'_> {
+        QtyIter {
+            pool: self,
+            block: r.head,
+            run: usize::from(r.start),
+            used: 0,
+            left: r.len(),
+            tail: r.tail,
+            end: usize::from(r.end),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Box<[QtyBlock; QTY_CHUNK_BLOCKS]>>()
+            + self.chunks.len() * std::mem::size_of::<[QtyBlock; QTY_CHUNK_BLOCKS]>()
+    }
+}
+
+/// The quantities of a [`QtyRing`], oldest first.
+#[derive(Debug, Clone)]
+struct QtyIter<'a> {
+    pool: &'a QtyPool,
+    block: u32,
+    run: usize,
+    /// Repeats of the current run already yielded.
+    used: u8,
+    left: usize,
+    tail: u32,
+    end: usize,
+}
+
+impl QtyIter<'_> {
+    fn len(&self) -> usize {
+        self.left
+    }
+
+    /// The newest quantity.
+    fn back(&self) -> Option<f64> {
+        (self.left > 0).then(|| self.pool.block(self.tail).q[self.end - 1])
+    }
+}
+
+impl Iterator for QtyIter<'_> {
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut blk = self.pool.block(self.block);
+        if self.used == blk.count[self.run] {
+            self.used = 0;
+            self.run += 1;
+            if self.run == QTY_BLOCK {
+                self.block = blk.next;
+                self.run = 0;
+                blk = self.pool.block(self.block);
+            }
+        }
+        self.used += 1;
+        self.left -= 1;
+        Some(blk.q[self.run])
+    }
 }
 
 /// The history of one price level.
@@ -224,7 +467,7 @@ pub(crate) struct LevelTrack {
     /// Insertion order (the original iterated its levels in insertion order).
     seq: u64,
     /// The last quantities seen, at most [`SNAPSHOTS_PER_LEVEL`].
-    qty: VecDeque<f64>,
+    qty: QtyRing,
     /// Event times of the last three appearances, oldest first (valid for the last `min(qty.len(), 3)`).
     times: [i64; 3],
     /// The last three quantities, oldest first (same validity).
@@ -253,7 +496,7 @@ impl LevelTrack {
         Self {
             price: 0.0,
             seq: 0,
-            qty: VecDeque::with_capacity(SNAPSHOTS_PER_LEVEL),
+            qty: QtyRing::EMPTY,
             times: [0; 3],
             last_qty: [0.0; 3],
             refill_count: 0,
@@ -275,7 +518,7 @@ impl LevelTrack {
     fn reset(&mut self, price: f64, seq: u64, now_ms: i64) {
         self.price = price;
         self.seq = seq;
-        self.qty.clear();
+        self.qty = QtyRing::EMPTY;
         self.times = [0; 3];
         self.last_qty = [0.0; 3];
         self.refill_count = 0;
@@ -294,16 +537,22 @@ impl LevelTrack {
 
     /// Records one appearance: refill detection, then the volume statistics. True when this appearance made the
     /// level's second refill (it joins the side's refilling levels).
-    fn record(&mut self, qty: f64, now_ms: i64, p: &IcebergDetectorParams) -> bool {
+    fn record(
+        &mut self,
+        pool: &mut QtyPool,
+        qty: f64,
+        now_ms: i64,
+        p: &IcebergDetectorParams,
+    ) -> bool {
         if self.qty.is_empty() {
             self.stats = RunningStats::starting_at(qty);
         }
         if self.qty.len() >= SNAPSHOTS_PER_LEVEL {
-            if let Some(old) = self.qty.pop_front() {
+            if let Some(old) = pool.pop_front(&mut self.qty) {
                 self.stats.remove(old);
             }
         }
-        self.qty.push_back(qty);
+        pool.push_back(&mut self.qty, qty);
         self.stats.add(qty);
         self.times = [self.times[1], self.times[2], now_ms];
         self.last_qty = [self.last_qty[1], self.last_qty[2], qty];
@@ -317,7 +566,7 @@ impl LevelTrack {
             }
             second_refill = self.refill_count == 2;
         }
-        self.update_consistency(p);
+        self.update_consistency(pool, p);
         second_refill
     }
 
@@ -336,13 +585,13 @@ impl LevelTrack {
     /// Consistent when std / mean (population) of the remembered quantities is below `consistency_threshold`;
     /// left unchanged when the mean is 0 (as in the original). Decided from the running sums when they are
     /// unambiguous, else by the exact computation.
-    fn update_consistency(&mut self, p: &IcebergDetectorParams) {
+    fn update_consistency(&mut self, pool: &QtyPool, p: &IcebergDetectorParams) {
         let n = self.qty.len();
         if n < 2 {
             return;
         }
         if self.stats.since_refresh as usize >= SNAPSHOTS_PER_LEVEL {
-            self.stats.refresh(&self.qty);
+            self.stats.refresh(pool.iter(&self.qty));
         }
         if self.stats.positives == 0 {
             // every remembered quantity is 0: the mean is exactly 0
@@ -351,21 +600,21 @@ impl LevelTrack {
         match self.stats.decide(n, p.consistency_threshold) {
             Some(consistent) => self.consistent = consistent,
             None => {
-                let (mean, std) = exact_stats(&self.qty);
+                let (mean, std) = exact_stats(pool.iter(&self.qty));
                 if mean > 0.0 {
                     self.consistent = std / mean < p.consistency_threshold;
                 }
-                self.stats.refresh(&self.qty);
+                self.stats.refresh(pool.iter(&self.qty));
             }
         }
     }
 
     /// 1 − std / mean (0 when the mean is not positive or the figure is not finite).
-    fn consistency_score(&self) -> f64 {
+    fn consistency_score(&self, pool: &QtyPool) -> f64 {
         if self.qty.len() < 2 {
             return 0.0;
         }
-        let (mean, std) = exact_stats(&self.qty);
+        let (mean, std) = exact_stats(pool.iter(&self.qty));
         if mean > 0.0 {
             finite_or(1.0 - std / mean, 0.0)
         } else {
@@ -530,6 +779,8 @@ struct SideLevels {
     run_heads: Vec<u32>,
     /// Live levels with at least two refills (every level that can show the refill pattern, `min_refill_count` ≥ 2).
     refills: Vec<Refiller>,
+    /// The levels' remembered quantities.
+    pool: QtyPool,
 }
 
 /// A level with at least two refills, with copies of what the strongest-level search filters on.
@@ -551,11 +802,22 @@ impl Default for SideLevels {
             tail: NONE,
             run_heads: Vec::new(),
             refills: Vec::new(),
+            pool: QtyPool::new(),
         }
     }
 }
 
 impl SideLevels {
+    fn heap_bytes(&self) -> usize {
+        self.levels.capacity() * std::mem::size_of::<LevelTrack>()
+            + self.index.keys.capacity() * 8
+            + self.index.slots.capacity() * 4
+            + self.heap.capacity() * std::mem::size_of::<HeapEntry>()
+            + self.run_heads.capacity() * 4
+            + self.refills.capacity() * std::mem::size_of::<Refiller>()
+            + self.pool.bytes()
+    }
+
     #[cfg(test)]
     fn live(&self) -> &[LevelTrack] {
         &self.levels[..self.active]
@@ -578,7 +840,7 @@ impl SideLevels {
         };
         let level = &mut self.levels[i];
         let refills_before = level.refill_count;
-        let second_refill = level.record(qty, now_ms, p);
+        let second_refill = level.record(&mut self.pool, qty, now_ms, p);
         if second_refill {
             level.refill_pos = self.refills.len() as u32;
             self.refills.push(Refiller {
@@ -660,6 +922,7 @@ impl SideLevels {
 
     /// Forgets the live level in slot `i`; the last live level moves into its slot.
     fn remove(&mut self, i: usize) {
+        self.pool.clear(&mut self.levels[i].qty);
         self.index.remove(price_key(self.levels[i].price));
         self.heap_remove(self.levels[i].heap_pos as usize);
         self.unlink(i);
@@ -821,6 +1084,7 @@ impl SideLevels {
         self.tail = NONE;
         self.run_heads.clear();
         self.refills.clear();
+        self.pool.reset();
     }
 
     /// Offers the level in slot `i` to the strongest-level search.
@@ -951,6 +1215,14 @@ impl IcebergState {
     /// Number of live tracked levels (bids + asks).
     pub fn tracked_levels(&self) -> usize {
         self.bids.active + self.asks.active
+    }
+
+    /// Heap bytes held by this symbol's state (capacities, not lengths) plus the state itself.
+    pub fn state_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.bids.heap_bytes()
+            + self.asks.heap_bytes()
+            + self.cooldowns.capacity() * std::mem::size_of::<Cooldown>()
     }
 
     fn clear(&mut self) {
@@ -1160,7 +1432,11 @@ impl Strategy for IcebergDetector {
             return;
         }
         // only computed for a signal that goes out (it sums the level's remembered quantities)
-        let consistency = level.consistency_score();
+        let pool = match side {
+            Side::Bid => &state.bids.pool,
+            Side::Ask => &state.asks.pool,
+        };
+        let consistency = level.consistency_score(pool);
         state.start_cooldown(key, side, now, interval_ms);
 
         let distance = (mid - iceberg_price).abs();
@@ -1205,19 +1481,29 @@ impl Strategy for IcebergDetector {
     }
 }
 
+/// A level with its own quantity pool, for the reference comparison tests.
+#[cfg(test)]
+pub(crate) struct TestingTrack {
+    level: LevelTrack,
+    pool: QtyPool,
+}
+
 /// A fresh level, for the reference comparison tests.
 #[cfg(test)]
-pub(crate) fn testing_track() -> LevelTrack {
-    let mut l = LevelTrack::new();
-    l.reset(100.0, 0, 0);
-    l
+pub(crate) fn testing_track() -> TestingTrack {
+    let mut level = LevelTrack::new();
+    level.reset(100.0, 0, 0);
+    TestingTrack {
+        level,
+        pool: QtyPool::new(),
+    }
 }
 
 /// Records `qty` on `track` (threshold `consistency_threshold`); returns the number of remembered quantities and
 /// the running-sum decision on them, when it was taken (the mean is positive and at least two are remembered).
 #[cfg(test)]
 pub(crate) fn testing_record(
-    track: &mut LevelTrack,
+    track: &mut TestingTrack,
     qty: f64,
     consistency_threshold: f64,
 ) -> (usize, Option<bool>) {
@@ -1225,7 +1511,8 @@ pub(crate) fn testing_record(
         consistency_threshold,
         ..Default::default()
     };
-    track.record(qty, 0, &p);
+    let TestingTrack { level: track, pool } = track;
+    track.record(pool, qty, 0, &p);
     let n = track.qty.len();
     if n < 2 || track.stats.positives == 0 {
         return (n, None);
@@ -1573,6 +1860,68 @@ mod tests {
                 assert!(s.confidence.is_finite() && s.price.is_finite());
             }
         }
+    }
+
+    /// State held per busy symbol: 100 symbols (the recording's BTCUSDT and ETHUSDT books relabelled) × 9,000
+    /// depth messages each, event time moving forward. Run with
+    /// `cargo test --release -p strategy-iceberg-detector state_bytes -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn state_bytes_per_busy_symbol() {
+        use strategy_sdk::decode::Decoder;
+        use strategy_sdk::{EventContext, SignalSink, SymbolId};
+        let lines = testing::bundled_recording();
+        let mut decoder = Decoder::default();
+        let mut msgs: [Vec<(i64, DepthBook)>; 2] = [Vec::new(), Vec::new()];
+        for line in &lines {
+            let Ok(d) = decoder.decode(line.as_bytes()) else {
+                continue;
+            };
+            if let MarketEvent::Depth(book) = d.event {
+                let k = usize::from(d.symbol != "BTCUSDT");
+                msgs[k].push((d.event_time_ms, book.clone()));
+            }
+        }
+        let strategy = IcebergDetector::default();
+        let p = IcebergDetectorParams::default();
+        let mut sink = SignalSink::new();
+        let names: Vec<String> = (0..100).map(|i| format!("SYM{i}")).collect();
+        let mut states: Vec<IcebergState> = (0..100).map(|_| IcebergState::default()).collect();
+        for (i, state) in states.iter_mut().enumerate() {
+            let m = &msgs[i % 2];
+            let span = m.last().unwrap().0 - m[0].0 + 100;
+            for k in 0..9_000 {
+                let (t, book) = &m[k % m.len()];
+                let ctx = EventContext {
+                    symbol: &names[i],
+                    symbol_id: SymbolId(i as u32),
+                    event_time_ms: t + span * (k / m.len()) as i64,
+                };
+                strategy.on_event(&ctx, &p, state, &MarketEvent::Depth(book), &mut sink);
+            }
+            sink.drain().count();
+        }
+        for st in &states[..2] {
+            let (mut n, mut runs) = (0usize, 0usize);
+            for side in [&st.bids, &st.asks] {
+                for l in side.live() {
+                    let v: Vec<u64> = side.pool.iter(&l.qty).map(f64::to_bits).collect();
+                    n += v.len();
+                    runs += 1 + v.windows(2).filter(|w| w[0] != w[1]).count();
+                }
+            }
+            println!("quantities {n}, runs {runs}");
+        }
+        let total: usize = states.iter().map(IcebergState::state_bytes).sum();
+        let btc = states[0].state_bytes();
+        let eth = states[1].state_bytes();
+        println!(
+            "state bytes: total {total} ({} per symbol), BTCUSDT-like {btc}, ETHUSDT-like {eth}; levels {} / {}; LevelTrack {} B",
+            total / 100,
+            states[0].tracked_levels(),
+            states[1].tracked_levels(),
+            std::mem::size_of::<LevelTrack>()
+        );
     }
 
     #[test]
