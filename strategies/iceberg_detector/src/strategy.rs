@@ -104,6 +104,8 @@ struct RunningStats {
     e2: f64,
     /// Remembered quantities above zero (the mean is exactly 0 when there are none).
     positives: u32,
+    /// Remembered quantities above zero but below [`TINY_QTY`] (their mean might underflow to 0).
+    tiny: u32,
     /// Quantities added since the sums were last recomputed from scratch.
     since_refresh: u32,
 }
@@ -125,6 +127,7 @@ impl RunningStats {
         self.abs += d.abs();
         self.ea += UNIT_ROUNDOFF * self.abs;
         self.positives += u32::from(q > 0.0);
+        self.tiny += u32::from(is_tiny(q));
         self.since_refresh += 1;
     }
 
@@ -138,6 +141,7 @@ impl RunningStats {
         self.abs -= d.abs();
         self.ea += UNIT_ROUNDOFF * self.abs.abs();
         self.positives -= u32::from(q > 0.0);
+        self.tiny -= u32::from(is_tiny(q));
     }
 
     /// Recomputes the sums from the remembered quantities around their current mean (drops accumulated error).
@@ -206,6 +210,14 @@ impl RunningStats {
         }
         None
     }
+}
+
+/// Positive quantities below this might make the mean of up to [`SNAPSHOTS_PER_LEVEL`] quantities underflow to 0;
+/// with none of them and one positive quantity the mean is positive.
+const TINY_QTY: f64 = 1e-290;
+
+fn is_tiny(q: f64) -> bool {
+    q > 0.0 && q < TINY_QTY
 }
 
 /// Mean and population standard deviation of the quantities, summed oldest first (the reference computation:
@@ -475,6 +487,9 @@ pub(crate) struct LevelTrack {
     refill_count: u32,
     avg_refill_speed_s: f64,
     consistent: bool,
+    /// `consistent` is owed for the current quantities: the consistency test has not been run on them yet (it is
+    /// run only when a search needs the flag, or before a change after which the flag must keep its value).
+    consistent_stale: bool,
     first_seen_ms: i64,
     last_seen_ms: i64,
     stats: RunningStats,
@@ -502,6 +517,7 @@ impl LevelTrack {
             refill_count: 0,
             avg_refill_speed_s: 0.0,
             consistent: false,
+            consistent_stale: false,
             first_seen_ms: 0,
             last_seen_ms: 0,
             stats: RunningStats::default(),
@@ -524,6 +540,7 @@ impl LevelTrack {
         self.refill_count = 0;
         self.avg_refill_speed_s = 0.0;
         self.consistent = false;
+        self.consistent_stale = false;
         self.first_seen_ms = now_ms;
         self.last_seen_ms = now_ms;
         self.heap_key_ms = now_ms;
@@ -544,6 +561,10 @@ impl LevelTrack {
         now_ms: i64,
         p: &IcebergDetectorParams,
     ) -> bool {
+        if self.consistent_stale && (qty == 0.0 || is_tiny(qty)) {
+            // the flag might have to keep its value for the quantities about to change: settle it first
+            self.settle_consistency(pool, p.consistency_threshold);
+        }
         if self.qty.is_empty() {
             self.stats = RunningStats::starting_at(qty);
         }
@@ -566,7 +587,7 @@ impl LevelTrack {
             }
             second_refill = self.refill_count == 2;
         }
-        self.update_consistency(pool, p);
+        self.note_consistency(pool, p);
         second_refill
     }
 
@@ -583,9 +604,11 @@ impl LevelTrack {
     }
 
     /// Consistent when std / mean (population) of the remembered quantities is below `consistency_threshold`;
-    /// left unchanged when the mean is 0 (as in the original). Decided from the running sums when they are
-    /// unambiguous, else by the exact computation.
-    fn update_consistency(&mut self, pool: &QtyPool, p: &IcebergDetectorParams) {
+    /// left unchanged when the mean is 0 (as in the original). The test is deferred (`consistent_stale`) until the
+    /// flag is read or the quantities are about to change in a way that would freeze it: the flag is a function of
+    /// the remembered quantities, or keeps its last value when their mean is 0 (n < 2, no positive quantity, or a
+    /// tiny mean — then the test is run at once, as before).
+    fn note_consistency(&mut self, pool: &QtyPool, p: &IcebergDetectorParams) {
         let n = self.qty.len();
         if n < 2 {
             return;
@@ -594,17 +617,47 @@ impl LevelTrack {
             self.stats.refresh(pool.iter(&self.qty));
         }
         if self.stats.positives == 0 {
-            // every remembered quantity is 0: the mean is exactly 0
+            // every remembered quantity is 0: the mean is exactly 0 (nothing is owed: `record` settled it)
             return;
         }
-        match self.stats.decide(n, p.consistency_threshold) {
+        if self.stats.tiny > 0 {
+            self.settle_consistency(pool, p.consistency_threshold);
+        } else {
+            // n ≥ 2, a positive quantity ≥ TINY_QTY: the mean is positive, the flag follows the quantities
+            self.consistent_stale = true;
+        }
+    }
+
+    /// Runs the consistency test on the current quantities (decided from the running sums when they are
+    /// unambiguous, else by the exact computation). Requires n ≥ 2 and a positive quantity.
+    fn settle_consistency(&mut self, pool: &QtyPool, threshold: f64) {
+        self.consistent_stale = false;
+        match self.stats.decide(self.qty.len(), threshold) {
             Some(consistent) => self.consistent = consistent,
             None => {
                 let (mean, std) = exact_stats(pool.iter(&self.qty));
                 if mean > 0.0 {
-                    self.consistent = std / mean < p.consistency_threshold;
+                    self.consistent = std / mean < threshold;
                 }
                 self.stats.refresh(pool.iter(&self.qty));
+            }
+        }
+    }
+
+    /// The consistency flag (running the owed test without recording it).
+    fn is_consistent(&self, pool: &QtyPool, threshold: f64) -> bool {
+        if !self.consistent_stale {
+            return self.consistent;
+        }
+        match self.stats.decide(self.qty.len(), threshold) {
+            Some(consistent) => consistent,
+            None => {
+                let (mean, std) = exact_stats(pool.iter(&self.qty));
+                if mean > 0.0 {
+                    std / mean < threshold
+                } else {
+                    self.consistent
+                }
             }
         }
     }
@@ -623,12 +676,19 @@ impl LevelTrack {
     }
 
     /// The footprint this level shows at `now_ms`, with its confidence.
-    fn pattern(&self, now_ms: i64, p: &IcebergDetectorParams) -> Option<(Pattern, f64)> {
+    fn pattern(
+        &self,
+        pool: &QtyPool,
+        now_ms: i64,
+        p: &IcebergDetectorParams,
+    ) -> Option<(Pattern, f64)> {
         let persistence_s = (now_ms - self.first_seen_ms) as f64 / 1000.0;
-        let (pattern, c) = if self.refill_count >= p.min_refill_count {
-            let c = (0.65 + f64::from(self.refill_count) * 0.05).min(0.85);
-            (Pattern::Refill, c)
-        } else if self.consistent && persistence_s > p.persistence_threshold_seconds {
+        if self.refill_count >= p.min_refill_count {
+            return Some((Pattern::Refill, refill_confidence(self.refill_count, p)));
+        }
+        let (pattern, c) = if persistence_s > p.persistence_threshold_seconds
+            && self.is_consistent(pool, p.consistency_threshold)
+        {
             (Pattern::ConsistentSize, 0.70)
         } else if persistence_s > p.persistence_threshold_seconds * ANCHOR_PERSISTENCE_FACTOR {
             (Pattern::Anchor, 0.75)
@@ -637,6 +697,11 @@ impl LevelTrack {
         };
         Some((pattern, confidence(c, p)))
     }
+}
+
+/// The refill pattern's confidence for `refill_count` refills.
+fn refill_confidence(refill_count: u32, p: &IcebergDetectorParams) -> f64 {
+    confidence((0.65 + f64::from(refill_count) * 0.05).min(0.85), p)
 }
 
 /// A pattern's confidence written for base 0.70, shifted to `base_confidence` and capped.
@@ -789,6 +854,7 @@ struct Refiller {
     slot: u32,
     refill_count: u32,
     price: f64,
+    seq: u64,
 }
 
 impl Default for SideLevels {
@@ -808,6 +874,21 @@ impl Default for SideLevels {
 }
 
 impl SideLevels {
+    /// Runs every owed consistency test with `threshold` (before `consistency_threshold` changes).
+    fn settle_all(&mut self, threshold: f64) {
+        let Self {
+            levels,
+            active,
+            pool,
+            ..
+        } = self;
+        for l in &mut levels[..*active] {
+            if l.consistent_stale {
+                l.settle_consistency(pool, threshold);
+            }
+        }
+    }
+
     fn heap_bytes(&self) -> usize {
         self.levels.capacity() * std::mem::size_of::<LevelTrack>()
             + self.index.keys.capacity() * 8
@@ -847,6 +928,7 @@ impl SideLevels {
                 slot: i as u32,
                 refill_count: level.refill_count,
                 price: level.price,
+                seq: level.seq,
             });
         } else if level.refill_count != refills_before && level.refill_pos != NONE {
             self.refills[level.refill_pos as usize].refill_count = level.refill_count;
@@ -1093,7 +1175,7 @@ impl SideLevels {
         if !(scope.lo <= l.price && l.price <= scope.hi) {
             return;
         }
-        let Some((pattern, c)) = l.pattern(scope.now_ms, scope.p) else {
+        let Some((pattern, c)) = l.pattern(&self.pool, scope.now_ms, scope.p) else {
             return;
         };
         if beats(c, side, l.seq, best.as_ref()) {
@@ -1119,9 +1201,19 @@ impl SideLevels {
         }
         // refill patterns: only levels with `min_refill_count` (≥ 2) refills qualify; the others can only show the
         // patterns the walk below covers
+        // (such a level shows the refill pattern: its confidence follows from the copied refill count)
         for r in &self.refills {
             if r.refill_count >= p.min_refill_count && scope.lo <= r.price && r.price <= scope.hi {
-                self.consider(side, r.slot as usize, scope, best);
+                let c = refill_confidence(r.refill_count, p);
+                if beats(c, side, r.seq, best.as_ref()) {
+                    *best = Some(Best {
+                        side,
+                        slot: r.slot as usize,
+                        seq: r.seq,
+                        pattern: Pattern::Refill,
+                        confidence: c,
+                    });
+                }
             }
         }
         // consistent-size and anchor patterns need persistence above the threshold: walk the levels oldest first,
@@ -1209,6 +1301,8 @@ pub struct IcebergState {
     next_seq: u64,
     cooldowns: VecDeque<Cooldown>,
     slot: Option<usize>,
+    /// The `consistency_threshold` owed consistency tests are for.
+    owed_threshold: f64,
 }
 
 impl IcebergState {
@@ -1232,6 +1326,11 @@ impl IcebergState {
     }
 
     fn update(&mut self, bids: &[Level], asks: &[Level], now_ms: i64, p: &IcebergDetectorParams) {
+        if p.consistency_threshold.to_bits() != self.owed_threshold.to_bits() {
+            self.bids.settle_all(self.owed_threshold);
+            self.asks.settle_all(self.owed_threshold);
+            self.owed_threshold = p.consistency_threshold;
+        }
         for (side, levels) in [(Side::Bid, bids), (Side::Ask, asks)] {
             let tracked = match side {
                 Side::Bid => &mut self.bids,
