@@ -493,9 +493,7 @@ pub(crate) struct LevelTrack {
     first_seen_ms: i64,
     last_seen_ms: i64,
     stats: RunningStats,
-    /// Position of this level's entry in the side's LRU heap, and the key that entry holds (a copy, so the hot
-    /// path does not touch the heap).
-    heap_pos: u32,
+    /// The key this level's entry in the side's LRU heap holds (a copy, so the hot path does not touch the heap).
     heap_key_ms: i64,
     /// Neighbours in the creation-ordered list.
     prev: u32,
@@ -521,7 +519,6 @@ impl LevelTrack {
             first_seen_ms: 0,
             last_seen_ms: 0,
             stats: RunningStats::default(),
-            heap_pos: NONE,
             heap_key_ms: 0,
             prev: NONE,
             next: NONE,
@@ -545,7 +542,6 @@ impl LevelTrack {
         self.last_seen_ms = now_ms;
         self.heap_key_ms = now_ms;
         self.stats = RunningStats::default();
-        self.heap_pos = NONE;
         self.prev = NONE;
         self.next = NONE;
         self.run_head = false;
@@ -836,6 +832,8 @@ struct SideLevels {
     /// Min-heap on `(last_seen_ms, seq)` over the live levels, keys refreshed lazily (a level's entry may show an
     /// older `last_seen_ms` than the level; it is fixed when it reaches the top).
     heap: Vec<HeapEntry>,
+    /// Position of each slot's entry in `heap` (beside the levels, so heap moves touch only this array).
+    heap_pos: Vec<u32>,
     /// Creation-ordered (= `seq`-ordered) list of the live levels.
     head: u32,
     tail: u32,
@@ -864,6 +862,7 @@ impl Default for SideLevels {
             active: 0,
             index: PriceIndex::default(),
             heap: Vec::new(),
+            heap_pos: Vec::new(),
             head: NONE,
             tail: NONE,
             run_heads: Vec::new(),
@@ -894,6 +893,7 @@ impl SideLevels {
             + self.index.keys.capacity() * 8
             + self.index.slots.capacity() * 4
             + self.heap.capacity() * std::mem::size_of::<HeapEntry>()
+            + self.heap_pos.capacity() * 4
             + self.run_heads.capacity() * 4
             + self.refills.capacity() * std::mem::size_of::<Refiller>()
             + self.pool.bytes()
@@ -936,7 +936,7 @@ impl SideLevels {
         // keep every heap key at or below its level's last sighting (event time may go backwards)
         if now_ms < level.heap_key_ms {
             level.heap_key_ms = now_ms;
-            let pos = level.heap_pos as usize;
+            let pos = self.heap_pos[i] as usize;
             self.heap[pos].last_seen_ms = now_ms;
             self.sift_up(pos);
         }
@@ -951,16 +951,16 @@ impl SideLevels {
         }
         if self.active == self.levels.len() {
             self.levels.push(LevelTrack::new());
+            self.heap_pos.push(NONE);
         }
         if self.heap.capacity() == 0 {
             self.heap.reserve_exact(MAX_LEVELS_PER_SIDE);
-            self.refills.reserve_exact(MAX_LEVELS_PER_SIDE);
         }
         let i = self.active;
         self.active += 1;
         self.levels[i].reset(price, seq, now_ms);
         self.index.insert(key, i);
-        self.levels[i].heap_pos = self.heap.len() as u32;
+        self.heap_pos[i] = self.heap.len() as u32;
         self.heap.push(HeapEntry {
             last_seen_ms: now_ms,
             seq,
@@ -1006,7 +1006,7 @@ impl SideLevels {
     fn remove(&mut self, i: usize) {
         self.pool.clear(&mut self.levels[i].qty);
         self.index.remove(price_key(self.levels[i].price));
-        self.heap_remove(self.levels[i].heap_pos as usize);
+        self.heap_remove(self.heap_pos[i] as usize);
         self.unlink(i);
         let rp = self.levels[i].refill_pos;
         if rp != NONE {
@@ -1019,6 +1019,7 @@ impl SideLevels {
         let last = self.active - 1;
         if i != last {
             self.levels.swap(i, last);
+            self.heap_pos.swap(i, last);
             self.relocated(last, i);
         }
         self.active -= 1;
@@ -1029,7 +1030,7 @@ impl SideLevels {
         let l = &self.levels[to];
         let (key, heap_pos, prev, next, run_head, refill_pos) = (
             price_key(l.price),
-            l.heap_pos as usize,
+            self.heap_pos[to] as usize,
             l.prev,
             l.next,
             l.run_head,
@@ -1061,7 +1062,7 @@ impl SideLevels {
         };
         if pos < self.heap.len() {
             self.heap[pos] = last;
-            self.levels[last.slot as usize].heap_pos = pos as u32;
+            self.heap_pos[last.slot as usize] = pos as u32;
             self.sift_down(pos);
             self.sift_up(pos);
         }
@@ -1075,11 +1076,11 @@ impl SideLevels {
                 break;
             }
             self.heap[pos] = self.heap[parent];
-            self.levels[self.heap[pos].slot as usize].heap_pos = pos as u32;
+            self.heap_pos[self.heap[pos].slot as usize] = pos as u32;
             pos = parent;
         }
         self.heap[pos] = entry;
-        self.levels[entry.slot as usize].heap_pos = pos as u32;
+        self.heap_pos[entry.slot as usize] = pos as u32;
     }
 
     fn sift_down(&mut self, mut pos: usize) {
@@ -1100,11 +1101,11 @@ impl SideLevels {
                 break;
             }
             self.heap[pos] = self.heap[child];
-            self.levels[self.heap[pos].slot as usize].heap_pos = pos as u32;
+            self.heap_pos[self.heap[pos].slot as usize] = pos as u32;
             pos = child;
         }
         self.heap[pos] = entry;
-        self.levels[entry.slot as usize].heap_pos = pos as u32;
+        self.heap_pos[entry.slot as usize] = pos as u32;
     }
 
     /// Appends a new level (largest `seq`) to the creation-ordered list.
@@ -2011,6 +2012,24 @@ mod tests {
             }
             println!("quantities {n}, runs {runs}");
         }
+        // the layout before the pooled quantity runs: a 224-byte track and a 100-quantity buffer per level slot, a
+        // 1,024-entry refill list reserved per side
+        let before = |st: &IcebergState| -> usize {
+            [&st.bids, &st.asks]
+                .iter()
+                .map(|s| {
+                    s.levels.capacity() * 224
+                        + s.levels.len() * SNAPSHOTS_PER_LEVEL * 8
+                        + INDEX_CAPACITY * 12
+                        + MAX_LEVELS_PER_SIDE * (24 + 16)
+                })
+                .sum()
+        };
+        println!(
+            "before (estimate): BTCUSDT-like {}, ETHUSDT-like {}",
+            before(&states[0]),
+            before(&states[1])
+        );
         let total: usize = states.iter().map(IcebergState::state_bytes).sum();
         let btc = states[0].state_bytes();
         let eth = states[1].state_bytes();
