@@ -754,11 +754,15 @@ const INDEX_CAPACITY: usize = 1 << INDEX_BITS;
 const INDEX_MASK: usize = INDEX_CAPACITY - 1;
 const _: () = assert!(INDEX_CAPACITY >= 2 * MAX_LEVELS_PER_SIDE);
 
-/// Price key → level slot: open addressing with linear probing and backward-shift deletion, allocated once.
+/// "No slot" in the price index.
+const NO_SLOT: u16 = u16::MAX;
+const _: () = assert!(MAX_LEVELS_PER_SIDE < NO_SLOT as usize);
+
+/// Price key → level slot: open addressing with linear probing and backward-shift deletion, allocated once. Only
+/// slots are stored (2 bytes an entry); an entry's key is its level's price.
 #[derive(Debug, Default)]
 struct PriceIndex {
-    keys: Vec<u64>,
-    slots: Vec<u32>,
+    slots: Vec<u16>,
 }
 
 impl PriceIndex {
@@ -767,60 +771,72 @@ impl PriceIndex {
     }
 
     /// Table position of `key`, if present.
-    fn position(&self, key: u64) -> Option<usize> {
+    fn position(&self, key: u64, levels: &[LevelTrack]) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
         let mut i = Self::home(key);
         loop {
             let s = self.slots[i];
-            if s == NONE {
+            if s == NO_SLOT {
                 return None;
             }
-            if self.keys[i] == key {
+            if price_key(levels[usize::from(s)].price) == key {
                 return Some(i);
             }
             i = (i + 1) & INDEX_MASK;
         }
     }
 
-    fn get(&self, key: u64) -> Option<usize> {
-        self.position(key).map(|i| self.slots[i] as usize)
+    fn get(&self, key: u64, levels: &[LevelTrack]) -> Option<usize> {
+        self.position(key, levels)
+            .map(|i| usize::from(self.slots[i]))
     }
 
     /// Inserts a key known to be absent.
     fn insert(&mut self, key: u64, slot: usize) {
         if self.slots.is_empty() {
-            self.keys = vec![0; INDEX_CAPACITY];
-            self.slots = vec![NONE; INDEX_CAPACITY];
+            self.slots = vec![NO_SLOT; INDEX_CAPACITY];
         }
         let mut i = Self::home(key);
-        while self.slots[i] != NONE {
+        while self.slots[i] != NO_SLOT {
             i = (i + 1) & INDEX_MASK;
         }
-        self.keys[i] = key;
-        self.slots[i] = slot as u32;
+        self.slots[i] = slot as u16;
     }
 
-    fn set(&mut self, key: u64, slot: usize) {
-        if let Some(i) = self.position(key) {
-            self.slots[i] = slot as u32;
+    /// Points the entry of `key`, which holds slot `from`, to slot `to`.
+    fn moved(&mut self, key: u64, from: usize, to: usize) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let mut i = Self::home(key);
+        loop {
+            let s = self.slots[i];
+            if s == NO_SLOT {
+                return;
+            }
+            if usize::from(s) == from {
+                self.slots[i] = to as u16;
+                return;
+            }
+            i = (i + 1) & INDEX_MASK;
         }
     }
 
-    fn remove(&mut self, key: u64) {
-        let Some(mut hole) = self.position(key) else {
+    /// Removes `key`; `levels` must still hold every indexed level's price.
+    fn remove(&mut self, key: u64, levels: &[LevelTrack]) {
+        let Some(mut hole) = self.position(key, levels) else {
             return;
         };
-        self.slots[hole] = NONE;
+        self.slots[hole] = NO_SLOT;
         let mut j = (hole + 1) & INDEX_MASK;
-        while self.slots[j] != NONE {
-            let home = Self::home(self.keys[j]);
+        while self.slots[j] != NO_SLOT {
+            let home = Self::home(price_key(levels[usize::from(self.slots[j])].price));
             // the entry at j may fill the hole when the hole lies on its probe path (home ..= j)
             if (j.wrapping_sub(home) & INDEX_MASK) >= (j.wrapping_sub(hole) & INDEX_MASK) {
-                self.keys[hole] = self.keys[j];
                 self.slots[hole] = self.slots[j];
-                self.slots[j] = NONE;
+                self.slots[j] = NO_SLOT;
                 hole = j;
             }
             j = (j + 1) & INDEX_MASK;
@@ -828,7 +844,7 @@ impl PriceIndex {
     }
 
     fn clear(&mut self) {
-        self.slots.fill(NONE);
+        self.slots.fill(NO_SLOT);
     }
 }
 
@@ -915,8 +931,7 @@ impl SideLevels {
 
     fn heap_bytes(&self) -> usize {
         self.levels.capacity() * std::mem::size_of::<LevelTrack>()
-            + self.index.keys.capacity() * 8
-            + self.index.slots.capacity() * 4
+            + self.index.slots.capacity() * 2
             + self.heap.capacity() * std::mem::size_of::<HeapEntry>()
             + self.heap_pos.capacity() * 4
             + self.run_heads.capacity() * 4
@@ -940,7 +955,7 @@ impl SideLevels {
         p: &IcebergDetectorParams,
     ) {
         let key = price_key(price);
-        let i = match self.index.get(key) {
+        let i = match self.index.get(key, &self.levels) {
             Some(i) => i,
             None => self.create(price, key, now_ms, next_seq),
         };
@@ -1030,7 +1045,8 @@ impl SideLevels {
     /// Forgets the live level in slot `i`; the last live level moves into its slot.
     fn remove(&mut self, i: usize) {
         self.pool.clear(&mut self.levels[i].qty);
-        self.index.remove(price_key(self.levels[i].price));
+        self.index
+            .remove(price_key(self.levels[i].price), &self.levels);
         self.heap_remove(self.heap_pos[i] as usize);
         self.unlink(i);
         let rp = self.levels[i].refill_pos;
@@ -1061,7 +1077,7 @@ impl SideLevels {
             l.run_head,
             l.refill_pos,
         );
-        self.index.set(key, to);
+        self.index.moved(key, from, to);
         self.heap[heap_pos].slot = to as u32;
         match prev {
             NONE => self.head = to as u32,
