@@ -5,6 +5,9 @@
 //! - each level keeps running sums of its remembered quantities ([`RunningStats`]) with a rigorous bound on their
 //!   rounding error, so the "consistent size" test is decided in O(1); only when the bound cannot tell which side
 //!   of the threshold the exact figure falls on is the exact computation (the same summation as always) run;
+//!   the test itself is deferred until the flag is read (or must be frozen), see `LevelTrack::note_consistency`;
+//! - the remembered quantities are run-length encoded in chains of 32-byte blocks from a per-side pool
+//!   ([`QtyPool`]), so a level holds memory for its distinct runs, not for 100 quantities;
 //! - a min-heap on `(last seen, seq)` with lazily refreshed keys finds the least recently seen level (eviction) and
 //!   the expired ones (pruning) without scanning;
 //! - a creation-ordered list (split into runs of non-decreasing first sighting) and the short list of refilling
