@@ -2092,6 +2092,63 @@ mod tests {
         );
     }
 
+    /// Owed consistency tests are settled with the threshold they were owed for when `consistency_threshold`
+    /// changes between snapshots: the signals stay those of the reference implementation.
+    #[test]
+    fn consistency_threshold_changes_match_the_reference() {
+        use strategy_sdk::decode::Decoder;
+        use strategy_sdk::{EventContext, SignalSink, SymbolId};
+        type Slow = crate::reference::IcebergDetector;
+        let lines = testing::bundled_recording();
+        let mut decoder = Decoder::default();
+        let fast = IcebergDetector::default();
+        let slow = Slow::create();
+        let mut fast_states: Vec<IcebergState> = Vec::new();
+        let mut slow_states: Vec<<Slow as Strategy>::SymbolState> = Vec::new();
+        let mut symbols: Vec<String> = Vec::new();
+        let (mut fast_sink, mut slow_sink) = (SignalSink::new(), SignalSink::new());
+        let thresholds = [0.1, 0.3, 0.05, 0.5, 0.2];
+        let mut n = 0usize;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for line in &lines {
+            let Ok(d) = decoder.decode(line.as_bytes()) else {
+                continue;
+            };
+            let MarketEvent::Depth(book) = d.event else {
+                continue;
+            };
+            let i = match symbols.iter().position(|s| s == d.symbol) {
+                Some(i) => i,
+                None => {
+                    symbols.push(d.symbol.to_owned());
+                    fast_states.push(IcebergState::default());
+                    slow_states.push(Default::default());
+                    symbols.len() - 1
+                }
+            };
+            let p = IcebergDetectorParams {
+                consistency_threshold: thresholds[(n / 37) % thresholds.len()],
+                persistence_threshold_seconds: 60.0,
+                min_signal_interval_seconds: 60.0,
+                ..Default::default()
+            };
+            n += 1;
+            let ctx = EventContext {
+                symbol: &symbols[i],
+                symbol_id: SymbolId(i as u32),
+                event_time_ms: d.event_time_ms,
+            };
+            let ev = MarketEvent::Depth(book);
+            fast.on_event(&ctx, &p, &mut fast_states[i], &ev, &mut fast_sink);
+            slow.on_event(&ctx, &p, &mut slow_states[i], &ev, &mut slow_sink);
+            a.extend(fast_sink.drain().map(|s| testing::golden_line(&s)));
+            b.extend(slow_sink.drain().map(|s| testing::golden_line(&s)));
+        }
+        // consistent-size signals (confidence 0.70) are among them
+        assert!(a.iter().any(|l| l.contains(" 0.700 ")));
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn defaults_validate() {
         assert!(IcebergDetectorParams::default().validate().is_ok());
