@@ -106,11 +106,11 @@ struct RunningStats {
     e1: f64,
     e2: f64,
     /// Remembered quantities above zero (the mean is exactly 0 when there are none).
-    positives: u32,
+    positives: u16,
     /// Remembered quantities above zero but below [`TINY_QTY`] (their mean might underflow to 0).
-    tiny: u32,
+    tiny: u16,
     /// Quantities added since the sums were last recomputed from scratch.
-    since_refresh: u32,
+    since_refresh: u16,
 }
 
 impl RunningStats {
@@ -129,8 +129,8 @@ impl RunningStats {
         self.e2 += UNIT_ROUNDOFF * self.s2.abs();
         self.abs += d.abs();
         self.ea += UNIT_ROUNDOFF * self.abs;
-        self.positives += u32::from(q > 0.0);
-        self.tiny += u32::from(is_tiny(q));
+        self.positives += u16::from(q > 0.0);
+        self.tiny += u16::from(is_tiny(q));
         self.since_refresh += 1;
     }
 
@@ -143,8 +143,8 @@ impl RunningStats {
         self.e2 += UNIT_ROUNDOFF * self.s2.abs();
         self.abs -= d.abs();
         self.ea += UNIT_ROUNDOFF * self.abs.abs();
-        self.positives -= u32::from(q > 0.0);
-        self.tiny -= u32::from(is_tiny(q));
+        self.positives -= u16::from(q > 0.0);
+        self.tiny -= u16::from(is_tiny(q));
     }
 
     /// Recomputes the sums from the remembered quantities around their current mean (drops accumulated error).
@@ -519,7 +519,6 @@ pub(crate) struct LevelTrack {
     /// run only when a search needs the flag, or before a change after which the flag must keep its value).
     consistent_stale: bool,
     first_seen_ms: i64,
-    last_seen_ms: i64,
     stats: RunningStats,
     /// The key this level's entry in the side's LRU heap holds (a copy, so the hot path does not touch the heap).
     heap_key_ms: i64,
@@ -545,7 +544,6 @@ impl LevelTrack {
             consistent: false,
             consistent_stale: false,
             first_seen_ms: 0,
-            last_seen_ms: 0,
             stats: RunningStats::default(),
             heap_key_ms: 0,
             prev: NONE,
@@ -553,6 +551,11 @@ impl LevelTrack {
             run_head: false,
             refill_pos: NONE,
         }
+    }
+
+    /// Event time of the latest appearance (every live level has appeared at least once).
+    fn last_seen_ms(&self) -> i64 {
+        self.times[2]
     }
 
     /// Turns a recycled slot into a fresh level (keeps the quantity buffer).
@@ -567,7 +570,6 @@ impl LevelTrack {
         self.consistent = false;
         self.consistent_stale = false;
         self.first_seen_ms = now_ms;
-        self.last_seen_ms = now_ms;
         self.heap_key_ms = now_ms;
         self.stats = RunningStats::default();
         self.prev = NONE;
@@ -601,7 +603,6 @@ impl LevelTrack {
         self.stats.add(qty);
         self.times = [self.times[1], self.times[2], now_ms];
         self.last_qty = [self.last_qty[1], self.last_qty[2], qty];
-        self.last_seen_ms = now_ms;
         let mut second_refill = false;
         if self.is_refill(p) {
             self.refill_count = self.refill_count.saturating_add(1);
@@ -1018,7 +1019,7 @@ impl SideLevels {
     fn least_recently_seen(&mut self) -> usize {
         loop {
             let top = self.heap[0];
-            let actual = self.levels[top.slot as usize].last_seen_ms;
+            let actual = self.levels[top.slot as usize].last_seen_ms();
             if actual == top.last_seen_ms {
                 return top.slot as usize;
             }
@@ -1034,7 +1035,7 @@ impl SideLevels {
             if top.last_seen_ms >= cutoff_ms {
                 return;
             }
-            let actual = self.levels[top.slot as usize].last_seen_ms;
+            let actual = self.levels[top.slot as usize].last_seen_ms();
             if actual != top.last_seen_ms {
                 self.heap[0].last_seen_ms = actual;
                 self.levels[top.slot as usize].heap_key_ms = actual;
