@@ -209,13 +209,17 @@ async fn bad_writes_are_422_naming_every_field_and_store_nothing() {
     assert_eq!(s, 422);
     // Body size limit.
     let big = "x".repeat(100 * 1024);
-    let (s, _) = post(
+    let (s, b) = post(
         &h,
         &format!("{SKEW}/config"),
         json!({"parameters": {}, "changed_by": big}),
     )
     .await;
     assert_eq!(s, 413);
+    assert_eq!(
+        b["error"]["code"], "PAYLOAD_TOO_LARGE",
+        "a JSON body, not plain text"
+    );
     h.shutdown().await;
 }
 

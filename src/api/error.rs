@@ -35,6 +35,9 @@ pub enum ApiError {
     /// A backing store is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// A request body over the size limit.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
     /// A conflict (e.g. nothing to restore).
     #[error("{0}")]
     Conflict(String),
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
@@ -100,6 +104,9 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge(crate::api::MAX_BODY_BYTES);
+        }
         ApiError::BadRequest {
             code: "INVALID_BODY",
             message: r.body_text(),

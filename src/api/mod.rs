@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::config::ConfigService;
 use crate::metrics::Metrics;
@@ -105,7 +104,7 @@ pub fn router(state: AppState) -> Router {
             post(config::restore),
         )
         .route("/api/v1/config/validate", post(config::validate))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
