@@ -164,3 +164,16 @@ async fn strategy_switch_disables_a_strategy() {
     assert_eq!(skew["enabled"], false);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn unknown_routes_answer_json_404() {
+    let h = host().await;
+    let (status, body) = h.get_json("/api/v1/nothing/here").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/api/v1/nothing/here"));
+    h.shutdown().await;
+}

@@ -53,6 +53,11 @@ impl AppState {
     }
 }
 
+/// Any path no route matches: a JSON 404 like every other API error.
+async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::NotFound(format!("no endpoint at {}; see /openapi.json", uri.path()))
+}
+
 /// The complete router.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -106,5 +111,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/config/validate", post(config::validate))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())
+        .fallback(unknown_route)
         .with_state(state)
 }
