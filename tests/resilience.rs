@@ -249,3 +249,55 @@ async fn sigterm_stops_gracefully_and_flushes() {
     };
     assert!(exit.success(), "clean exit code, got {exit:?}");
 }
+
+/// Sharded replicas: a cross-symbol strategy (btc_dominance reads ETH tickers to signal on BTC) still sees every
+/// symbol, and its signals are published once, by the replica owning the signal's symbol.
+#[test]
+fn cross_symbol_strategies_work_across_shards() {
+    use realtime_strategies::metrics::Metrics;
+    use realtime_strategies::registry::Registry;
+    use realtime_strategies::runtime::pipeline::ShardFilter;
+    use realtime_strategies::runtime::Pipeline;
+
+    let registry = Registry::load().unwrap();
+    let dominance = registry.get("btc_dominance").unwrap();
+    assert!(dominance.descriptor.cross_symbol);
+    let build = |shard: Option<ShardFilter>| {
+        Pipeline::new(
+            vec![(dominance.descriptor.build)(dominance.descriptor)],
+            Vec::new(),
+            Metrics::new(),
+            1 << 20,
+            1000,
+        )
+        .with_shard(shard)
+    };
+    let lines = recording();
+    let run = |mut p: Pipeline| {
+        let mut out = Vec::new();
+        for l in &lines {
+            p.process(l.as_bytes(), &mut out);
+        }
+        out
+    };
+    let single = run(build(None));
+    assert!(!single.is_empty(), "btc_dominance fires on the recording");
+    // Two shards where BTCUSDT and ETHUSDT land on different replicas.
+    let count = (2..16)
+        .find(|&n| shard_of("BTCUSDT", n) != shard_of("ETHUSDT", n))
+        .unwrap();
+    let mut sharded = Vec::new();
+    for index in 0..count {
+        let signals = run(build(Some(ShardFilter { count, index })));
+        if index != shard_of("BTCUSDT", count) {
+            assert!(signals.is_empty(), "only the BTCUSDT owner publishes");
+        }
+        sharded.extend(signals);
+    }
+    let key = |s: &strategy_sdk::Signal| (s.symbol.clone(), s.action, s.event_time_ms);
+    assert_eq!(
+        sharded.iter().map(key).collect::<Vec<_>>(),
+        single.iter().map(key).collect::<Vec<_>>(),
+        "same signals as one unsharded host"
+    );
+}
