@@ -58,34 +58,7 @@ async fn recorded_depth_produces_a_contract_signal_on_nats() {
         .expect("a signal within 10 s")
         .unwrap();
     let s: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
-    for field in [
-        "id",
-        "signal_id",
-        "strategy_id",
-        "strategy_mode",
-        "symbol",
-        "action",
-        "confidence",
-        "strength",
-        "price",
-        "quantity",
-        "current_price",
-        "target_price",
-        "source",
-        "strategy",
-        "metadata",
-        "timeframe",
-        "order_type",
-        "time_in_force",
-        "signal_type",
-        "confidence_score",
-        "stop_loss",
-        "stop_loss_pct",
-        "take_profit",
-        "take_profit_pct",
-        "timestamp",
-        "indicators",
-    ] {
+    for field in strategy_sdk::signal::CONTRACT_FIELDS {
         assert!(s.get(field).is_some(), "signal lacks {field}: {s}");
     }
     assert_eq!(s["strategy_id"], "orderbook_skew");

@@ -190,6 +190,36 @@ impl Signal {
     }
 }
 
+/// Every field a published signal always carries (the trade engine's contract plus `indicators`).
+pub const CONTRACT_FIELDS: &[&str] = &[
+    "id",
+    "signal_id",
+    "strategy_id",
+    "strategy_mode",
+    "symbol",
+    "action",
+    "confidence",
+    "strength",
+    "price",
+    "quantity",
+    "current_price",
+    "target_price",
+    "source",
+    "strategy",
+    "indicators",
+    "metadata",
+    "timeframe",
+    "order_type",
+    "time_in_force",
+    "signal_type",
+    "confidence_score",
+    "stop_loss",
+    "stop_loss_pct",
+    "take_profit",
+    "take_profit_pct",
+    "timestamp",
+];
+
 /// The published signal document (JSON), field for field the original's trade-engine contract.
 #[derive(Debug, Clone, Serialize)]
 pub struct ContractSignal<'a> {
@@ -368,33 +398,7 @@ mod tests {
         assert!((c.take_profit - 96.0).abs() < 1e-9);
         assert_eq!(c.timestamp, "2024-08-08T23:54:15.408000Z");
         let json = serde_json::to_value(&c).unwrap();
-        for field in [
-            "id",
-            "signal_id",
-            "strategy_id",
-            "strategy_mode",
-            "symbol",
-            "action",
-            "confidence",
-            "strength",
-            "price",
-            "quantity",
-            "current_price",
-            "target_price",
-            "source",
-            "strategy",
-            "metadata",
-            "timeframe",
-            "order_type",
-            "time_in_force",
-            "signal_type",
-            "confidence_score",
-            "stop_loss",
-            "stop_loss_pct",
-            "take_profit",
-            "take_profit_pct",
-            "timestamp",
-        ] {
+        for field in CONTRACT_FIELDS {
             assert!(json.get(field).is_some(), "missing {field}");
         }
     }
