@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{env_of, fresh_config_db, settings, TestHost};
+use common::{env_of, fifty_concurrent_writers, fresh_config_db, settings, TestHost};
 use serde_json::{json, Value};
 
 const SKEW: &str = "/api/v1/strategies/orderbook_skew";
@@ -40,25 +40,15 @@ async fn send(
     body: Option<Value>,
     token: Option<&str>,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut req = client.request(method, h.url(path));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    h.send(method, path, body, token).await
 }
 
 async fn post(h: &TestHost, path: &str, body: Value) -> (u16, Value) {
-    send(h, reqwest::Method::POST, path, Some(body), None).await
+    h.post_json(path, body).await
 }
 
 async fn delete(h: &TestHost, path: &str) -> (u16, Value) {
-    send(h, reqwest::Method::DELETE, path, None, None).await
+    h.delete_json(path).await
 }
 
 fn set_body(params: Value) -> Value {
@@ -529,64 +519,11 @@ async fn embedded_store_persists_across_a_restart() {
 async fn fifty_concurrent_writers_embedded() {
     let db = fresh_config_db();
     let h = host_with(&db, &[], &[]).await;
-    concurrent_writers(&h).await;
+    fifty_concurrent_writers(
+        &h,
+        &format!("{SKEW}/config/BTCUSDT"),
+        &format!("{SKEW}/audit?symbol=BTCUSDT&limit=1000"),
+    )
+    .await;
     h.shutdown().await;
-}
-
-/// 50 concurrent writers to one key: every write is acknowledged, the audit has exactly 50 records with strictly
-/// increasing versions, and the final state is the last acknowledged write (the highest version).
-async fn concurrent_writers(h: &TestHost) {
-    let cfg = format!("{SKEW}/config/BTCUSDT");
-    let mut tasks = Vec::new();
-    for i in 0..50u32 {
-        let url = h.url(&cfg);
-        tasks.push(tokio::spawn(async move {
-            let top = 1 + (i % 20);
-            let r = reqwest::Client::new()
-                .post(url)
-                .json(&json!({"parameters": {"top_levels": top, "min_total_volume": 0.001 + f64::from(i) * 0.0001}, "changed_by": format!("w{i}")}))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let b: Value = r.json().await.unwrap();
-            (status, b)
-        }));
-    }
-    let mut acks = Vec::new();
-    for t in tasks {
-        let (s, b) = t.await.unwrap();
-        assert_eq!(s, 200, "{b}");
-        acks.push(b);
-    }
-    let last = acks
-        .iter()
-        .max_by_key(|b| b["data"]["version"].as_u64().unwrap())
-        .unwrap();
-    assert_eq!(last["data"]["version"], 50);
-    let (_, b) = h.get_json(&cfg).await;
-    assert_eq!(b["data"]["version"], 50);
-    assert_eq!(
-        b["data"]["parameters"]["min_total_volume"],
-        last["data"]["parameters"]["min_total_volume"]
-    );
-    let (_, a) = h
-        .get_json(&format!("{SKEW}/audit?symbol=BTCUSDT&limit=1000"))
-        .await;
-    let items = a["data"].as_array().unwrap();
-    assert_eq!(items.len(), 50);
-    let mut versions: Vec<u64> = items
-        .iter()
-        .map(|r| r["version"].as_u64().unwrap())
-        .collect();
-    versions.reverse();
-    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
-    assert_eq!(versions, (1..=50).collect::<Vec<_>>());
-    // Each record's old state is the previous record's new state: no lost or interleaved update.
-    for pair in items.windows(2) {
-        assert_eq!(
-            pair[0]["old_parameters"]["min_total_volume"],
-            pair[1]["new_parameters"]["min_total_volume"]
-        );
-    }
 }

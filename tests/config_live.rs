@@ -6,22 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{env_of, metric, recording, settings, NatsServer, TestHost};
+use common::{depth_lines, env_of, settings, NatsServer, TestHost};
 use futures::StreamExt;
 use serde_json::{json, Value};
-
-fn depth_lines(n: usize) -> Vec<String> {
-    recording()
-        .into_iter()
-        .filter(|l| l.contains("@depth20"))
-        .take(n)
-        .collect()
-}
-
-async fn processed(h: &TestHost) -> f64 {
-    let (_, text) = h.get_text("/metrics").await;
-    metric(&text, "realtime_messages_processed_total", "")
-}
 
 /// Publishes the lines, waits until the host processed all of them, and returns the signals received meanwhile.
 async fn run_pass(
@@ -30,7 +17,7 @@ async fn run_pass(
     signals: &mut async_nats::Subscriber,
     lines: &[String],
 ) -> Vec<Value> {
-    let before = processed(h).await;
+    let before = h.processed().await;
     for line in lines {
         client
             .publish("binance.websocket.data", line.clone().into())
@@ -39,7 +26,7 @@ async fn run_pass(
     }
     client.flush().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while processed(h).await < before + lines.len() as f64 {
+    while h.processed().await < before + lines.len() as f64 {
         assert!(Instant::now() < deadline, "host did not process the batch");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

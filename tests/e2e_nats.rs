@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{env_of, metric, recording, settings, NatsServer, TestHost};
+use common::{depth_lines, env_of, metric, settings, NatsServer, TestHost};
 use futures::StreamExt;
 
 async fn host_on(nats: &NatsServer) -> TestHost {
@@ -25,14 +25,6 @@ async fn host_on(nats: &NatsServer) -> TestHost {
     .await;
     h.wait_ready(10).await;
     h
-}
-
-fn depth_lines(n: usize) -> Vec<String> {
-    recording()
-        .into_iter()
-        .filter(|l| l.contains("@depth20"))
-        .take(n)
-        .collect()
 }
 
 #[tokio::test]

@@ -7,27 +7,14 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{env_of, free_port, metric, recording, settings, NatsServer, TestHost};
+use common::{depth_lines, env_of, free_port, recording, settings, NatsServer, TestHost};
 use futures::StreamExt;
 use realtime_strategies::runtime::pipeline::shard_of;
-
-fn depth_lines(n: usize) -> Vec<String> {
-    recording()
-        .into_iter()
-        .filter(|l| l.contains("@depth20"))
-        .take(n)
-        .collect()
-}
-
-async fn processed(h: &TestHost) -> f64 {
-    let (_, text) = h.get_text("/metrics").await;
-    metric(&text, "realtime_messages_processed_total", "")
-}
 
 async fn wait_for(h: &TestHost, target: f64, secs: u64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let n = processed(h).await;
+        let n = h.processed().await;
         if n >= target || Instant::now() > deadline {
             return n;
         }
@@ -90,7 +77,7 @@ async fn three_shards_process_every_message_exactly_once() {
     for (i, h) in hosts.iter().enumerate() {
         let n = wait_for(h, expected[i], 10).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let n = n.max(processed(h).await);
+        let n = n.max(h.processed().await);
         assert_eq!(
             n, expected[i],
             "host {i} processed only its shard's symbols"
@@ -135,7 +122,7 @@ async fn reconnects_after_nats_restart() {
     assert_eq!(status, 200, "still alive during the outage");
     let _nats = NatsServer::start_on(port);
     h.wait_ready(20).await;
-    let before = processed(&h).await;
+    let before = h.processed().await;
     let client = async_nats::connect(&url).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     for line in depth_lines(20) {

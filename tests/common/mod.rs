@@ -175,6 +175,43 @@ impl TestHost {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// Sends a JSON request (optional body and bearer token); returns (status, JSON body or null).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        token: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new().request(method, self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// POST a JSON body.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::POST, path, Some(body), None)
+            .await
+    }
+
+    /// DELETE without a body.
+    pub async fn delete_json(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::DELETE, path, None, None).await
+    }
+
+    /// Messages processed so far, all stream types (from `/metrics`).
+    pub async fn processed(&self) -> f64 {
+        let (_, text) = self.get_text("/metrics").await;
+        metric(&text, "realtime_messages_processed_total", "")
+    }
+
     /// Polls `/ready` until 200 or panics after `secs`.
     pub async fn wait_ready(&self, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -205,6 +242,72 @@ impl Drop for TestHost {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// The first `n` depth20 envelopes of the bundled recording.
+pub fn depth_lines(n: usize) -> Vec<String> {
+    recording()
+        .into_iter()
+        .filter(|l| l.contains("@depth20"))
+        .take(n)
+        .collect()
+}
+
+/// 50 writers set the same config (`cfg`) concurrently. Every write is acknowledged, the effective config is the
+/// last acknowledged write, and the audit (newest first) holds exactly 50 records with versions 1..=50, each
+/// record's old state being the previous record's new state (no lost or interleaved update).
+pub async fn fifty_concurrent_writers(h: &TestHost, cfg: &str, audit: &str) {
+    use serde_json::{json, Value};
+    let mut tasks = Vec::new();
+    for i in 0..50u32 {
+        let url = h.url(cfg);
+        tasks.push(tokio::spawn(async move {
+            let top = 1 + (i % 20);
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"parameters": {"top_levels": top, "min_total_volume": 0.001 + f64::from(i) * 0.0001}, "changed_by": format!("w{i}")}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut acks = Vec::new();
+    for t in tasks {
+        let (s, b) = t.await.unwrap();
+        assert_eq!(s, 200, "{b}");
+        acks.push(b);
+    }
+    let last = acks
+        .iter()
+        .max_by_key(|b| b["data"]["version"].as_u64().unwrap())
+        .unwrap();
+    assert_eq!(last["data"]["version"], 50);
+    let (_, b) = h.get_json(cfg).await;
+    assert_eq!(b["data"]["version"], 50);
+    assert_eq!(
+        b["data"]["parameters"]["min_total_volume"],
+        last["data"]["parameters"]["min_total_volume"]
+    );
+    let (_, a) = h.get_json(audit).await;
+    let items = a["data"].as_array().unwrap();
+    assert_eq!(items.len(), 50);
+    let mut versions: Vec<u64> = items
+        .iter()
+        .map(|r| r["version"].as_u64().unwrap())
+        .collect();
+    versions.reverse();
+    assert_eq!(
+        versions,
+        (1..=50).collect::<Vec<_>>(),
+        "strictly increasing versions"
+    );
+    for pair in items.windows(2) {
+        assert_eq!(
+            pair[0]["old_parameters"]["min_total_volume"],
+            pair[1]["new_parameters"]["min_total_volume"]
+        );
     }
 }
 
