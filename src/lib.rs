@@ -10,12 +10,17 @@
 //! [`host`] (wiring).
 
 pub mod api;
+pub mod cli;
 pub mod config;
+pub mod evaluate;
 pub mod host;
 mod linked;
 pub mod metrics;
+pub mod record;
 pub mod registry;
+pub mod revision;
 pub mod runtime;
+pub mod scoring;
 pub mod settings;
 pub mod state;
 pub mod telemetry;

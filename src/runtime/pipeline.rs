@@ -8,7 +8,8 @@ use prometheus::{Histogram, IntCounter};
 use strategy_sdk::decode::{DecodeError, Decoder};
 use strategy_sdk::strategy::ErasedParams;
 use strategy_sdk::{
-    EventContext, ParamsUpdate, Plugin, Signal, SignalSink, StrategyRunner, StreamKind,
+    EventContext, MarketEvent, ParamsUpdate, Plugin, Signal, SignalSink, StrategyRunner,
+    StreamKind, SymbolId,
 };
 
 use crate::metrics::Metrics;
@@ -76,6 +77,32 @@ pub fn shard_of(symbol: &str, count: u32) -> u32 {
     (h % u64::from(count.max(1))) as u32
 }
 
+/// The prices a processed message showed: a book's best bid and ask, or a trade's price. The scorer follows
+/// signals with these.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MarketTouch {
+    /// Dense id of the message's symbol (name via [`Pipeline::symbol_name`]).
+    pub symbol_id: SymbolId,
+    /// Event time of the message.
+    pub event_time_ms: i64,
+    /// Best bid, or the trade price.
+    pub bid: f64,
+    /// Best ask, or the trade price.
+    pub ask: f64,
+    /// Depth book or trade.
+    pub kind: StreamKind,
+}
+
+/// Index of a parameter-set variant added with [`Pipeline::add_variant`].
+pub type VariantId = u16;
+
+/// A runner that sees the same events as the live strategies but whose signals are collected, never published
+/// (evaluation parameter sets, shadows).
+struct VariantRunner {
+    variant: VariantId,
+    runner: Box<dyn StrategyRunner>,
+}
+
 /// The processing path of one task.
 pub struct Pipeline {
     decoder: Decoder,
@@ -90,6 +117,10 @@ pub struct Pipeline {
     shard: Option<ShardFilter>,
     last_event_time_ms: i64,
     counters: KindCounters,
+    variants: Vec<VariantRunner>,
+    variants_by_kind: [Vec<usize>; 3],
+    variant_signals: Vec<(VariantId, Signal)>,
+    last_touch: Option<MarketTouch>,
 }
 
 /// Metric children resolved once per stream kind, so the hot path does no label lookup.
@@ -163,7 +194,36 @@ impl Pipeline {
             max_message_bytes,
             shard: None,
             last_event_time_ms: 0,
+            variants: Vec::new(),
+            variants_by_kind: Default::default(),
+            variant_signals: Vec::new(),
+            last_touch: None,
         }
+    }
+
+    /// Adds a runner whose signals are collected under `variant` (see [`Pipeline::drain_variant_signals`]) and
+    /// never reach the live output. It runs after the live strategies on every event of its kinds.
+    pub fn add_variant(&mut self, variant: VariantId, runner: Box<dyn StrategyRunner>) {
+        let index = self.variants.len();
+        for kind in runner.descriptor().consumes {
+            self.variants_by_kind[kind_index(*kind)].push(index);
+        }
+        self.variants.push(VariantRunner { variant, runner });
+    }
+
+    /// Signals of the variants since the last call, tagged with their variant, in emission order.
+    pub fn drain_variant_signals(&mut self) -> std::vec::Drain<'_, (VariantId, Signal)> {
+        self.variant_signals.drain(..)
+    }
+
+    /// The prices shown by the last processed message (`None` for tickers, drops and other shards' symbols).
+    pub fn last_touch(&self) -> Option<MarketTouch> {
+        self.last_touch
+    }
+
+    /// The name of an interned symbol.
+    pub fn symbol_name(&self, id: SymbolId) -> Option<&str> {
+        self.symbols.name(id)
     }
 
     /// Restricts processing to one shard's symbols.
@@ -174,6 +234,7 @@ impl Pipeline {
 
     /// Processes one raw message; signals are appended to `out`.
     pub fn process(&mut self, payload: &[u8], out: &mut Vec<Signal>) -> Outcome {
+        self.last_touch = None;
         if payload.len() > self.max_message_bytes {
             self.counters.received_unknown.inc();
             self.metrics
@@ -257,6 +318,14 @@ impl Pipeline {
                 .inc();
             out.push(signal);
         }
+        for &i in &self.variants_by_kind[k] {
+            let v = &mut self.variants[i];
+            v.runner.on_event(&ctx, &decoded.event, &mut self.sink);
+            for signal in self.sink.drain() {
+                self.variant_signals.push((v.variant, signal));
+            }
+        }
+        self.last_touch = touch_of(symbol_id, decoded.event_time_ms, &decoded.event);
         self.counters.processed[k].inc();
         self.counters.latency[k].observe(started.elapsed().as_secs_f64());
         Outcome::Processed(kind)
@@ -310,6 +379,29 @@ impl Pipeline {
     pub fn last_event_time_ms(&self) -> i64 {
         self.last_event_time_ms
     }
+}
+
+fn touch_of(
+    symbol_id: SymbolId,
+    event_time_ms: i64,
+    event: &MarketEvent<'_>,
+) -> Option<MarketTouch> {
+    let (bid, ask, kind) = match event {
+        MarketEvent::Depth(book) => (
+            book.best_bid()?.price,
+            book.best_ask()?.price,
+            StreamKind::Depth,
+        ),
+        MarketEvent::Trade(trade) => (trade.price, trade.price, StreamKind::Trade),
+        MarketEvent::Ticker(_) => return None,
+    };
+    Some(MarketTouch {
+        symbol_id,
+        event_time_ms,
+        bid,
+        ask,
+        kind,
+    })
 }
 
 fn reason_of(e: DecodeError) -> &'static str {

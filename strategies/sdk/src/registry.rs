@@ -45,6 +45,10 @@ pub struct StrategyDescriptor {
     pub check: fn(&Value) -> Result<ErasedParams, Vec<FieldError>>,
     /// Builds a runner with default parameters.
     pub build: fn(&'static StrategyDescriptor) -> Box<dyn StrategyRunner>,
+    /// Name of the crate that registered the strategy (part of its revision id).
+    pub crate_name: &'static str,
+    /// Version of that crate (part of its revision id).
+    pub crate_version: &'static str,
 }
 
 impl StrategyDescriptor {
@@ -63,7 +67,17 @@ impl StrategyDescriptor {
             defaults: defaults_of::<S::Params>,
             check: check_of::<S::Params>,
             build: build_of::<S>,
+            crate_name: "",
+            crate_version: "",
         }
+    }
+
+    /// The same descriptor naming the crate that registers it; [`register_strategy!`](crate::register_strategy)
+    /// passes the invoking crate's `CARGO_PKG_NAME` and `CARGO_PKG_VERSION`.
+    pub const fn with_crate(mut self, name: &'static str, version: &'static str) -> Self {
+        self.crate_name = name;
+        self.crate_version = version;
+        self
     }
 
     /// The environment variable for `field`: the explicit one, else `<ID>_<FIELD>` upper-cased.
@@ -140,6 +154,7 @@ macro_rules! register_strategy {
     ($strategy:ty) => {
         $crate::inventory::submit! {
             $crate::registry::StrategyDescriptor::of::<$strategy>()
+                .with_crate(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
         }
     };
 }

@@ -131,15 +131,24 @@ impl Signal {
         }
     }
 
-    /// The published document: every field of the trade engine's signal contract.
-    pub fn to_contract(&self, signal_id: &str) -> ContractSignal<'_> {
+    /// The stop-loss and take-profit prices the signal is published with: the strategy's own, else derived
+    /// from confidence with [`risk_percentages`].
+    pub fn risk_levels(&self) -> (f64, f64) {
         let (sl_pct, tp_pct) = risk_percentages(self.confidence);
         let (stop_loss, take_profit) = match self.action {
             Action::Buy => (self.price * (1.0 - sl_pct), self.price * (1.0 + tp_pct)),
             Action::Sell => (self.price * (1.0 + sl_pct), self.price * (1.0 - tp_pct)),
         };
-        let stop_loss = self.stop_loss.unwrap_or(stop_loss);
-        let take_profit = self.take_profit.unwrap_or(take_profit);
+        (
+            self.stop_loss.unwrap_or(stop_loss),
+            self.take_profit.unwrap_or(take_profit),
+        )
+    }
+
+    /// The published document: every field of the trade engine's signal contract.
+    pub fn to_contract(&self, signal_id: &str) -> ContractSignal<'_> {
+        let (sl_pct, tp_pct) = risk_percentages(self.confidence);
+        let (stop_loss, take_profit) = self.risk_levels();
         let stop_loss_pct = relative_distance(self.price, stop_loss).unwrap_or(sl_pct);
         let take_profit_pct = relative_distance(self.price, take_profit).unwrap_or(tp_pct);
         let mut metadata: Map<String, Value> = self

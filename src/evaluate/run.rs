@@ -1,0 +1,148 @@
+//! One pass over merged recordings: decode once, run every parameter set as a pipeline variant (the live
+//! processing path, in event time, as fast as the CPU allows), and score every signal.
+
+use std::collections::BTreeMap;
+
+use strategy_sdk::{Action, Signal};
+
+use super::param_sets::ParameterSet;
+use super::recording::MergedRecordings;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::runtime::pipeline::{Outcome, Pipeline, VariantId};
+use crate::scoring::{PriceSource, Quote, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
+use strategy_sdk::ParamsUpdate;
+
+/// Decoder limits (the host's `MAX_MESSAGE_BYTES` / `MAX_BOOK_LEVELS`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted message in bytes.
+    pub max_message_bytes: usize,
+    /// Largest accepted number of levels per book side.
+    pub max_book_levels: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1_048_576,
+            max_book_levels: 1000,
+        }
+    }
+}
+
+/// Everything one evaluation produced.
+#[derive(Debug)]
+pub struct Evaluation {
+    /// The parameter sets, indexed by the signals' `group`.
+    pub sets: Vec<ParameterSet>,
+    /// Every signal with its score, in signal order.
+    pub scored: Vec<ScoredSignal>,
+    /// Messages the pipeline dropped, by reason.
+    pub dropped: BTreeMap<&'static str, u64>,
+    /// Messages processed.
+    pub processed: u64,
+    /// Quote source per symbol that had signals.
+    pub price_sources: BTreeMap<String, PriceSource>,
+}
+
+/// Runs every parameter set over the recordings. `on_signal` sees each signal as emitted (for `--signals-out`);
+/// `progress` is called with the number of messages done every few thousand messages.
+pub fn evaluate(
+    registry: &Registry,
+    sets: Vec<ParameterSet>,
+    recordings: &MergedRecordings,
+    settings: ScoreSettings,
+    limits: Limits,
+    on_signal: &mut dyn FnMut(&ParameterSet, &Signal),
+    progress: &dyn Fn(u64),
+) -> Evaluation {
+    let plugins = registry
+        .plugins()
+        .iter()
+        .map(|p| ((p.build)(), p.consumes))
+        .collect();
+    let mut pipeline = Pipeline::new(
+        Vec::new(),
+        plugins,
+        Metrics::new(),
+        limits.max_message_bytes,
+        limits.max_book_levels,
+    );
+    for (i, set) in sets.iter().enumerate() {
+        let Some(strategy) = registry.get(set.strategy_id) else {
+            continue;
+        };
+        let mut runner = (strategy.descriptor.build)(strategy.descriptor);
+        if runner.apply(ParamsUpdate::Global(set.params.clone())) {
+            pipeline.add_variant(i as VariantId, runner);
+        }
+    }
+    let mut scorer = Scorer::new(settings);
+    for symbol in &recordings.depth_symbols {
+        scorer.expect_books(symbol);
+    }
+    let mut dropped: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut live_signals = Vec::new();
+    let mut processed = 0u64;
+    for (n, message) in recordings.messages.iter().enumerate() {
+        match pipeline.process(message.line.as_bytes(), &mut live_signals) {
+            Outcome::Processed(_) => processed += 1,
+            Outcome::Dropped(reason) => *dropped.entry(reason).or_default() += 1,
+            Outcome::Skipped => {}
+        }
+        if let Some(touch) = pipeline.last_touch() {
+            if let Some(symbol) = pipeline.symbol_name(touch.symbol_id) {
+                let source = match touch.kind {
+                    strategy_sdk::StreamKind::Depth => PriceSource::Book,
+                    _ => PriceSource::Trade,
+                };
+                let quote = Quote {
+                    event_time_ms: touch.event_time_ms,
+                    bid: touch.bid,
+                    ask: touch.ask,
+                    source,
+                };
+                scorer.on_quote(symbol, quote);
+            }
+        }
+        for (variant, signal) in pipeline.drain_variant_signals() {
+            let set = &sets[usize::from(variant)];
+            on_signal(set, &signal);
+            scorer.on_signal(record_of(u32::from(variant), &signal));
+        }
+        if n % 4096 == 4095 {
+            progress(n as u64 + 1);
+        }
+    }
+    progress(recordings.messages.len() as u64);
+    let scored = scorer.finish();
+    let price_sources = scored
+        .iter()
+        .map(|s| (s.record.symbol.clone(), s.source))
+        .collect();
+    Evaluation {
+        sets,
+        scored,
+        dropped,
+        processed,
+        price_sources,
+    }
+}
+
+/// The scorer's view of a signal: side, confidence and the risk levels it is published with.
+pub fn record_of(group: u32, signal: &Signal) -> SignalRecord {
+    let (stop_loss, take_profit) = signal.risk_levels();
+    SignalRecord {
+        group,
+        symbol: signal.symbol.clone(),
+        event_time_ms: signal.event_time_ms,
+        side: match signal.action {
+            Action::Buy => 1.0,
+            Action::Sell => -1.0,
+        },
+        confidence: signal.confidence,
+        stop_loss: Some(stop_loss),
+        take_profit: Some(take_profit),
+    }
+}
