@@ -71,6 +71,7 @@ impl Host {
 
     /// Starts with an explicit environment reader (strategy switches and parameter variables).
     pub async fn start_with_env(settings: Settings, env: EnvReader) -> Result<Self, HostError> {
+        settings.validate().map_err(HostError::Settings)?;
         let settings = Arc::new(settings);
         let registry = Arc::new(Registry::load()?);
         tracing::info!(strategies = ?registry.ids(), plugins = ?registry.plugins().iter().map(|p| p.id).collect::<Vec<_>>(), "registry loaded");
@@ -114,15 +115,24 @@ impl Host {
             .collect();
 
         let shard = settings.shard().map_err(HostError::Settings)?;
+        match settings.write_auth() {
+            crate::settings::WriteAuth::Open(why) => tracing::warn!(
+                "configuration API writes are OPEN without a token ({why}); set API_TOKEN to protect them"
+            ),
+            crate::settings::WriteAuth::Refused => tracing::warn!(
+                "API_TOKEN is not set: configuration API writes are refused (401); set API_TOKEN, or API_AUTH=disabled to open them"
+            ),
+            crate::settings::WriteAuth::Token(_) => {}
+        }
         let source_info = match (&settings.nats_url, shard) {
             (Some(url), None) => SourceInfo {
                 kind: "nats",
-                detail: url.clone(),
+                detail: crate::settings::redact_urls(url),
                 mode: format!("queue_group {}", settings.nats_consumer_group),
             },
             (Some(url), Some((i, n))) => SourceInfo {
                 kind: "nats",
-                detail: url.clone(),
+                detail: crate::settings::redact_urls(url),
                 mode: format!("shard {i}/{n}"),
             },
             (None, _) => SourceInfo {
@@ -277,7 +287,10 @@ async fn connect_nats(
     background: &mut Vec<JoinHandle<()>>,
 ) -> Result<(Input, async_nats::Client), HostError> {
     let slow = metrics.nats_slow_consumer.clone();
-    let client = async_nats::ConnectOptions::new()
+    let (options, servers) = crate::runtime::nats_auth::connect_options(settings, url)
+        .await
+        .map_err(HostError::Nats)?;
+    let client = options
         .name(&settings.nats_consumer_name)
         .retry_on_initial_connect()
         .subscription_capacity(settings.nats_subscription_capacity.max(1))
@@ -292,9 +305,9 @@ async fn connect_nats(
                 }
             }
         })
-        .connect(url)
+        .connect(servers.as_slice())
         .await
-        .map_err(|e| HostError::Nats(e.to_string()))?;
+        .map_err(|e| HostError::Nats(crate::settings::redact_urls(&e.to_string())))?;
     let subscriber = if sharded {
         client.subscribe(settings.nats_consumer_topic.clone()).await
     } else {

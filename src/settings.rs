@@ -123,9 +123,60 @@ pub struct Settings {
         default_value = "realtime-strategies.config.changed"
     )]
     pub config_changes_subject: String,
-    /// Bearer token required by the configuration API's write endpoints (unset: writes are open).
+    /// Bearer token required by the configuration API's write endpoints. Unset: writes are refused (401) unless
+    /// `API_AUTH=disabled`, or the host runs a standalone replay. Set but empty: the start fails.
     #[arg(long, env = "API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// `disabled` opens the configuration API's writes without a token (explicit opt-out); `required` (default)
+    /// refuses writes without `API_TOKEN`.
+    #[arg(long, env = "API_AUTH", value_enum, default_value = "required")]
+    pub api_auth: ApiAuth,
+    /// NATS user name (with `NATS_PASSWORD`), instead of credentials in `NATS_URL`.
+    #[arg(long, env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password (with `NATS_USER`).
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// NATS authentication token.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// NATS credentials file (JWT + NKey seed, `.creds`).
+    #[arg(long, env = "NATS_CREDS_FILE")]
+    pub nats_creds_file: Option<PathBuf>,
+    /// PEM file of CA certificates that sign the NATS server's certificate (turns TLS on).
+    #[arg(long, env = "NATS_TLS_CA_FILE")]
+    pub nats_tls_ca_file: Option<PathBuf>,
+}
+
+/// Whether the configuration API's writes need a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiAuth {
+    /// Writes need `API_TOKEN` (refused with 401 when it is unset), except in standalone replay.
+    Required,
+    /// Writes are open (explicit opt-out).
+    Disabled,
+}
+
+/// How the configuration API's writes are protected, as decided at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteAuth {
+    /// `Authorization: Bearer <token>` is required.
+    Token(String),
+    /// Writes are open; the text says why (shown in the start log and `/info`).
+    Open(&'static str),
+    /// Writes are refused: no token is configured.
+    Refused,
+}
+
+impl WriteAuth {
+    /// Short name for `/info`.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            WriteAuth::Token(_) => "token",
+            WriteAuth::Open(_) => "open",
+            WriteAuth::Refused => "refused_no_token",
+        }
+    }
 }
 
 impl Settings {
@@ -175,8 +226,115 @@ impl Settings {
         Ok(Some((index, self.shard_count)))
     }
 
+    /// Checks the settings that must stop the start when wrong (each error names the variable and the fix).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.nats_url {
+            if url.trim().is_empty() {
+                return Err("NATS_URL is set but empty: set it to the NATS server (nats://host:4222) or unset it \
+                            for standalone replay mode"
+                    .into());
+            }
+        }
+        if self
+            .api_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err("API_TOKEN is set but empty: set a token, or unset it (writes are then refused unless \
+                        API_AUTH=disabled)"
+                .into());
+        }
+        if self.nats_user.is_some() != self.nats_password.is_some() {
+            return Err("NATS_USER and NATS_PASSWORD must be set together".into());
+        }
+        Ok(())
+    }
+
+    /// How configuration writes are protected: the token when set; open when `API_AUTH=disabled` or in standalone
+    /// replay (nothing trades from a replay); refused otherwise.
+    pub fn write_auth(&self) -> WriteAuth {
+        match (&self.api_token, self.api_auth) {
+            (Some(t), _) if !t.trim().is_empty() => WriteAuth::Token(t.clone()),
+            (_, ApiAuth::Disabled) => WriteAuth::Open("API_AUTH=disabled"),
+            _ if self.nats_url.is_none() => WriteAuth::Open("standalone replay without API_TOKEN"),
+            _ => WriteAuth::Refused,
+        }
+    }
+
+    /// `NATS_URL` with any password or token replaced by `***` (safe to show and log).
+    pub fn nats_url_redacted(&self) -> Option<String> {
+        self.nats_url.as_deref().map(redact_urls)
+    }
+
     /// Whether signals go to stdout.
     pub fn print_signals(&self) -> bool {
         self.signals_to_stdout.unwrap_or(self.nats_url.is_none())
+    }
+}
+
+/// Replaces the secret part of the user info (`user:secret@` → `user:***@`, `token@` → `***@`) of every URL in a
+/// comma-separated list, so URLs can be shown and logged.
+pub fn redact_urls(urls: &str) -> String {
+    // Split only where the next piece starts a new URL: a comma inside one URL (MongoDB host lists, a password)
+    // stays part of it.
+    let mut pieces: Vec<String> = Vec::new();
+    for piece in urls.split(',') {
+        match pieces.last_mut() {
+            Some(last) if !piece.contains("://") => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => pieces.push(piece.to_owned()),
+        }
+    }
+    pieces
+        .iter()
+        .map(|p| redact_url(p))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        None => url.to_owned(),
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let host = &authority[at + 1..];
+            let shown = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_owned(),
+            };
+            format!("{scheme}{shown}@{host}{tail}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_urls("nats://u:secret@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(redact_urls("nats://tok@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact_urls("nats://h:4222"), "nats://h:4222");
+        assert_eq!(
+            redact_urls("mongodb://a:p,q@h1,h2/db"),
+            "mongodb://a:***@h1,h2/db"
+        );
+        assert_eq!(
+            redact_urls("mongodb://a:p@w@h1,h2/db?x=1"),
+            "mongodb://a:***@h1,h2/db?x=1"
+        );
+        assert_eq!(
+            redact_urls("nats://a:b@h1:1,nats://c:d@h2:2"),
+            "nats://a:***@h1:1,nats://c:***@h2:2"
+        );
     }
 }

@@ -1237,3 +1237,56 @@ fn dashboard_queries_only_metrics_the_host_exports() {
         problems.join("\n")
     );
 }
+
+/// Writes are protected twice in the cluster: the token comes from the Secret (a required key, so a missing token
+/// stops the pod instead of opening writes) and a NetworkPolicy limits who reaches port 8080 of every workload.
+#[test]
+fn api_is_protected_by_the_secret_token_and_a_network_policy() {
+    let docs = all_docs();
+    let mut problems = Vec::new();
+    let policies = of_kind(&docs, "NetworkPolicy");
+    for (d, pod) in workloads(&docs) {
+        let labels = &d.v["spec"]["template"]["metadata"]["labels"];
+        let guarded = policies.iter().any(|p| {
+            labels_match(&p.v["spec"]["podSelector"]["matchLabels"], labels)
+                && seq(&p.v["spec"]["policyTypes"])
+                    .iter()
+                    .any(|t| s(t) == Some("Ingress"))
+                && !seq(&p.v["spec"]["ingress"]).is_empty()
+                && seq(&p.v["spec"]["ingress"]).iter().all(|rule| {
+                    !seq(&rule["from"]).is_empty()
+                        && seq(&rule["ports"])
+                            .iter()
+                            .all(|port| port["port"].as_i64() == Some(PORT))
+                })
+        });
+        if !guarded {
+            problems.push(format!(
+                "{}: no NetworkPolicy limits ingress to port {PORT} of its pods to named sources",
+                d.at()
+            ));
+        }
+        let env = container_env(pod).1;
+        let token = &env
+            .get("API_TOKEN")
+            .map(|e| e["valueFrom"]["secretKeyRef"].clone());
+        match token {
+            Some(r) if r.is_mapping() => {
+                if r["optional"].as_bool() == Some(true) {
+                    problems.push(format!("{}: API_TOKEN must not be optional", d.at()));
+                }
+            }
+            _ => problems.push(format!("{}: API_TOKEN is not taken from a Secret", d.at())),
+        }
+    }
+    let auth: Vec<String> = configmaps(&docs)
+        .iter()
+        .filter_map(|d| configmap_data(d).get("API_AUTH").cloned())
+        .collect();
+    if auth != ["required"] {
+        problems.push(format!(
+            "API_AUTH must be set once, to required; found {auth:?}"
+        ));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

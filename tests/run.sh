@@ -9,6 +9,7 @@ apt_install() {
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$@"; else sudo apt-get update -qq && sudo apt-get install -y -qq "$@"; fi
 }
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+command -v openssl >/dev/null || apt_install openssl
 command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v chromedriver >/dev/null || [ -x /usr/bin/chromedriver ] || apt_install chromium chromium-driver
 

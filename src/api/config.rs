@@ -14,6 +14,7 @@ use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::config::service::{ConfigError, Effective};
 use crate::config::store::{iso, Applied, AuditRecord};
+use crate::settings::WriteAuth;
 
 type ApiResult = Result<Json<ApiResponse<Value>>, ApiError>;
 
@@ -101,16 +102,15 @@ pub struct SymbolQuery {
     pub symbol: Option<String>,
 }
 
-/// Checks `Authorization: Bearer <API_TOKEN>` when a token is configured.
+/// The one authorization check of every write: `Authorization: Bearer <API_TOKEN>` when a token is configured;
+/// without a token writes are refused unless they were opened explicitly (see `Settings::write_auth`).
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state
-        .settings
-        .api_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-    else {
-        return Ok(());
+    let expected = match state.settings.write_auth() {
+        WriteAuth::Token(t) => t,
+        WriteAuth::Open(_) => return Ok(()),
+        WriteAuth::Refused => return Err(ApiError::WritesNotConfigured),
     };
+    let expected = expected.as_str();
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// Write without a bearer token while `API_TOKEN` is set.
     #[error("missing bearer token")]
     Unauthorized,
+    /// A write while no `API_TOKEN` is configured and writes were not opened with `API_AUTH=disabled`.
+    #[error("writes are refused: API_TOKEN is not set (set API_TOKEN, or API_AUTH=disabled to open writes)")]
+    WritesNotConfigured,
     /// Wrong bearer token.
     #[error("invalid bearer token")]
     Forbidden,
@@ -52,7 +55,9 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
             ApiError::BadRequest { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            ApiError::Unauthorized | ApiError::WritesNotConfigured => {
+                (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+            }
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),

@@ -125,7 +125,15 @@ pub async fn info(State(state): State<AppState>) -> Json<Value> {
             "log_format": format!("{:?}", s.log_format).to_lowercase(),
         },
         "configuration": {
-            "nats_url": s.nats_url,
+            "nats_url": s.nats_url_redacted(),
+            "api_auth": {
+                "mode": s.write_auth().mode(),
+                "writes": match s.write_auth() {
+                    crate::settings::WriteAuth::Token(_) => "need Authorization: Bearer <API_TOKEN>".to_owned(),
+                    crate::settings::WriteAuth::Open(why) => format!("OPEN to anyone ({why})"),
+                    crate::settings::WriteAuth::Refused => "refused (401): API_TOKEN is not set".to_owned(),
+                },
+            },
             "consumer_topic": s.nats_consumer_topic,
             "consumer_group": s.nats_consumer_group,
             "publisher_topic": s.nats_topic_intents,

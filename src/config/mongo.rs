@@ -34,10 +34,19 @@ pub struct MongoStore {
 
 fn classify(e: MongoError) -> StoreError {
     match *e.kind {
+        // Said before any server was reached (unknown topology) as well as by a standalone server: either way no
+        // write can succeed now, and the store may recover (503, not 500).
+        ErrorKind::Transaction { ref message, .. } if message.contains("not supported") => {
+            StoreError::Unavailable(format!(
+                "MongoDB is unreachable or not a replica set (transactions unavailable): {message}"
+            ))
+        }
         ErrorKind::ServerSelection { .. }
         | ErrorKind::Io(_)
-        | ErrorKind::ConnectionPoolCleared { .. } => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Other(e.to_string()),
+        | ErrorKind::ConnectionPoolCleared { .. } => {
+            StoreError::Unavailable(crate::settings::redact_urls(&e.to_string()))
+        }
+        _ => StoreError::Other(crate::settings::redact_urls(&e.to_string())),
     }
 }
 
@@ -53,9 +62,12 @@ impl MongoStore {
     /// Creates the client (no connection is made yet: a database that is down does not stop start-up).
     pub async fn connect(uri: &str, database: &str, timeout_ms: u64) -> Result<Self, StoreError> {
         let timeout = Duration::from_millis(timeout_ms.max(100));
-        let mut options = ClientOptions::parse(uri)
-            .await
-            .map_err(|e| StoreError::Other(format!("MONGODB_URI: {e}")))?;
+        let mut options = ClientOptions::parse(uri).await.map_err(|e| {
+            StoreError::Other(format!(
+                "MONGODB_URI: {}",
+                crate::settings::redact_urls(&e.to_string())
+            ))
+        })?;
         let short = timeout.min(Duration::from_secs(2));
         options.server_selection_timeout = Some(short);
         options.connect_timeout = Some(short);

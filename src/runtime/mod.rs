@@ -1,5 +1,6 @@
 //! The processing task: source → pipeline → signal output, plus configuration commands and housekeeping.
 
+pub mod nats_auth;
 pub mod output;
 pub mod pipeline;
 pub mod source;

@@ -97,6 +97,11 @@ pub fn settings(args: &[&str]) -> Settings {
     if !args.contains(&"--config-db-path") {
         all.extend_from_slice(&["--config-db-path", db.as_str()]);
     }
+    // Tests of the configuration API write without a token unless they test the token itself: open writes
+    // explicitly (a host with NATS refuses tokenless writes otherwise).
+    if !args.contains(&"--api-token") && !args.contains(&"--api-auth") {
+        all.extend_from_slice(&["--api-auth", "disabled"]);
+    }
     Settings::from_args(all)
 }
 
