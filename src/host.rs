@@ -14,6 +14,7 @@ use crate::api::{self, AppState};
 use crate::config::{ConfigService, EnvError, StoreError};
 use crate::metrics::Metrics;
 use crate::registry::{Registry, RegistryError};
+use crate::runtime::admission::EventTimeGuard;
 use crate::runtime::pipeline::ShardFilter;
 use crate::runtime::source::{self, Input, ReplayError};
 use crate::runtime::{run_processing, Pipeline, Processing, SignalOutput};
@@ -156,7 +157,15 @@ impl Host {
             settings.max_message_bytes,
             settings.max_book_levels,
         )
-        .with_shard(shard.map(|(index, count)| ShardFilter { count, index }));
+        .with_shard(shard.map(|(index, count)| ShardFilter { count, index }))
+        .with_event_time_guard(if settings.nats_url.is_some() {
+            EventTimeGuard::live(
+                settings.max_clock_skew_ms,
+                settings.max_event_time_regression_ms,
+            )
+        } else {
+            EventTimeGuard::offline(settings.max_event_time_regression_ms)
+        });
 
         let mut background = Vec::new();
         for runner in pipeline.strategies_mut() {
@@ -190,12 +199,29 @@ impl Host {
                     "NATS_URL is not set: STANDALONE REPLAY of the bundled recording; signals are printed to stdout"
                 );
                 let lines = source::read_recording(settings.replay_file.as_deref())?;
-                let rx = source::spawn_replay(
+                let (rx, report, replay_task) = source::spawn_replay(
                     lines,
                     settings.replay_speed,
                     settings.replay_loop,
                     shutdown_rx.clone(),
                 )?;
+                if report.skipped_without_timestamp > 0 || report.out_of_order > 0 {
+                    live.source_notes.write().push(format!(
+                        "recording: {} lines replayed, {} skipped (no timestamp), {} out of time order (sorted)",
+                        report.lines, report.skipped_without_timestamp, report.out_of_order
+                    ));
+                }
+                let replay_live = live.clone();
+                background.push(tokio::spawn(async move {
+                    if let Err(e) = replay_task.await {
+                        if e.is_panic() {
+                            replay_live.fail(format!(
+                                "replay task panicked: {}",
+                                crate::runtime::panic_message(e.into_panic())
+                            ));
+                        }
+                    }
+                }));
                 live.source_connected.store(true, Ordering::Relaxed);
                 (Input::Channel(rx), None)
             }
@@ -209,16 +235,21 @@ impl Host {
         let heartbeat = settings
             .heartbeat_enabled
             .then(|| Duration::from_secs(settings.heartbeat_interval_seconds.max(1)));
-        let processing = tokio::spawn(run_processing(Processing {
-            pipeline,
-            input,
-            output,
-            commands: cmd_rx,
-            live: live.clone(),
-            metrics: metrics.clone(),
-            shutdown: shutdown_rx,
-            heartbeat,
-        }));
+        let input_may_end = settings.nats_url.is_none() && !settings.replay_loop;
+        let processing = tokio::spawn(crate::runtime::supervise(
+            tokio::spawn(run_processing(Processing {
+                pipeline,
+                input,
+                output,
+                commands: cmd_rx,
+                live: live.clone(),
+                metrics: metrics.clone(),
+                shutdown: shutdown_rx,
+                heartbeat,
+            })),
+            live.clone(),
+            input_may_end,
+        ));
         let state = AppState {
             registry,
             settings,

@@ -207,7 +207,13 @@ impl Metrics {
         for reason in DecodeError::ALL {
             messages_dropped.with_label_values(&[reason.reason()]);
         }
-        messages_dropped.with_label_values(&["oversized"]);
+        for reason in [
+            "oversized",
+            crate::runtime::admission::FUTURE_TIMESTAMP,
+            crate::runtime::admission::STALE_TIMESTAMP,
+        ] {
+            messages_dropped.with_label_values(&[reason]);
+        }
         Self {
             registry,
             messages_received,

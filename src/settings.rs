@@ -131,6 +131,14 @@ pub struct Settings {
     /// refuses writes without `API_TOKEN`.
     #[arg(long, env = "API_AUTH", value_enum, default_value = "required")]
     pub api_auth: ApiAuth,
+    /// Live mode: messages dated more than this many ms ahead of the wall clock are dropped
+    /// (`reason="future_timestamp"`); 0 turns the check off.
+    #[arg(long, env = "MAX_CLOCK_SKEW_MS", default_value_t = crate::runtime::admission::DEFAULT_MAX_CLOCK_SKEW_MS)]
+    pub max_clock_skew_ms: i64,
+    /// Messages more than this many ms older than their symbol's latest event time are dropped
+    /// (`reason="stale_timestamp"`), in every mode.
+    #[arg(long, env = "MAX_EVENT_TIME_REGRESSION_MS", default_value_t = crate::runtime::admission::DEFAULT_MAX_REGRESSION_MS)]
+    pub max_event_time_regression_ms: i64,
     /// NATS user name (with `NATS_PASSWORD`), instead of credentials in `NATS_URL`.
     #[arg(long, env = "NATS_USER")]
     pub nats_user: Option<String>,
@@ -243,6 +251,12 @@ impl Settings {
             return Err("API_TOKEN is set but empty: set a token, or unset it (writes are then refused unless \
                         API_AUTH=disabled)"
                 .into());
+        }
+        if !self.replay_speed.is_finite() || self.replay_speed < 0.0 {
+            return Err(format!(
+                "REPLAY_SPEED must be a finite number >= 0 (0 = as fast as possible), got {}",
+                self.replay_speed
+            ));
         }
         if self.nats_user.is_some() != self.nats_password.is_some() {
             return Err("NATS_USER and NATS_PASSWORD must be set together".into());

@@ -53,6 +53,11 @@ pub struct LiveState {
     pub signal_feed: broadcast::Sender<Arc<str>>,
     /// Turns true when the host shuts down: live streams end so graceful HTTP shutdown does not wait on them.
     pub shutting_down: watch::Sender<bool>,
+    /// Why processing stopped when it should not have (task panicked, input ended); `/healthz` and `/ready` fail
+    /// with it so the orchestrator restarts the process.
+    pub failure: RwLock<Option<String>>,
+    /// Notes about the input shown in `/info` (e.g. a replay recording that had to be sorted).
+    pub source_notes: RwLock<Vec<String>>,
 }
 
 impl LiveState {
@@ -71,7 +76,23 @@ impl LiveState {
             strategies: RwLock::new(BTreeMap::new()),
             signal_feed,
             shutting_down,
+            failure: RwLock::new(None),
+            source_notes: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Records that processing failed (the first reason wins) and logs it.
+    pub fn fail(&self, reason: String) {
+        tracing::error!(reason, "processing stopped: the host is unhealthy");
+        let mut failure = self.failure.write();
+        if failure.is_none() {
+            *failure = Some(reason);
+        }
+    }
+
+    /// Why processing failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.read().clone()
     }
 
     /// Completes when the host starts shutting down.
@@ -82,9 +103,10 @@ impl LiveState {
         }
     }
 
-    /// Ready: pipeline running and source connected.
+    /// Ready: pipeline running, source connected, no failure.
     pub fn ready(&self) -> bool {
         self.pipeline_running.load(Ordering::Relaxed)
             && self.source_connected.load(Ordering::Relaxed)
+            && self.failure.read().is_none()
     }
 }

@@ -169,22 +169,27 @@ async fn garbage_is_counted_and_dropped_and_the_host_keeps_working() {
         ),
         3.0
     );
-    for reason in [
-        "empty_book",
-        "invalid_utf8",
-        "unsupported_stream",
-        "oversized",
-    ] {
+    // Every garbage message is dropped for exactly the reason listed beside it, and nothing else is dropped.
+    let mut expected: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+    for (_, reason) in &garbage {
+        *expected.entry(reason).or_default() += 1.0;
+    }
+    for (reason, count) in &expected {
         assert_eq!(
             metric(
                 &text,
                 "realtime_messages_dropped_total",
                 &format!("reason=\"{reason}\"")
             ),
-            1.0,
+            *count,
             "{reason}"
         );
     }
+    assert_eq!(
+        metric(&text, "realtime_messages_dropped_total", ""),
+        garbage.len() as f64,
+        "total drops"
+    );
     let (status, _) = h.get_json("/healthz").await;
     assert_eq!(status, 200);
     let (status, _) = h.get_json("/ready").await;

@@ -39,12 +39,15 @@ pub async fn root() -> Json<Value> {
 }
 
 fn health_doc(state: &AppState) -> Value {
+    let failure = state.live.failure();
     json!({
-        "status": "healthy",
+        "status": if failure.is_some() { "unhealthy" } else { "healthy" },
+        "reason": failure,
         "timestamp": now_seconds(),
         "uptime_seconds": state.live.started.elapsed().as_secs_f64(),
         "checks": {
             "server_running": true,
+            "processing_alive": state.live.failure().is_none(),
             "uptime_seconds": true,
             "memory_usage": true,
             "cpu_usage": true
@@ -54,18 +57,26 @@ fn health_doc(state: &AppState) -> Value {
     })
 }
 
-/// `GET /healthz` — liveness: the process serves requests.
-pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    Json(health_doc(&state))
+/// `GET /healthz` — liveness: the process serves requests and its processing task is alive (503 with the reason
+/// when it panicked or its input ended, so the orchestrator restarts the process).
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let status = if state.live.failure().is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(health_doc(&state)))
 }
 
 /// `GET /ready` — 200 once the registry is loaded, the pipeline runs and the source is connected; 503 otherwise.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let pipeline = state.live.pipeline_running.load(Ordering::Relaxed);
     let source = state.live.source_connected.load(Ordering::Relaxed);
-    let ready = pipeline && source;
+    let failure = state.live.failure();
+    let ready = pipeline && source && failure.is_none();
     let body = json!({
         "ready": ready,
+        "reason": failure,
         "timestamp": now_seconds(),
         "checks": {
             "health_status": true,
@@ -144,6 +155,7 @@ pub async fn info(State(state): State<AppState>) -> Json<Value> {
             "detail": state.live.source.detail,
             "mode": state.live.source.mode,
             "connected": state.live.source_connected.load(Ordering::Relaxed),
+            "notes": state.live.source_notes.read().clone(),
             "note": if state.live.source.kind == "replay" {
                 "STANDALONE REPLAY: market data is a bundled recording, not a live feed; signals are printed, not traded"
             } else { "live NATS feed" },

@@ -1,5 +1,6 @@
 //! The processing task: source → pipeline → signal output, plus configuration commands and housekeeping.
 
+pub mod admission;
 pub mod nats_auth;
 pub mod output;
 pub mod pipeline;
@@ -44,8 +45,17 @@ pub struct Processing {
     pub heartbeat: Option<Duration>,
 }
 
+/// Why the processing loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Shutdown was requested.
+    Shutdown,
+    /// The input finished (a replay without loop, or a closed subscription).
+    InputFinished,
+}
+
 /// Runs the processing loop until the input ends or `shutdown` turns true; then flushes published signals.
-pub async fn run_processing(processing: Processing) {
+pub async fn run_processing(processing: Processing) -> Ended {
     let Processing {
         mut pipeline,
         mut input,
@@ -78,10 +88,10 @@ pub async fn run_processing(processing: Processing) {
     let mut last_heartbeat = Instant::now();
     refresh_status(&pipeline, &live);
     live.pipeline_running.store(true, Ordering::Relaxed);
-    loop {
+    let ended = loop {
         tokio::select! {
             biased;
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed() => break Ended::Shutdown,
             Some(cmd) = commands.recv() => {
                 let (strategy, scope) = match &cmd {
                     PipelineCommand::Params { strategy, symbol, .. } => {
@@ -98,7 +108,7 @@ pub async fn run_processing(processing: Processing) {
                 }
             }
             msg = input.next() => {
-                let Some(payload) = msg else { break };
+                let Some(payload) = msg else { break Ended::InputFinished };
                 let received = Instant::now();
                 match pipeline.process(&payload, &mut signals) {
                     Outcome::Processed(_) => {
@@ -137,10 +147,42 @@ pub async fn run_processing(processing: Processing) {
                 }
             }
         }
-    }
+    };
     live.pipeline_running.store(false, Ordering::Relaxed);
     drop(publish_tx);
     let _ = publisher.await;
+    ended
+}
+
+/// Watches the processing task: when it panics, or ends while its input should not end (`input_may_end` false:
+/// NATS, looped replay) and no shutdown was asked, the host is marked failed with the reason.
+pub async fn supervise(
+    processing: tokio::task::JoinHandle<Ended>,
+    live: Arc<LiveState>,
+    input_may_end: bool,
+) {
+    match processing.await {
+        Ok(Ended::Shutdown) => {}
+        Ok(Ended::InputFinished) if input_may_end => {
+            tracing::info!("replay finished; processing stopped");
+        }
+        Ok(Ended::InputFinished) => live.fail("market data input ended unexpectedly".into()),
+        Err(e) if e.is_panic() => live.fail(format!(
+            "processing task panicked: {}",
+            panic_message(e.into_panic())
+        )),
+        Err(_) => live.fail("processing task was cancelled".into()),
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map_or_else(|| "unknown panic".to_owned(), |s| (*s).to_owned()),
+    }
 }
 
 fn refresh_status(pipeline: &Pipeline, live: &LiveState) {

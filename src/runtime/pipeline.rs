@@ -13,6 +13,7 @@ use strategy_sdk::{
 };
 
 use crate::metrics::Metrics;
+use crate::runtime::admission::EventTimeGuard;
 use crate::runtime::symbols::SymbolTable;
 
 /// A change for the processing task, sent by the configuration layer.
@@ -121,6 +122,7 @@ pub struct Pipeline {
     variants_by_kind: [Vec<usize>; 3],
     variant_signals: Vec<(VariantId, Signal)>,
     last_touch: Option<MarketTouch>,
+    event_time: EventTimeGuard,
 }
 
 /// Metric children resolved once per stream kind, so the hot path does no label lookup.
@@ -198,7 +200,14 @@ impl Pipeline {
             variants_by_kind: Default::default(),
             variant_signals: Vec::new(),
             last_touch: None,
+            event_time: EventTimeGuard::default(),
         }
+    }
+
+    /// Sets the per-symbol event-time checks (default: offline — regressions refused, wall clock not checked).
+    pub fn with_event_time_guard(mut self, guard: EventTimeGuard) -> Self {
+        self.event_time = guard;
+        self
     }
 
     /// Adds a runner whose signals are collected under `variant` (see [`Pipeline::drain_variant_signals`]) and
@@ -265,9 +274,17 @@ impl Pipeline {
                 if self.cross_symbol_by_kind[k].is_empty() {
                     return Outcome::Skipped;
                 }
+                let symbol_id = self.symbols.intern(decoded.symbol);
+                if let Err(reason) = self.event_time.admit(symbol_id, decoded.event_time_ms) {
+                    self.metrics
+                        .messages_dropped
+                        .with_label_values(&[reason])
+                        .inc();
+                    return Outcome::Dropped(reason);
+                }
                 let ctx = EventContext {
                     symbol: decoded.symbol,
-                    symbol_id: self.symbols.intern(decoded.symbol),
+                    symbol_id,
                     event_time_ms: decoded.event_time_ms,
                 };
                 for &i in &self.cross_symbol_by_kind[k] {
@@ -286,6 +303,13 @@ impl Pipeline {
             }
         }
         let symbol_id = self.symbols.intern(decoded.symbol);
+        if let Err(reason) = self.event_time.admit(symbol_id, decoded.event_time_ms) {
+            self.metrics
+                .messages_dropped
+                .with_label_values(&[reason])
+                .inc();
+            return Outcome::Dropped(reason);
+        }
         let ctx = EventContext {
             symbol: decoded.symbol,
             symbol_id,

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use strategy_sdk::decode::{format_timestamp_ms, parse_timestamp_ms};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// The recording bundled into the binary (BTCUSDT + ETHUSDT, gzip JSON lines).
 pub const BUNDLED_RECORDING: &[u8] =
@@ -95,11 +96,11 @@ fn envelope_time(line: &str) -> Option<i64> {
 pub fn shift_times(line: &str, offset_ms: i64) -> Option<String> {
     let mut v: Value = serde_json::from_str(line).ok()?;
     let ts = parse_timestamp_ms(v.get("timestamp")?.as_str()?)?;
-    v["timestamp"] = Value::String(format_timestamp_ms(ts + offset_ms));
+    v["timestamp"] = Value::String(format_timestamp_ms(ts.saturating_add(offset_ms)));
     if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {
         for key in ["E", "T", "O", "C"] {
             if let Some(t) = data.get(key).and_then(Value::as_i64) {
-                data.insert(key.to_owned(), Value::from(t + offset_ms));
+                data.insert(key.to_owned(), Value::from(t.saturating_add(offset_ms)));
             }
         }
     }
@@ -108,30 +109,67 @@ pub fn shift_times(line: &str, offset_ms: i64) -> Option<String> {
 
 /// Spawns the replay task: sends the recording at `speed` × recorded pace (0 = as fast as possible), looping if
 /// asked, with event times shifted forward on each loop. Returns the receiving side.
+///
+/// No recording can make it panic: lines without a readable timestamp are skipped and lines out of time order
+/// are put in order (stable sort); both are counted in the returned [`ReplayReport`] and logged.
 pub fn spawn_replay(
     lines: Vec<String>,
     speed: f64,
     looped: bool,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<mpsc::Receiver<Bytes>, ReplayError> {
-    let recorded: Vec<Recorded> = lines
+) -> Result<(mpsc::Receiver<Bytes>, ReplayReport, JoinHandle<()>), ReplayError> {
+    let total = lines.len();
+    let mut recorded: Vec<Recorded> = lines
         .into_iter()
         .filter_map(|line| envelope_time(&line).map(|time_ms| Recorded { time_ms, line }))
         .collect();
+    let out_of_order = recorded
+        .windows(2)
+        .filter(|w| w[1].time_ms < w[0].time_ms)
+        .count();
+    if out_of_order > 0 {
+        recorded.sort_by_key(|r| r.time_ms);
+    }
+    let report = ReplayReport {
+        lines: recorded.len(),
+        skipped_without_timestamp: total - recorded.len(),
+        out_of_order,
+    };
+    if report.skipped_without_timestamp > 0 || out_of_order > 0 {
+        tracing::warn!(
+            skipped_without_timestamp = report.skipped_without_timestamp,
+            out_of_order,
+            "replay recording: lines without a timestamp are skipped; lines out of time order were sorted"
+        );
+    }
     let (Some(first), Some(last)) = (recorded.first(), recorded.last()) else {
         return Err(ReplayError::Empty("recording".into()));
     };
-    let span_ms = last.time_ms - first.time_ms + 100;
+    let span_ms = last
+        .time_ms
+        .saturating_sub(first.time_ms)
+        .saturating_add(100);
+    let speed = if speed.is_finite() && speed > 0.0 {
+        speed
+    } else {
+        0.0
+    };
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let start = tokio::time::Instant::now();
         let base = recorded.first().map(|r| r.time_ms).unwrap_or(0);
         let mut round: i64 = 0;
         loop {
             for r in &recorded {
-                let elapsed_ms = (r.time_ms - base) + round * span_ms;
+                let elapsed_ms = r
+                    .time_ms
+                    .saturating_sub(base)
+                    .saturating_add(round.saturating_mul(span_ms));
                 if speed > 0.0 {
-                    let due = start + Duration::from_secs_f64(elapsed_ms as f64 / 1000.0 / speed);
+                    let wait =
+                        Duration::try_from_secs_f64(elapsed_ms.max(0) as f64 / 1000.0 / speed)
+                            .unwrap_or(Duration::ZERO);
+                    let due = start.checked_add(wait).unwrap_or(start);
                     tokio::select! {
                         _ = tokio::time::sleep_until(due) => {}
                         _ = shutdown.changed() => return,
@@ -140,7 +178,7 @@ pub fn spawn_replay(
                 let payload = if round == 0 {
                     Bytes::from(r.line.clone())
                 } else {
-                    match shift_times(&r.line, round * span_ms) {
+                    match shift_times(&r.line, round.saturating_mul(span_ms)) {
                         Some(s) => Bytes::from(s),
                         None => continue,
                     }
@@ -155,7 +193,18 @@ pub fn spawn_replay(
             round += 1;
         }
     });
-    Ok(rx)
+    Ok((rx, report, task))
+}
+
+/// What the replay made of a recording.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReplayReport {
+    /// Lines replayed per loop.
+    pub lines: usize,
+    /// Lines skipped because no timestamp could be read.
+    pub skipped_without_timestamp: usize,
+    /// Lines that were out of time order (the recording was sorted).
+    pub out_of_order: usize,
 }
 
 #[cfg(test)]
