@@ -80,13 +80,16 @@ impl Host {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let store = crate::config::open_store(&settings).await?;
-        let config = Arc::new(ConfigService::new(
-            registry.clone(),
-            &*env,
-            cmd_tx,
-            store,
-            Duration::from_secs(settings.config_cache_ttl_seconds),
-        )?);
+        let config = Arc::new(
+            ConfigService::new(
+                registry.clone(),
+                &*env,
+                cmd_tx,
+                store,
+                Duration::from_secs(settings.config_cache_ttl_seconds),
+            )?
+            .with_rate_limits(settings.rate_limits()),
+        );
         config.load_initial().await;
 
         let enabled: BTreeSet<&'static str> = registry
@@ -96,11 +99,19 @@ impl Host {
             .map(|s| s.id())
             .collect();
         metrics.enabled_strategies.set(enabled.len() as i64);
+        // Every strategy gets a runner, gated by its host-level `enabled` parameter (env switch below the API's
+        // overrides), so enabling one through the API needs no restart.
+        let host_params = config.host_table();
         let runners = registry
             .strategies()
             .iter()
-            .filter(|s| enabled.contains(s.id()))
-            .map(|s| (s.descriptor.build)(s.descriptor))
+            .map(|s| {
+                let runner = (s.descriptor.build)(s.descriptor);
+                Box::new(crate::host_params::GatedRunner::new(
+                    runner,
+                    host_params.active_flag(s.id()),
+                )) as Box<dyn strategy_sdk::StrategyRunner>
+            })
             .collect();
         let mut readers = Vec::new();
         let plugins = registry
@@ -149,7 +160,7 @@ impl Host {
                 ),
             },
         };
-        let live = Arc::new(LiveState::new(source_info));
+        let live = Arc::new(LiveState::new(source_info).with_host_params(host_params.clone()));
         let mut pipeline = Pipeline::new(
             runners,
             plugins,

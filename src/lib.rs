@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod evaluate;
 pub mod host;
+pub mod host_params;
 mod linked;
 pub mod metrics;
 pub mod record;

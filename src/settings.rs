@@ -123,7 +123,8 @@ pub struct Settings {
         default_value = "realtime-strategies.config.changed"
     )]
     pub config_changes_subject: String,
-    /// Bearer token required by the configuration API's write endpoints. Unset: writes are refused (401) unless
+    /// Token required by the configuration API's write endpoints (`Authorization: Bearer` or
+    /// `X-Petrosa-Internal-Token`). Unset: writes are refused (401) unless
     /// `API_AUTH=disabled`, or the host runs a standalone replay. Set but empty: the start fails.
     #[arg(long, env = "API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
@@ -154,6 +155,15 @@ pub struct Settings {
     /// PEM file of CA certificates that sign the NATS server's certificate (turns TLS on).
     #[arg(long, env = "NATS_TLS_CA_FILE")]
     pub nats_tls_ca_file: Option<PathBuf>,
+    /// Configuration changes per hour by one `changed_by` (0 = no limit).
+    #[arg(long, env = "CONFIG_RATE_LIMIT_PER_AGENT", default_value_t = 10)]
+    pub config_rate_limit_per_agent: u32,
+    /// Seconds between two configuration changes by one `changed_by` (0 = none).
+    #[arg(long, env = "CONFIG_RATE_LIMIT_COOLDOWN", default_value_t = 300)]
+    pub config_rate_limit_cooldown: u64,
+    /// Configuration changes per hour in total (0 = no limit).
+    #[arg(long, env = "CONFIG_RATE_LIMIT_GLOBAL", default_value_t = 100)]
+    pub config_rate_limit_global: u32,
 }
 
 /// Whether the configuration API's writes need a token.
@@ -278,6 +288,15 @@ impl Settings {
     /// `NATS_URL` with any password or token replaced by `***` (safe to show and log).
     pub fn nats_url_redacted(&self) -> Option<String> {
         self.nats_url.as_deref().map(redact_urls)
+    }
+
+    /// The configuration write rate limits.
+    pub fn rate_limits(&self) -> crate::config::RateLimits {
+        crate::config::RateLimits {
+            per_agent: self.config_rate_limit_per_agent,
+            cooldown_seconds: self.config_rate_limit_cooldown,
+            global: self.config_rate_limit_global,
+        }
     }
 
     /// Whether signals go to stdout.

@@ -58,6 +58,8 @@ pub struct LiveState {
     pub failure: RwLock<Option<String>>,
     /// Notes about the input shown in `/info` (e.g. a replay recording that had to be sorted).
     pub source_notes: RwLock<Vec<String>>,
+    /// Host-level parameters (`enabled`, risk overrides) applied to every signal leaving the pipeline.
+    pub host_params: Arc<crate::host_params::HostTable>,
 }
 
 impl LiveState {
@@ -78,7 +80,14 @@ impl LiveState {
             shutting_down,
             failure: RwLock::new(None),
             source_notes: RwLock::new(Vec::new()),
+            host_params: Arc::new(crate::host_params::HostTable::new()),
         }
+    }
+
+    /// Uses the configuration service's table of host-level parameters.
+    pub fn with_host_params(mut self, table: Arc<crate::host_params::HostTable>) -> Self {
+        self.host_params = table;
+        self
     }
 
     /// Records that processing failed (the first reason wins) and logs it.

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{env_of, settings, TestHost};
+use serde_json::json;
 
 async fn host() -> TestHost {
     TestHost::start(
@@ -34,7 +35,11 @@ async fn lists_every_registered_strategy() {
         .find(|i| i["strategy_id"] == "orderbook_skew")
         .unwrap();
     assert_eq!(skew["name"], "Order Book Skew");
-    assert_eq!(skew["parameter_count"], 8);
+    assert_eq!(
+        skew["parameter_count"],
+        8 + 3,
+        "8 own + enabled, stop_loss_pct, take_profit_pct"
+    );
     assert_eq!(skew["has_global_config"], false);
     assert!(skew["symbol_overrides"].as_array().unwrap().is_empty());
     assert_eq!(body["metadata"]["total_count"], items.len());
@@ -47,8 +52,17 @@ async fn schema_matches_the_original_shape() {
     let (status, body) = h.get_json("/api/v1/strategies/orderbook_skew/schema").await;
     assert_eq!(status, 200);
     let params = body["data"].as_array().unwrap();
-    assert_eq!(params.len(), 8);
+    assert_eq!(params.len(), 8 + 3);
     assert_eq!(params[0]["name"], "top_levels", "declaration order is kept");
+    let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(
+        &names[8..],
+        ["enabled", "stop_loss_pct", "take_profit_pct"],
+        "host-level parameters follow the strategy's own"
+    );
+    let props = &body["metadata"]["json_schema"]["properties"];
+    assert_eq!(props["enabled"]["type"], "boolean");
+    assert_eq!(props["stop_loss_pct"]["type"], json!(["number", "null"]));
     assert_eq!(params[0]["type"], "int");
     assert_eq!(params[0]["min"], 1.0);
     assert_eq!(params[0]["max"], 20.0);

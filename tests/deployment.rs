@@ -480,6 +480,15 @@ fn services_pdbs_and_autoscaling_fit_the_workloads() {
     }) {
         problems.push(format!("no (non-headless) Service on port {PORT}"));
     }
+    // The decision service's default URL for us has no port: the Service must answer on 80 as well.
+    if !services.iter().any(|d| {
+        d.v["spec"]["clusterIP"].as_str() != Some("None")
+            && seq(&d.v["spec"]["ports"])
+                .iter()
+                .any(|p| p["port"].as_i64() == Some(80) && p["targetPort"].as_str() == Some("http"))
+    }) {
+        problems.push("no (non-headless) Service on port 80 (the CIO's default URL)".to_owned());
+    }
     let pdbs = of_kind(&docs, "PodDisruptionBudget");
     for (d, _) in workloads(&docs) {
         let labels = &d.v["spec"]["template"]["metadata"]["labels"];

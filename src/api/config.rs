@@ -12,6 +12,7 @@ use strategy_sdk::FieldError;
 use crate::api::envelope::{ok, ApiResponse};
 use crate::api::error::ApiError;
 use crate::api::AppState;
+use crate::config::merge::{require_parameters, WriteMode, Writer};
 use crate::config::service::{ConfigError, Effective};
 use crate::config::store::{iso, Applied, AuditRecord};
 use crate::settings::WriteAuth;
@@ -24,16 +25,21 @@ impl From<ConfigError> for ApiError {
             ConfigError::NotFound(m) => ApiError::NotFound(m),
             ConfigError::Validation(errors) => ApiError::Validation(errors),
             ConfigError::Unavailable(m) => ApiError::Unavailable(m),
+            ConfigError::RateLimited(d) => ApiError::RateLimited(d),
             ConfigError::Internal(m) => ApiError::Internal(m),
         }
     }
 }
 
-/// Body of `POST …/config` and `POST …/config/{symbol}` (the original's `ConfigUpdateRequest`).
+/// Body of `POST …/config` and `POST …/config/{symbol}` (the original's `ConfigUpdateRequest`, plus `replace`).
 #[derive(Debug, Deserialize)]
 pub struct ConfigUpdateRequest {
-    /// The override's parameters (replaces the stored override).
+    /// Parameters to change: merged into the stored override (`null` removes a field), or replacing it when
+    /// `replace` is true. Must not be empty.
     pub parameters: Map<String, Value>,
+    /// Replace the whole stored override instead of merging into it.
+    #[serde(default)]
+    pub replace: bool,
     /// Who makes the change.
     pub changed_by: String,
     /// Why.
@@ -102,8 +108,15 @@ pub struct SymbolQuery {
     pub symbol: Option<String>,
 }
 
-/// The one authorization check of every write: `Authorization: Bearer <API_TOKEN>` when a token is configured;
-/// without a token writes are refused unless they were opened explicitly (see `Settings::write_auth`).
+/// Header the Petrosa services (the CIO's output router) send their shared token in.
+pub const INTERNAL_TOKEN_HEADER: &str = "x-petrosa-internal-token";
+/// Header naming the calling service (`CIO`); stored in the audit record.
+pub const ISSUER_HEADER: &str = "x-petrosa-issuer";
+
+/// The one authorization check of every write. With `API_TOKEN`: `Authorization: Bearer <token>` or
+/// `X-Petrosa-Internal-Token: <token>`, compared in constant time; an empty header counts as missing; no token →
+/// 401, a wrong one → 403. Without a token writes are refused unless they were opened explicitly (see
+/// `Settings::write_auth`).
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let expected = match state.settings.write_auth() {
         WriteAuth::Token(t) => t,
@@ -111,7 +124,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         WriteAuth::Refused => return Err(ApiError::WritesNotConfigured),
     };
     let expected = expected.as_str();
-    let given = headers
+    let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -119,11 +132,37 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    match given {
-        None => Err(ApiError::Unauthorized),
-        Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::Forbidden),
+    let internal = headers
+        .get(INTERNAL_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let given: Vec<&str> = [bearer, internal]
+        .into_iter()
+        .flatten()
+        .filter(|t| !t.is_empty())
+        .collect();
+    if given.is_empty() {
+        return Err(ApiError::Unauthorized);
     }
+    // Every candidate is compared (no early exit), each in constant time.
+    let matched = given.iter().fold(false, |ok, t| {
+        constant_time_eq(t.as_bytes(), expected.as_bytes()) | ok
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// The `X-Petrosa-Issuer` header (trimmed, at most 100 characters), if sent.
+fn issuer_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(ISSUER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.chars().take(100).collect())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -242,25 +281,36 @@ async fn update(
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let Json(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
+    crate::api::strategies::find(&state, &id)?;
+    require_parameters(&req.parameters).map_err(ApiError::Validation)?;
+    let mode = if req.replace {
+        WriteMode::Replace
+    } else {
+        WriteMode::Merge
+    };
     if req.validate_only {
-        let errors = state
-            .config
-            .validate(&id, symbol.as_deref(), &req.parameters)?;
+        let layer = match mode {
+            WriteMode::Replace => req.parameters.clone(),
+            WriteMode::Merge => {
+                state
+                    .config
+                    .merged_layer(&id, symbol.as_deref(), &req.parameters)?
+            }
+        };
+        let errors = state.config.validate(&id, symbol.as_deref(), &layer)?;
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
         return Ok(ok(Value::Null, Some(json!({ "validation": "passed" }))));
     }
+    let writer = Writer {
+        changed_by,
+        reason: req.reason,
+        issuer: issuer_of(&headers),
+    };
     let applied = state
         .config
-        .set(
-            &id,
-            symbol.as_deref(),
-            req.parameters,
-            &changed_by,
-            req.reason,
-            "set",
-        )
+        .write(&id, symbol.as_deref(), req.parameters, writer, mode)
         .await?;
     let action = if applied.audit.action == "CREATE" {
         "created"
@@ -273,6 +323,76 @@ async fn update(
             json!({ "action": action, "audit_id": applied.audit.id, "version": applied.audit.version }),
         ),
     ))
+}
+
+/// Body of `PATCH …/config[/{symbol}]`: an RFC 7396 merge patch of the stored override in `parameters`.
+#[derive(Debug, Deserialize)]
+pub struct ConfigPatchRequest {
+    /// The merge patch: fields set here replace the stored ones, `null` removes a field.
+    pub parameters: Map<String, Value>,
+    /// Who makes the change.
+    pub changed_by: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+async fn patch(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    symbol: Option<String>,
+    body: Result<Json<ConfigPatchRequest>, JsonRejection>,
+) -> ApiResult {
+    authorize(&state, &headers)?;
+    let symbol = symbol.as_deref().map(symbol_of).transpose()?;
+    let Json(req) = body?;
+    let changed_by = changed_by_of(&req.changed_by)?;
+    crate::api::strategies::find(&state, &id)?;
+    require_parameters(&req.parameters).map_err(ApiError::Validation)?;
+    let writer = Writer {
+        changed_by,
+        reason: req.reason,
+        issuer: issuer_of(&headers),
+    };
+    let applied = state
+        .config
+        .write(
+            &id,
+            symbol.as_deref(),
+            req.parameters,
+            writer,
+            WriteMode::Merge,
+        )
+        .await?;
+    Ok(ok(
+        applied_data(&state, &id, symbol.as_deref(), &applied),
+        Some(json!({
+            "action": applied.audit.action.to_ascii_lowercase(),
+            "audit_id": applied.audit.id,
+            "version": applied.audit.version,
+        })),
+    ))
+}
+
+/// `PATCH /api/v1/strategies/{strategy_id}/config` — RFC 7396 merge patch of the global override.
+pub async fn patch_global(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<ConfigPatchRequest>, JsonRejection>,
+) -> ApiResult {
+    patch(state, headers, id, None, body).await
+}
+
+/// `PATCH /api/v1/strategies/{strategy_id}/config/{symbol}` — RFC 7396 merge patch of a symbol override.
+pub async fn patch_symbol(
+    State(state): State<AppState>,
+    Path((id, symbol)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<ConfigPatchRequest>, JsonRejection>,
+) -> ApiResult {
+    patch(state, headers, id, Some(symbol), body).await
 }
 
 /// `POST /api/v1/strategies/{strategy_id}/config`
@@ -306,10 +426,12 @@ async fn remove(
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let Query(q) = query?;
     let changed_by = changed_by_of(&q.changed_by)?;
-    let applied = state
-        .config
-        .delete(&id, symbol.as_deref(), &changed_by, q.reason)
-        .await?;
+    let writer = Writer {
+        changed_by,
+        reason: q.reason,
+        issuer: issuer_of(&headers),
+    };
+    let applied = state.config.delete(&id, symbol.as_deref(), writer).await?;
     Ok(ok(
         json!({ "message": "deleted successfully" }),
         Some(json!({
@@ -366,6 +488,7 @@ fn audit_item(r: &AuditRecord) -> Value {
         "changed_by": r.changed_by,
         "changed_at": iso(r.changed_at_ms),
         "reason": r.reason,
+        "issuer": r.issuer,
     })
 }
 
@@ -410,6 +533,21 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     ))
 }
 
+/// `POST /api/v1/strategies/{strategy_id}/cache/refresh` — reloads one strategy's stored overrides now.
+pub async fn refresh_strategy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    authorize(&state, &headers)?;
+    crate::api::strategies::find(&state, &id)?;
+    state.config.reload_strategy(&id).await?;
+    Ok(ok(
+        json!({ "message": format!("cache refreshed for {id}") }),
+        Some(json!({ "action": "cache_refresh", "strategy_id": id })),
+    ))
+}
+
 async fn roll(
     state: AppState,
     headers: HeaderMap,
@@ -428,6 +566,11 @@ async fn roll(
         .transpose()?;
     let Json(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
+    let writer = Writer {
+        changed_by,
+        reason: req.reason,
+        issuer: issuer_of(&headers),
+    };
     let target = match req.target_version {
         Some(v) if v < 1 => {
             return Err(ApiError::Validation(vec![FieldError {
@@ -446,8 +589,7 @@ async fn roll(
             symbol.as_deref(),
             target,
             req.rollback_id.as_deref().filter(|r| !r.is_empty()),
-            &changed_by,
-            req.reason,
+            writer,
             restore,
         )
         .await?;

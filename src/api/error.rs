@@ -41,6 +41,9 @@ pub enum ApiError {
     /// A request body over the size limit.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The writer is over the write rate limit (answered in the original's shape, with `Retry-After`).
+    #[error("rate limit exceeded ({})", .0.reason)]
+    RateLimited(crate::config::rate_limit::Denied),
     /// A conflict (e.g. nothing to restore).
     #[error("{0}")]
     Conflict(String),
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }
@@ -94,6 +98,22 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "API request failed");
         }
+        if let ApiError::RateLimited(d) = &self {
+            // The original's body, which the CIO reads `retry_after` from.
+            let body = json!({
+                "success": false,
+                "error": "rate_limit_exceeded",
+                "reason": d.reason,
+                "retry_after": d.retry_after,
+                "message": format!("configuration write rate limit exceeded ({}); retry in {} s", d.reason, d.retry_after),
+            });
+            let mut response = (status, Json(body)).into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(d.retry_after),
+            );
+            return response;
+        }
         let body =
             json!({ "success": false, "data": null, "error": self.body(), "metadata": null });
         let mut response = (status, Json(body)).into_response();
@@ -115,7 +135,8 @@ impl From<JsonRejection> for ApiError {
         ApiError::BadRequest {
             code: "INVALID_BODY",
             message: r.body_text(),
-            field: field_from_serde_message(&r.body_text()),
+            // A body that is not JSON at all has no field of its own: the body is named.
+            field: field_from_serde_message(&r.body_text()).or_else(|| Some("body".into())),
         }
     }
 }
@@ -125,7 +146,7 @@ impl From<QueryRejection> for ApiError {
         ApiError::BadRequest {
             code: "INVALID_QUERY",
             message: r.body_text(),
-            field: field_from_serde_message(&r.body_text()),
+            field: field_from_serde_message(&r.body_text()).or_else(|| Some("query".into())),
         }
     }
 }

@@ -40,16 +40,17 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Configuration service.
     pub config: Arc<ConfigService>,
-    /// Ids of enabled strategies.
+    /// Ids of strategies enabled by their environment switch at start-up (`STRATEGY_ENABLED_<ID>`).
     pub enabled: Arc<BTreeSet<&'static str>>,
     /// Read handles of plugins, by plugin id.
     pub plugin_readers: Arc<Vec<(&'static str, Arc<dyn Any + Send + Sync>)>>,
 }
 
 impl AppState {
-    /// Whether a strategy runs.
+    /// Whether a strategy is enabled (globally): its effective host-level `enabled` parameter, whose environment
+    /// layer is `STRATEGY_ENABLED_<ID>`.
     pub fn is_enabled(&self, id: &str) -> bool {
-        self.enabled.contains(id)
+        self.live.host_params.enabled(id)
     }
 }
 
@@ -90,16 +91,22 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/strategies/{strategy_id}/config",
             get(config::get_global)
                 .post(config::set_global)
+                .patch(config::patch_global)
                 .delete(config::delete_global),
         )
         .route(
             "/api/v1/strategies/{strategy_id}/config/{symbol}",
             get(config::get_symbol)
                 .post(config::set_symbol)
+                .patch(config::patch_symbol)
                 .delete(config::delete_symbol),
         )
         .route("/api/v1/strategies/{strategy_id}/audit", get(config::audit))
         .route("/api/v1/strategies/cache/refresh", post(config::refresh))
+        .route(
+            "/api/v1/strategies/{strategy_id}/cache/refresh",
+            post(config::refresh_strategy),
+        )
         .route(
             "/api/v1/strategies/{strategy_id}/rollback",
             post(config::rollback),

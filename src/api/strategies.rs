@@ -75,7 +75,7 @@ pub async fn list(State(state): State<AppState>) -> Json<ApiResponse<Vec<Strateg
             description: s.descriptor.description,
             has_global_config,
             symbol_overrides,
-            parameter_count: s.fields.len(),
+            parameter_count: s.all_fields().count(),
             enabled: state.is_enabled(s.id()),
             category: s.descriptor.category,
             consumes: s.descriptor.consumes.iter().map(|k| k.as_str()).collect(),
@@ -92,11 +92,7 @@ pub async fn schema(
     Path(id): Path<String>,
 ) -> Result<Json<ApiResponse<Vec<ParameterSchemaItem>>>, ApiError> {
     let s = find(&state, &id)?;
-    let items = s
-        .fields
-        .iter()
-        .map(|name| parameter_item(s, name))
-        .collect();
+    let items = s.all_fields().map(|name| parameter_item(s, name)).collect();
     Ok(ok(
         items,
         Some(json!({ "strategy_name": s.descriptor.name, "json_schema": s.schema })),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::config::rate_limit::{self, Events};
 use crate::config::store::{
     action_of, key_name, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, Mutation,
     StoreError, StrategyDocs,
@@ -18,6 +19,8 @@ use crate::config::store::{
 const CONFIGS: TableDefinition<&str, &[u8]> = TableDefinition::new("configs");
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const AUDIT_INDEX: TableDefinition<&str, u64> = TableDefinition::new("audit_index");
+/// Write rate-limit counters (key → [`Events`] JSON), updated in the change's transaction.
+const RATE: TableDefinition<&str, &[u8]> = TableDefinition::new("rate_limit");
 const SEP: char = '\u{1f}';
 
 /// A redb-backed [`ConfigStore`].
@@ -51,6 +54,7 @@ impl EmbeddedStore {
             txn.open_table(CONFIGS).map_err(other)?;
             txn.open_table(AUDIT).map_err(other)?;
             txn.open_table(AUDIT_INDEX).map_err(other)?;
+            txn.open_table(RATE).map_err(other)?;
         }
         txn.commit().map_err(other)?;
         Ok(Self {
@@ -104,6 +108,13 @@ fn group(docs: Vec<ConfigDoc>) -> BTreeMap<String, StrategyDocs> {
     out
 }
 
+fn read_events(table: &redb::Table<'_, &str, &[u8]>, key: &str) -> Result<Events, StoreError> {
+    match table.get(key).map_err(other)? {
+        Some(v) => serde_json::from_slice(v.value()).map_err(other),
+        None => Ok(Events::default()),
+    }
+}
+
 fn apply_txn(db: &Database, change: Change) -> Result<Applied, StoreError> {
     let txn = db.begin_write().map_err(other)?;
     let applied = {
@@ -125,15 +136,30 @@ fn apply_txn(db: &Database, change: Change) -> Result<Applied, StoreError> {
             };
             last_version = last_version.max(rest.parse::<u64>().unwrap_or(0));
         }
-        if matches!(change.mutation, Mutation::Delete) && existing.is_none() {
+        let mutation = change.mutation.clone().resolve(existing.as_ref())?;
+        if matches!(mutation, Mutation::Delete) && existing.is_none() {
             return Err(StoreError::NothingToDelete(key_name(
                 &change.strategy_id,
                 symbol,
             )));
         }
-        let version = last_version.max(existing.as_ref().map_or(0, |d| d.version)) + 1;
         let now = now_ms();
-        let doc = match &change.mutation {
+        if let Some(policy) = &change.rate_limit {
+            let mut rate = txn.open_table(RATE).map_err(other)?;
+            let agent = read_events(&rate, &policy.agent_key)?;
+            let global = read_events(&rate, rate_limit::GLOBAL_KEY)?;
+            let (agent, global) =
+                rate_limit::admit(policy, agent, global, now).map_err(StoreError::RateLimited)?;
+            for (key, events) in [
+                (policy.agent_key.as_str(), agent),
+                (rate_limit::GLOBAL_KEY, global),
+            ] {
+                let bytes = serde_json::to_vec(&events).map_err(other)?;
+                rate.insert(key, bytes.as_slice()).map_err(other)?;
+            }
+        }
+        let version = last_version.max(existing.as_ref().map_or(0, |d| d.version)) + 1;
+        let doc = match &mutation {
             Mutation::Set(parameters) => {
                 let mut metadata = serde_json::Map::new();
                 metadata.insert("changed_by".into(), change.changed_by.clone().into());
@@ -160,7 +186,7 @@ fn apply_txn(db: &Database, change: Change) -> Result<Applied, StoreError> {
                     .map_err(other)?;
                 Some(doc)
             }
-            Mutation::Delete => {
+            Mutation::Delete | Mutation::Merge { .. } => {
                 configs.remove(key.as_str()).map_err(other)?;
                 None
             }
@@ -173,7 +199,7 @@ fn apply_txn(db: &Database, change: Change) -> Result<Applied, StoreError> {
             id: seq.to_string(),
             strategy_id: change.strategy_id.clone(),
             symbol: change.symbol.clone(),
-            action: action_of(&change.mutation, existing.is_some()).to_owned(),
+            action: action_of(&mutation, existing.is_some()).to_owned(),
             operation: change.operation.to_owned(),
             old_parameters: existing.as_ref().map(|d| d.parameters.clone()),
             old_version: existing.as_ref().map(|d| d.version),
@@ -182,6 +208,7 @@ fn apply_txn(db: &Database, change: Change) -> Result<Applied, StoreError> {
             changed_by: change.changed_by.clone(),
             changed_at_ms: now,
             reason: change.reason.clone(),
+            issuer: change.issuer.clone(),
         };
         let bytes = serde_json::to_vec(&record).map_err(other)?;
         audit.insert(seq, bytes.as_slice()).map_err(other)?;

@@ -2,13 +2,17 @@
 //! stores (MongoDB or an embedded file) and live propagation.
 
 pub mod embedded;
+pub mod merge;
 pub mod mongo;
+pub mod rate_limit;
 pub mod resolve;
 pub mod service;
 pub mod store;
 
 use std::sync::Arc;
 
+pub use merge::{WriteMode, Writer};
+pub use rate_limit::RateLimits;
 pub use resolve::{env_layer, merge_patch, EnvError};
 pub use service::{ConfigError, ConfigService, Effective};
 pub use store::{ConfigStore, StoreError};

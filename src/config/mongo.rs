@@ -14,6 +14,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde_json::{Map, Value};
 
+use crate::config::rate_limit::{self, Events};
 use crate::config::store::{
     action_of, key_name, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, Mutation,
     StoreError, StrategyDocs,
@@ -23,6 +24,8 @@ const GLOBAL: &str = "strategy_configs_global";
 const SYMBOL: &str = "strategy_configs_symbol";
 const AUDIT: &str = "strategy_config_audit";
 const MAX_TXN_ATTEMPTS: usize = 20;
+/// Write rate-limit counters (`_id` = `realtime-strategies:<key>`, `at_ms` = change times of the last hour).
+const RATE: &str = "config_rate_limits";
 
 /// A MongoDB-backed [`ConfigStore`].
 pub struct MongoStore {
@@ -140,15 +143,54 @@ impl MongoStore {
                 .map_err(MongoOutcome::from_error)?
                 .and_then(|d| d.get("version").and_then(bson_u64))
                 .unwrap_or(0);
-            if matches!(change.mutation, Mutation::Delete) && existing.is_none() {
+            let mutation = change
+                .mutation
+                .clone()
+                .resolve(existing.as_ref())
+                .map_err(MongoOutcome::Store)?;
+            if matches!(mutation, Mutation::Delete) && existing.is_none() {
                 return Err(MongoOutcome::Store(StoreError::NothingToDelete(key_name(
                     &change.strategy_id,
                     symbol,
                 ))));
             }
-            let version = last.max(existing.as_ref().map_or(0, |d| d.version)) + 1;
             let now = now_ms();
-            let doc = match &change.mutation {
+            if let Some(policy) = &change.rate_limit {
+                let rate = self.db.collection::<Document>(RATE);
+                let agent_id = format!("{}:{}", crate::SERVICE_NAME, policy.agent_key);
+                let global_id = format!("{}:{}", crate::SERVICE_NAME, rate_limit::GLOBAL_KEY);
+                let mut counters = Vec::with_capacity(2);
+                for id in [&agent_id, &global_id] {
+                    let found = rate
+                        .find_one(doc! { "_id": id.as_str() })
+                        .session(&mut session)
+                        .await
+                        .map_err(MongoOutcome::from_error)?;
+                    let at_ms = found
+                        .as_ref()
+                        .and_then(|d| d.get_array("at_ms").ok())
+                        .map(|a| a.iter().filter_map(bson_ms_value).collect())
+                        .unwrap_or_default();
+                    counters.push(Events { at_ms });
+                }
+                let global = counters.pop().unwrap_or_default();
+                let agent = counters.pop().unwrap_or_default();
+                let (agent, global) = rate_limit::admit(policy, agent, global, now)
+                    .map_err(|d| MongoOutcome::Store(StoreError::RateLimited(d)))?;
+                // Writing both counters makes concurrent limited writers conflict, so one retries and sees the other.
+                for (id, events) in [(&agent_id, agent), (&global_id, global)] {
+                    rate.replace_one(
+                        doc! { "_id": id.as_str() },
+                        doc! { "_id": id.as_str(), "at_ms": events.at_ms, "updated_at": DateTime::from_millis(now) },
+                    )
+                    .upsert(true)
+                    .session(&mut session)
+                    .await
+                    .map_err(MongoOutcome::from_error)?;
+                }
+            }
+            let version = last.max(existing.as_ref().map_or(0, |d| d.version)) + 1;
+            let doc = match &mutation {
                 Mutation::Set(parameters) => {
                     let mut metadata = Map::new();
                     metadata.insert("changed_by".into(), change.changed_by.clone().into());
@@ -173,7 +215,7 @@ impl MongoStore {
                         .map_err(MongoOutcome::from_error)?;
                     Some(doc)
                 }
-                Mutation::Delete => {
+                Mutation::Delete | Mutation::Merge { .. } => {
                     coll.delete_one(filter.clone())
                         .session(&mut session)
                         .await
@@ -186,7 +228,7 @@ impl MongoStore {
                 id: id.to_hex(),
                 strategy_id: change.strategy_id.clone(),
                 symbol: change.symbol.clone(),
-                action: action_of(&change.mutation, existing.is_some()).to_owned(),
+                action: action_of(&mutation, existing.is_some()).to_owned(),
                 operation: change.operation.to_owned(),
                 old_parameters: existing.as_ref().map(|d| d.parameters.clone()),
                 old_version: existing.as_ref().map(|d| d.version),
@@ -195,6 +237,7 @@ impl MongoStore {
                 changed_by: change.changed_by.clone(),
                 changed_at_ms: now,
                 reason: change.reason.clone(),
+                issuer: change.issuer.clone(),
             };
             audit
                 .insert_one(audit_to_doc(&record, id))
@@ -347,6 +390,16 @@ fn audit_to_doc(a: &AuditRecord, id: ObjectId) -> Document {
         "changed_by": &a.changed_by,
         "changed_at": DateTime::from_millis(a.changed_at_ms),
         "reason": a.reason.as_deref().map_or(Bson::Null, |r| Bson::String(r.to_owned())),
+        "issuer": a.issuer.as_deref().map_or(Bson::Null, |r| Bson::String(r.to_owned())),
+    }
+}
+
+fn bson_ms_value(b: &Bson) -> Option<i64> {
+    match b {
+        Bson::Int64(v) => Some(*v),
+        Bson::Int32(v) => Some(i64::from(*v)),
+        Bson::Double(v) if v.is_finite() => Some(*v as i64),
+        _ => None,
     }
 }
 
@@ -372,6 +425,7 @@ fn doc_to_audit(d: &Document) -> AuditRecord {
         changed_by: str_of(d, "changed_by").unwrap_or_default(),
         changed_at_ms: bson_ms(d.get("changed_at")),
         reason: str_of(d, "reason"),
+        issuer: str_of(d, "issuer"),
     }
 }
 

@@ -18,11 +18,14 @@ use strategy_sdk::FieldError;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::config::merge::{normalize_integers, require_parameters, WriteMode, Writer};
+use crate::config::rate_limit::{Denied, RateLimits};
 use crate::config::resolve::{env_layer, EnvError};
 use crate::config::store::{
-    iso, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, Mutation, StoreError,
-    StrategyDocs,
+    iso, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, LayerCheck, Mutation,
+    StoreError, StrategyDocs,
 };
+use crate::host_params::{HostParams, HostTable};
 use crate::registry::{RegisteredStrategy, Registry};
 use crate::runtime::pipeline::{ParamsHandle, PipelineCommand};
 
@@ -38,6 +41,9 @@ pub enum ConfigError {
     /// The store cannot be reached.
     #[error("{0}")]
     Unavailable(String),
+    /// The writer is over its write rate limit.
+    #[error("rate limit exceeded: {}", .0.reason)]
+    RateLimited(Denied),
     /// Anything else.
     #[error("{0}")]
     Internal(String),
@@ -52,6 +58,8 @@ impl From<StoreError> for ConfigError {
             StoreError::NothingToDelete(k) => {
                 ConfigError::NotFound(format!("No configuration stored for {k}"))
             }
+            StoreError::Invalid(errors) => ConfigError::Validation(errors),
+            StoreError::RateLimited(d) => ConfigError::RateLimited(d),
             StoreError::Other(m) => ConfigError::Internal(m),
         }
     }
@@ -102,6 +110,8 @@ pub struct ConfigService {
     cache_ttl: Duration,
     instance: String,
     nats: OnceLock<(async_nats::Client, String)>,
+    rate_limits: RateLimits,
+    host: Arc<HostTable>,
 }
 
 /// A change event broadcast to every replica.
@@ -125,7 +135,9 @@ impl ConfigService {
     ) -> Result<Self, EnvError> {
         let mut layers = BTreeMap::new();
         for s in registry.strategies() {
-            layers.insert(s.id(), env_layer(s, env)?);
+            let mut layer = env_layer(s, env)?;
+            layer.extend(crate::host_params::env_layer(s.descriptor, env));
+            layers.insert(s.id(), layer);
         }
         Ok(Self {
             registry,
@@ -143,7 +155,25 @@ impl ConfigService {
             cache_ttl: cache_ttl.max(Duration::from_secs(1)),
             instance: uuid::Uuid::new_v4().to_string(),
             nats: OnceLock::new(),
+            rate_limits: RateLimits {
+                per_agent: 0,
+                cooldown_seconds: 0,
+                global: 0,
+            },
+            host: Arc::new(HostTable::new()),
         })
+    }
+
+    /// The effective host-level parameters (`enabled`, risk overrides) of every strategy and symbol, kept current
+    /// with every configuration change.
+    pub fn host_table(&self) -> Arc<HostTable> {
+        self.host.clone()
+    }
+
+    /// Enforces the write rate limit on every change (off until this is called).
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
     }
 
     /// The store's kind (`mongodb` or `embedded`).
@@ -208,24 +238,7 @@ impl ConfigService {
         global: Option<&Map<String, Value>>,
         symbol: Option<&Map<String, Value>>,
     ) -> (Value, Provenance) {
-        let mut doc = s.defaults.clone();
-        let mut prov = Map::new();
-        if let Some(obj) = doc.as_object() {
-            for k in obj.keys() {
-                prov.insert(k.clone(), "default".into());
-            }
-        }
-        let env = self.env.get(s.id());
-        let layers = [("env", env), ("global", global), ("symbol", symbol)];
-        if let Some(obj) = doc.as_object_mut() {
-            for (name, layer) in layers {
-                for (k, v) in layer.into_iter().flatten() {
-                    obj.insert(k.clone(), v.clone());
-                    prov.insert(k.clone(), name.into());
-                }
-            }
-        }
-        (doc, prov)
+        merge_layers(s, self.env.get(s.id()), global, symbol)
     }
 
     /// The effective configuration of a strategy (and symbol) from the last known overrides.
@@ -266,44 +279,110 @@ impl ConfigService {
         params: &Map<String, Value>,
     ) -> Result<Vec<FieldError>, ConfigError> {
         let s = self.lookup(id)?;
-        let mut errors = s.check_schema(&Value::Object(params.clone()));
+        let mut params = params.clone();
+        normalize_integers(s, &mut params);
+        let snap = self.snapshot.read();
+        let docs = snap.get(id).cloned().unwrap_or_default();
+        Ok(validate_layer(s, self.env.get(id), &docs, symbol, &params))
+    }
+
+    /// The last known stored override of `(id, symbol)` with `patch` merged into it (RFC 7396), for `validate_only`.
+    pub fn merged_layer(
+        &self,
+        id: &str,
+        symbol: Option<&str>,
+        patch: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, ConfigError> {
+        self.lookup(id)?;
         let snap = self.snapshot.read();
         let docs = snap.get(id);
-        let stored_global = docs.and_then(|d| d.global.as_ref()).map(|g| &g.parameters);
-        let mut push = |errs: Vec<FieldError>, context: Option<&str>| {
-            for mut e in errs {
-                if let Some(c) = context {
-                    e.message = format!("{} (with the {c} override)", e.message);
+        let stored = match symbol {
+            Some(sym) => docs.and_then(|d| d.symbols.get(sym)),
+            None => docs.and_then(|d| d.global.as_ref()),
+        };
+        let mut layer = stored.map(|d| d.parameters.clone()).unwrap_or_default();
+        for (k, v) in patch {
+            if v.is_null() {
+                layer.remove(k);
+            } else {
+                layer.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(layer)
+    }
+
+    /// A check of a complete layer for `(id, symbol)` that the store runs inside the change's transaction (merge
+    /// writes), against the last known overrides of the strategy's other keys.
+    fn layer_check(&self, id: &str, symbol: Option<&str>) -> LayerCheck {
+        let registry = self.registry.clone();
+        let env = self.env.get(id).cloned();
+        let docs = self.snapshot.read().get(id).cloned().unwrap_or_default();
+        let id = id.to_owned();
+        let symbol = symbol.map(str::to_owned);
+        Arc::new(move |layer: &Map<String, Value>| {
+            let Some(s) = registry.get(&id) else {
+                return Ok(());
+            };
+            let errors = validate_layer(s, env.as_ref(), &docs, symbol.as_deref(), layer);
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors)
+            }
+        })
+    }
+
+    /// Writes parameters to a key: merged into its stored override (`WriteMode::Merge`, RFC 7396 inside the
+    /// store's transaction) or replacing it. An empty parameter set is refused. The write rate limit applies.
+    pub async fn write(
+        &self,
+        id: &str,
+        symbol: Option<&str>,
+        mut params: Map<String, Value>,
+        writer: Writer,
+        mode: WriteMode,
+    ) -> Result<Applied, ConfigError> {
+        let s = self.lookup(id)?;
+        require_parameters(&params).map_err(ConfigError::Validation)?;
+        normalize_integers(s, &mut params);
+        let mutation = match mode {
+            WriteMode::Replace => {
+                let errors = self.validate(id, symbol, &params)?;
+                if !errors.is_empty() {
+                    return Err(ConfigError::Validation(errors));
                 }
-                if !errors
+                Mutation::Set(params)
+            }
+            WriteMode::Merge => {
+                // Nulls remove fields, so only the non-null part is checked against the schema up front; the
+                // merged layer is checked in the transaction.
+                let sent: Map<String, Value> = params
                     .iter()
-                    .any(|x| x.field == e.field && x.rule == e.rule)
-                {
-                    errors.push(e);
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let errors = s.check_schema(&Value::Object(sent));
+                if !errors.is_empty() {
+                    return Err(ConfigError::Validation(errors));
+                }
+                Mutation::Merge {
+                    patch: params,
+                    check: self.layer_check(id, symbol),
                 }
             }
         };
-        match symbol {
-            Some(_) => {
-                let (merged, _) = self.merge(s, stored_global, Some(params));
-                if let Err(errs) = s.check_complete(&merged) {
-                    push(errs, None);
-                }
-            }
-            None => {
-                let (merged, _) = self.merge(s, Some(params), None);
-                if let Err(errs) = s.check_complete(&merged) {
-                    push(errs, None);
-                }
-                for (sym, d) in docs.map(|d| &d.symbols).into_iter().flatten() {
-                    let (merged, _) = self.merge(s, Some(params), Some(&d.parameters));
-                    if let Err(errs) = s.check_complete(&merged) {
-                        push(errs, Some(sym));
-                    }
-                }
-            }
-        }
-        Ok(errors)
+        let rate_limit = self.rate_limits.for_writer(&writer.changed_by);
+        self.change(Change {
+            strategy_id: id.to_owned(),
+            symbol: symbol.map(str::to_owned),
+            mutation,
+            changed_by: writer.changed_by,
+            reason: writer.reason,
+            operation: "set",
+            issuer: writer.issuer,
+            rate_limit,
+        })
+        .await
     }
 
     /// Validates and stores an override (`operation`: `set`, `rollback` or `restore`).
@@ -312,21 +391,27 @@ impl ConfigService {
         id: &str,
         symbol: Option<&str>,
         params: Map<String, Value>,
-        changed_by: &str,
-        reason: Option<String>,
+        writer: Writer,
         operation: &'static str,
     ) -> Result<Applied, ConfigError> {
         let errors = self.validate(id, symbol, &params)?;
         if !errors.is_empty() {
             return Err(ConfigError::Validation(errors));
         }
+        let mut params = params;
+        if let Some(s) = self.registry.get(id) {
+            normalize_integers(s, &mut params);
+        }
+        let rate_limit = self.rate_limits.for_writer(&writer.changed_by);
         self.change(Change {
             strategy_id: id.to_owned(),
             symbol: symbol.map(str::to_owned),
             mutation: Mutation::Set(params),
-            changed_by: changed_by.to_owned(),
-            reason,
+            changed_by: writer.changed_by,
+            reason: writer.reason,
             operation,
+            issuer: writer.issuer,
+            rate_limit,
         })
         .await
     }
@@ -336,17 +421,19 @@ impl ConfigService {
         &self,
         id: &str,
         symbol: Option<&str>,
-        changed_by: &str,
-        reason: Option<String>,
+        writer: Writer,
     ) -> Result<Applied, ConfigError> {
         self.lookup(id)?;
+        let rate_limit = self.rate_limits.for_writer(&writer.changed_by);
         self.change(Change {
             strategy_id: id.to_owned(),
             symbol: symbol.map(str::to_owned),
             mutation: Mutation::Delete,
-            changed_by: changed_by.to_owned(),
-            reason,
+            changed_by: writer.changed_by,
+            reason: writer.reason,
             operation: "delete",
+            issuer: writer.issuer,
+            rate_limit,
         })
         .await
     }
@@ -384,8 +471,7 @@ impl ConfigService {
         symbol: Option<&str>,
         target_version: Option<u64>,
         rollback_id: Option<&str>,
-        changed_by: &str,
-        reason: Option<String>,
+        writer: Writer,
         restore: bool,
     ) -> Result<Applied, ConfigError> {
         self.lookup(id)?;
@@ -427,15 +513,11 @@ impl ConfigService {
             (params, "Rollback to previous".to_owned())
         };
         let operation = if restore { "restore" } else { "rollback" };
-        self.set(
-            id,
-            symbol,
-            params,
-            changed_by,
-            Some(reason.unwrap_or(default_reason)),
-            operation,
-        )
-        .await
+        let writer = Writer {
+            reason: Some(writer.reason.unwrap_or(default_reason)),
+            ..writer
+        };
+        self.set(id, symbol, params, writer, operation).await
     }
 
     async fn timed_audit_by_id(&self, rid: &str) -> Result<Option<AuditRecord>, ConfigError> {
@@ -534,6 +616,7 @@ impl ConfigService {
         }
         for sym in old.symbols.keys() {
             if !new.symbols.contains_key(sym) {
+                self.host.set(id, Some(sym), None);
                 let _ = self.commands.send(PipelineCommand::Params {
                     strategy: id.to_owned(),
                     symbol: Some(sym.clone()),
@@ -553,6 +636,8 @@ impl ConfigService {
         let (merged, _) = self.merge(s, global, sym);
         match s.check_complete(&merged) {
             Ok(params) => {
+                self.host
+                    .set(s.id(), symbol, Some(HostParams::from_doc(&merged)));
                 let _ = self.commands.send(PipelineCommand::Params {
                     strategy: s.id().to_owned(),
                     symbol: symbol.map(str::to_owned),
@@ -587,12 +672,19 @@ impl ConfigService {
                 )
             });
             let params = match (params, global) {
-                (Ok(p), _) => p,
+                (Ok(p), _) => {
+                    self.host
+                        .set(s.id(), None, Some(HostParams::from_doc(&doc)));
+                    p
+                }
                 // A stored override that no longer validates must not stop the host: fall back to env/defaults.
                 (Err(e), Some(_)) => {
                     tracing::error!(error = %e, "ignoring the stored global override");
                     let (doc, _) = self.merge(s, None, None);
-                    s.check_complete(&doc).map_err(|_| e)?
+                    let p = s.check_complete(&doc).map_err(|_| e)?;
+                    self.host
+                        .set(s.id(), None, Some(HostParams::from_doc(&doc)));
+                    p
                 }
                 (Err(e), None) => return Err(e),
             };
@@ -711,4 +803,77 @@ impl ConfigService {
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
     }
+}
+
+/// Defaults ← env ← global ← symbol, field by field, with the layer each effective value came from.
+fn merge_layers(
+    s: &RegisteredStrategy,
+    env: Option<&Map<String, Value>>,
+    global: Option<&Map<String, Value>>,
+    symbol: Option<&Map<String, Value>>,
+) -> (Value, Provenance) {
+    let mut doc = s.defaults.clone();
+    let mut prov = Map::new();
+    if let Some(obj) = doc.as_object() {
+        for k in obj.keys() {
+            prov.insert(k.clone(), "default".into());
+        }
+    }
+    let layers = [("env", env), ("global", global), ("symbol", symbol)];
+    if let Some(obj) = doc.as_object_mut() {
+        for (name, layer) in layers {
+            for (k, v) in layer.into_iter().flatten() {
+                obj.insert(k.clone(), v.clone());
+                prov.insert(k.clone(), name.into());
+            }
+        }
+    }
+    (doc, prov)
+}
+
+/// Every problem of `params` as the override of `(strategy, symbol)`: the layer against the schema, the merged
+/// result against the schema and rules, and for a global layer each stored symbol override merged on top of it.
+fn validate_layer(
+    s: &RegisteredStrategy,
+    env: Option<&Map<String, Value>>,
+    docs: &StrategyDocs,
+    symbol: Option<&str>,
+    params: &Map<String, Value>,
+) -> Vec<FieldError> {
+    let mut errors = s.check_schema(&Value::Object(params.clone()));
+    let stored_global = docs.global.as_ref().map(|g| &g.parameters);
+    let mut push = |errs: Vec<FieldError>, context: Option<&str>| {
+        for mut e in errs {
+            if let Some(c) = context {
+                e.message = format!("{} (with the {c} override)", e.message);
+            }
+            if !errors
+                .iter()
+                .any(|x| x.field == e.field && x.rule == e.rule)
+            {
+                errors.push(e);
+            }
+        }
+    };
+    match symbol {
+        Some(_) => {
+            let (merged, _) = merge_layers(s, env, stored_global, Some(params));
+            if let Err(errs) = s.check_complete(&merged) {
+                push(errs, None);
+            }
+        }
+        None => {
+            let (merged, _) = merge_layers(s, env, Some(params), None);
+            if let Err(errs) = s.check_complete(&merged) {
+                push(errs, None);
+            }
+            for (sym, d) in &docs.symbols {
+                let (merged, _) = merge_layers(s, env, Some(params), Some(&d.parameters));
+                if let Err(errs) = s.check_complete(&merged) {
+                    push(errs, Some(sym));
+                }
+            }
+        }
+    }
+    errors
 }

@@ -5,8 +5,13 @@
 //! record in one transaction, and returns both. Versions of a key strictly increase across sets *and* deletes, so
 //! a deleted config can be restored and a version number always names one change.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use strategy_sdk::FieldError;
+
+use crate::config::rate_limit::{Denied, RatePolicy};
 
 /// A stored override: the original's `strategy_configs_global` / `strategy_configs_symbol` document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,15 +61,69 @@ pub struct AuditRecord {
     pub changed_at_ms: i64,
     /// Why.
     pub reason: Option<String>,
+    /// The calling service's `X-Petrosa-Issuer` header, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
+/// Checks a complete override layer before it is stored (the schema and the strategy's rules).
+pub type LayerCheck = Arc<dyn Fn(&Map<String, Value>) -> Result<(), Vec<FieldError>> + Send + Sync>;
+
 /// What a change does to its key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Mutation {
     /// Store these parameters as the key's override (replacing the previous one).
     Set(Map<String, Value>),
+    /// Merge these parameters into the key's stored override inside the change's transaction (RFC 7396: `null`
+    /// removes a field), check the result with `check`, then store it; a result without fields deletes the key.
+    Merge {
+        /// The merge patch.
+        patch: Map<String, Value>,
+        /// Check of the merged layer.
+        check: LayerCheck,
+    },
     /// Remove the key's override.
     Delete,
+}
+
+impl std::fmt::Debug for Mutation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mutation::Set(p) => f.debug_tuple("Set").field(p).finish(),
+            Mutation::Merge { patch, .. } => f.debug_struct("Merge").field("patch", patch).finish(),
+            Mutation::Delete => f.write_str("Delete"),
+        }
+    }
+}
+
+impl Mutation {
+    /// Turns a merge into the `Set` or `Delete` it amounts to given the key's stored override (stores call this
+    /// inside their transaction, right after reading the key).
+    pub fn resolve(self, existing: Option<&ConfigDoc>) -> Result<Mutation, StoreError> {
+        let Mutation::Merge { patch, check } = self else {
+            return Ok(self);
+        };
+        let mut layer = existing.map(|d| d.parameters.clone()).unwrap_or_default();
+        for (k, v) in patch {
+            if v.is_null() {
+                layer.remove(&k);
+            } else {
+                layer.insert(k, v);
+            }
+        }
+        if layer.is_empty() {
+            return match existing {
+                Some(_) => Ok(Mutation::Delete),
+                None => Err(StoreError::Invalid(vec![FieldError {
+                    field: "/parameters".into(),
+                    rule: "minProperties".into(),
+                    message: "the change leaves no parameter to store".into(),
+                }])),
+            };
+        }
+        check(&layer).map_err(StoreError::Invalid)?;
+        Ok(Mutation::Set(layer))
+    }
 }
 
 /// A change to apply atomically.
@@ -82,6 +141,10 @@ pub struct Change {
     pub reason: Option<String>,
     /// `set`, `delete`, `rollback` or `restore`.
     pub operation: &'static str,
+    /// The calling service (`X-Petrosa-Issuer`), kept in the audit record.
+    pub issuer: Option<String>,
+    /// The write rate limit to enforce in the change's transaction (`None`: not limited).
+    pub rate_limit: Option<RatePolicy>,
 }
 
 /// The result of an applied change.
@@ -102,6 +165,12 @@ pub enum StoreError {
     /// A delete of a key that has no override.
     #[error("no configuration stored for {0}")]
     NothingToDelete(String),
+    /// A merged override fails the checks.
+    #[error("validation failed")]
+    Invalid(Vec<FieldError>),
+    /// The writer or the service is over its write rate limit; nothing was changed.
+    #[error("rate limit exceeded: {}", .0.reason)]
+    RateLimited(Denied),
     /// Anything else (corrupt document, unexpected server answer).
     #[error("configuration store error: {0}")]
     Other(String),
@@ -163,8 +232,8 @@ pub fn iso(ms: i64) -> String {
 pub fn action_of(mutation: &Mutation, existed: bool) -> &'static str {
     match (mutation, existed) {
         (Mutation::Delete, _) => "DELETE",
-        (Mutation::Set(_), true) => "UPDATE",
-        (Mutation::Set(_), false) => "CREATE",
+        (Mutation::Set(_) | Mutation::Merge { .. }, true) => "UPDATE",
+        (Mutation::Set(_) | Mutation::Merge { .. }, false) => "CREATE",
     }
 }
 

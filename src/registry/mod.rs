@@ -52,11 +52,11 @@ fn render(errors: &[FieldError]) -> String {
 pub struct RegisteredStrategy {
     /// The crate's descriptor.
     pub descriptor: &'static StrategyDescriptor,
-    /// JSON Schema (2020-12) of its parameters.
+    /// JSON Schema (2020-12) of its parameters, with the host-level parameters (`crate::host_params`).
     pub schema: Value,
-    /// Default parameters.
+    /// Default parameters, with the host-level parameters.
     pub defaults: Value,
-    /// Parameter names in declaration order.
+    /// The strategy crate's own parameter names in declaration order (without the host-level ones).
     pub fields: Vec<String>,
     validator: jsonschema::Validator,
 }
@@ -71,18 +71,19 @@ impl std::fmt::Debug for RegisteredStrategy {
 
 impl RegisteredStrategy {
     fn new(descriptor: &'static StrategyDescriptor) -> Result<Self, RegistryError> {
-        let schema = (descriptor.schema)().to_value();
-        let validator =
-            jsonschema::validator_for(&schema).map_err(|e| RegistryError::BadSchema {
-                id: descriptor.id,
-                message: e.to_string(),
-            })?;
-        let defaults = (descriptor.defaults)();
+        let mut schema = (descriptor.schema)().to_value();
+        let mut defaults = (descriptor.defaults)();
         let fields = schema
             .get("properties")
             .and_then(Value::as_object)
             .map(|p| p.keys().cloned().collect())
             .unwrap_or_default();
+        crate::host_params::extend(descriptor, &mut schema, &mut defaults);
+        let validator =
+            jsonschema::validator_for(&schema).map_err(|e| RegistryError::BadSchema {
+                id: descriptor.id,
+                message: e.to_string(),
+            })?;
         let me = Self {
             descriptor,
             schema,
@@ -108,13 +109,49 @@ impl RegisteredStrategy {
         schema_errors(&self.validator, doc)
     }
 
-    /// Full check of a complete parameter document: schema, then typed deserialization and cross-field rules.
+    /// Every parameter name: the strategy's own, then the host-level ones.
+    pub fn all_fields(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .map(String::as_str)
+            .chain(crate::host_params::HOST_PARAMS.iter().map(|p| p.name))
+    }
+
+    /// Full check of a complete parameter document: schema, then typed deserialization and cross-field rules of the
+    /// strategy's own part. Every error names its field.
     pub fn check_complete(&self, doc: &Value) -> Result<ErasedParams, Vec<FieldError>> {
         let errors = self.check_schema(doc);
         if !errors.is_empty() {
             return Err(errors);
         }
-        (self.descriptor.check)(doc)
+        let own = crate::host_params::strategy_part(doc);
+        (self.descriptor.check)(&own).map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    if e.field.is_empty() {
+                        e.field = self.blame(&own);
+                    }
+                    e
+                })
+                .collect()
+        })
+    }
+
+    /// The field a whole-document deserialization error comes from: the first field that fails on its own on top
+    /// of the defaults (or the whole `parameters` object when none does alone).
+    fn blame(&self, own: &Value) -> String {
+        let base = crate::host_params::strategy_part(&self.defaults);
+        if let (Some(obj), Some(base)) = (own.as_object(), base.as_object()) {
+            for (k, v) in obj {
+                let mut probe = base.clone();
+                probe.insert(k.clone(), v.clone());
+                if (self.descriptor.check)(&Value::Object(probe)).is_err() {
+                    return format!("/{k}");
+                }
+            }
+        }
+        "/parameters".into()
     }
 
     /// The schema's `properties.<field>` object.

@@ -124,7 +124,11 @@ pub async fn run_processing(processing: Processing) -> Ended {
                     }
                     Outcome::Skipped => {}
                 }
-                for signal in signals.drain(..) {
+                for mut signal in signals.drain(..) {
+                    // Signals leave the pipeline here: host-level parameters (enabled, risk overrides) apply.
+                    if !crate::host_params::apply(&live.host_params, &mut signal) {
+                        continue;
+                    }
                     if publish_tx.send((signal, received)).await.is_err() {
                         tracing::error!("signal publisher stopped");
                     }
@@ -191,7 +195,7 @@ fn refresh_status(pipeline: &Pipeline, live: &LiveState) {
         map.insert(
             s.descriptor().id,
             StrategyLive {
-                enabled: true,
+                enabled: live.host_params.enabled(s.descriptor().id),
                 data: s.status(),
             },
         );

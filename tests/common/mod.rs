@@ -102,6 +102,16 @@ pub fn settings(args: &[&str]) -> Settings {
     if !args.contains(&"--api-token") && !args.contains(&"--api-auth") {
         all.extend_from_slice(&["--api-auth", "disabled"]);
     }
+    // Tests write configs in quick succession with one author: the write rate limit is off unless a test sets it.
+    for flag in [
+        "--config-rate-limit-per-agent",
+        "--config-rate-limit-cooldown",
+        "--config-rate-limit-global",
+    ] {
+        if !args.contains(&flag) {
+            all.extend_from_slice(&[flag, "0"]);
+        }
+    }
     Settings::from_args(all)
 }
 
