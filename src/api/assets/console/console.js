@@ -73,6 +73,7 @@
       case 404: return 'Not found' + (detail ? ': ' + detail : '.');
       case 409: return 'Nothing to do: ' + (detail || 'the requested version does not exist.');
       case 422: return 'The values were rejected' + (detail ? ': ' + detail : '.');
+      case 429: return 'Too many configuration changes by this author for now, so nothing was changed' + (detail ? ': ' + detail : '.');
       case 503: return 'The configuration store is unavailable right now, so nothing was changed. Try again shortly.' + (detail ? ' (' + detail + ')' : '');
       default:
         if (status >= 500) return 'The host reported an internal error (' + status + ')' + (detail ? ': ' + detail : '.');
