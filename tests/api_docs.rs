@@ -49,6 +49,9 @@ async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
         ("/api/v1/strategies/{strategy_id}/config/{symbol}", "delete"),
         ("/api/v1/strategies/{strategy_id}/audit", "get"),
         ("/api/v1/strategies/cache/refresh", "post"),
+        ("/api/v1/strategies/{strategy_id}/cache/refresh", "post"),
+        ("/api/v1/strategies/{strategy_id}/config", "patch"),
+        ("/api/v1/strategies/{strategy_id}/config/{symbol}", "patch"),
         ("/api/v1/strategies/{strategy_id}/rollback", "post"),
         ("/api/v1/strategies/{strategy_id}/restore", "post"),
         ("/api/v1/config/validate", "post"),
@@ -72,7 +75,7 @@ async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
         let schema = &schemas[&format!("{}_parameters", s.id())];
         assert_eq!(
             schema["properties"].as_object().unwrap().len(),
-            s.fields.len(),
+            s.all_fields().count(),
             "{}",
             s.id()
         );

@@ -39,8 +39,11 @@ fn error_responses(codes: &[&str]) -> Map<String, Value> {
         .iter()
         .map(|code| {
             let text = match *code {
-                "401" => "Missing bearer token (API_TOKEN is set)",
-                "403" => "Wrong bearer token",
+                "401" => "Missing token (API_TOKEN is set): Authorization: Bearer or X-Petrosa-Internal-Token",
+                "403" => "Wrong token (Authorization: Bearer or X-Petrosa-Internal-Token)",
+                "429" => {
+                    "Write rate limit exceeded: {success:false, error:\"rate_limit_exceeded\", reason, retry_after} and a Retry-After header; nothing was changed"
+                }
                 "404" => "Unknown strategy, symbol or version",
                 "409" => "Nothing to restore or roll back to",
                 "422" => {
@@ -127,7 +130,16 @@ pub fn document(registry: &Registry) -> Value {
         "description": "Partial parameter override (merge patch: null removes a field's override); one of the strategies' parameter schemas",
         "anyOf": param_refs,
     });
+    update["properties"]["parameters"]["minProperties"] = json!(1);
+    let mut patch = update.clone();
+    if let Some(props) = patch["properties"].as_object_mut() {
+        props.remove("validate_only");
+        props.remove("replace");
+    }
+    patch["description"] =
+        json!("RFC 7396 merge patch of the stored override in `parameters` (null removes a field)");
     schemas.insert("ConfigUpdateRequest".into(), update);
+    schemas.insert("ConfigPatchRequest".into(), patch);
 
     let sid = || strategy_id_param(&ids);
     let symbol = || path_param("symbol", "Trading symbol, e.g. BTCUSDT (case-insensitive)");
@@ -162,7 +174,7 @@ pub fn document(registry: &Registry) -> Value {
             query_param("reason", "Why", json!({"type": "string"})),
         ]
     };
-    let config_write = ["401", "403", "404", "422", "503"];
+    let config_write = ["401", "403", "404", "422", "429", "503"];
 
     let mut paths = Map::new();
     let mut add = |path: &str, method: &str, op: Value| {
@@ -276,9 +288,21 @@ pub fn document(registry: &Registry) -> Value {
         "post",
         operation(
             "configuration",
-            "Set the global override (validated; versioned; audited)",
+            "Merge parameters into the global override (\"replace\": true replaces it; validated; versioned; audited)",
             vec![sid()],
             Some(reference("ConfigUpdateRequest")),
+            api("data: ConfigResponse"),
+            &config_write,
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/config",
+        "patch",
+        operation(
+            "configuration",
+            "Merge patch (RFC 7396) of the global override: null removes a field",
+            vec![sid()],
+            Some(reference("ConfigPatchRequest")),
             api("data: ConfigResponse"),
             &config_write,
         ),
@@ -312,9 +336,21 @@ pub fn document(registry: &Registry) -> Value {
         "post",
         operation(
             "configuration",
-            "Set a symbol override",
+            "Merge parameters into a symbol override (\"replace\": true replaces it)",
             vec![sid(), symbol()],
             Some(reference("ConfigUpdateRequest")),
+            api("data: ConfigResponse"),
+            &config_write,
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/config/{symbol}",
+        "patch",
+        operation(
+            "configuration",
+            "Merge patch (RFC 7396) of a symbol override",
+            vec![sid(), symbol()],
+            Some(reference("ConfigPatchRequest")),
             api("data: ConfigResponse"),
             &config_write,
         ),
@@ -353,6 +389,18 @@ pub fn document(registry: &Registry) -> Value {
             None,
             api("refreshed"),
             &["401", "403", "503"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/cache/refresh",
+        "post",
+        operation(
+            "configuration",
+            "Reload one strategy's configuration from the store",
+            vec![sid()],
+            None,
+            api("refreshed"),
+            &["401", "403", "404", "503"],
         ),
     );
     add(
@@ -570,7 +618,8 @@ fn base_schemas() -> Map<String, Value> {
                 "parameters": {"type": "object"},
                 "changed_by": {"type": "string", "description": "Who makes the change"},
                 "reason": {"type": ["string", "null"]},
-                "validate_only": {"type": "boolean", "default": false}
+                "validate_only": {"type": "boolean", "default": false},
+                "replace": {"type": "boolean", "default": false, "description": "Replace the stored override instead of merging into it"}
             }
         },
         "RollbackRequest": {
