@@ -357,7 +357,19 @@ async fn console_in_a_real_browser() {
         20,
     )
     .await;
-    for (name, value) in &defaults {
+    // The host-level parameters (enabled, stop_loss_pct, take_profit_pct) are in every form too.
+    for name in ["enabled", "stop_loss_pct", "take_profit_pct"] {
+        let present = js(
+            &c,
+            &format!("return !!document.querySelector('#param-form [data-field=\"{name}\"]')"),
+        )
+        .await;
+        assert_eq!(present, json!(true), "{name} missing from the form");
+    }
+    for (name, value) in defaults
+        .iter()
+        .filter(|(n, _)| !realtime_strategies::host_params::is_host_param(n))
+    {
         let shown = js(
             &c,
             &format!(
