@@ -114,7 +114,11 @@ impl Host {
             })
             .collect();
         let mut readers = Vec::new();
-        let plugins = registry
+        let max_lag_ms = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+        let mut plugins: Vec<(
+            Box<dyn strategy_sdk::Plugin>,
+            &'static [strategy_sdk::StreamKind],
+        )> = registry
             .plugins()
             .iter()
             .map(|p| {
@@ -125,6 +129,13 @@ impl Host {
                 (plugin, p.consumes)
             })
             .collect();
+        plugins.push((
+            Box::new(crate::runtime::lag::LagPlugin::new(
+                metrics.consumer_lag.clone(),
+                max_lag_ms.clone(),
+            )),
+            &strategy_sdk::StreamKind::ALL,
+        ));
 
         let shard = settings.shard().map_err(HostError::Settings)?;
         match settings.write_auth() {
@@ -237,12 +248,34 @@ impl Host {
                 (Input::Channel(rx), None)
             }
         };
-        let output = SignalOutput::new(
-            nats_client.map(|c| (c, settings.nats_topic_intents.clone())),
+        if let (Some(client), true) = (&nats_client, settings.health_verdict_enabled) {
+            background.push(crate::verdict::spawn(
+                settings.verdict_config(),
+                client.clone(),
+                live.clone(),
+                metrics.clone(),
+                config.clone(),
+                max_lag_ms.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
+        let mut output = SignalOutput::new(
+            nats_client
+                .clone()
+                .map(|c| (c, settings.nats_topic_intents.clone())),
             settings.print_signals(),
             metrics.clone(),
             live.clone(),
         );
+        if settings.signal_revision_id {
+            output = output.with_revision_ids(
+                registry
+                    .strategies()
+                    .iter()
+                    .map(|s| (s.id(), crate::revision::strategy_revision_id(s)))
+                    .collect(),
+            );
+        }
         let heartbeat = settings
             .heartbeat_enabled
             .then(|| Duration::from_secs(settings.heartbeat_interval_seconds.max(1)));

@@ -25,6 +25,7 @@ pub mod scoring;
 pub mod settings;
 pub mod state;
 pub mod telemetry;
+pub mod verdict;
 
 /// Service name reported by the API.
 pub const SERVICE_NAME: &str = "realtime-strategies";

@@ -53,6 +53,10 @@ pub struct Metrics {
     pub config_changes: IntCounterVec,
     /// Net order-book pressure per symbol from the depth analyzer (refreshed on each scrape).
     pub symbol_net_pressure: prometheus::GaugeVec,
+    /// Wall clock minus the event time of the latest processed message, per symbol (refreshed every second).
+    pub consumer_lag: prometheus::GaugeVec,
+    /// The health verdict last published (0 healthy, 1 unhealthy, 2 unknown).
+    pub health_verdict: IntGauge,
 }
 
 fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -175,6 +179,20 @@ impl Metrics {
             &["symbol"],
         )
         .expect("metric");
+        let consumer_lag = prometheus::GaugeVec::new(
+            Opts::new(
+                "realtime_consumer_lag_seconds",
+                "Wall clock minus the event time of the latest processed message, per symbol",
+            ),
+            &["symbol"],
+        )
+        .expect("metric");
+        let health_verdict = IntGauge::new(
+            "realtime_health_verdict",
+            "Health verdict last published on NATS (0 healthy, 1 unhealthy, 2 unknown)",
+        )
+        .expect("metric");
+        health_verdict.set(2);
         let circuit_breaker = IntGaugeVec::new(
             Opts::new(
                 "circuit_breaker_state",
@@ -197,6 +215,8 @@ impl Metrics {
             Box::new(cpu_percent.clone()),
             Box::new(circuit_breaker.clone()),
             Box::new(symbol_net_pressure.clone()),
+            Box::new(consumer_lag.clone()),
+            Box::new(health_verdict.clone()),
         ] {
             registry.register(c).expect("metric registration");
         }
@@ -236,6 +256,8 @@ impl Metrics {
             circuit_breaker,
             config_changes,
             symbol_net_pressure,
+            consumer_lag,
+            health_verdict,
         }
     }
 

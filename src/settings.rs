@@ -164,6 +164,36 @@ pub struct Settings {
     /// Configuration changes per hour in total (0 = no limit).
     #[arg(long, env = "CONFIG_RATE_LIMIT_GLOBAL", default_value_t = 100)]
     pub config_rate_limit_global: u32,
+    /// Add `strategy_revision_id` to every signal. Switch it on only after each strategy's characterization is
+    /// stored: the decision service refuses signals whose revision has no characterization.
+    #[arg(long, env = "SIGNAL_REVISION_ID", default_value_t = false, action = clap::ArgAction::Set)]
+    pub signal_revision_id: bool,
+    /// Publish health verdicts on NATS for the decision service (needs `NATS_URL`).
+    #[arg(long, env = "HEALTH_VERDICT_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub health_verdict_enabled: bool,
+    /// Subject of the health verdicts (`evaluator.<subsystem>.verdict`, read by the CIO from `evaluator.>`).
+    #[arg(
+        long,
+        env = "HEALTH_VERDICT_SUBJECT",
+        default_value = "evaluator.realtime-strategies.verdict"
+    )]
+    pub health_verdict_subject: String,
+    /// Seconds between health verdicts (a change needs 3 equal consecutive judgements).
+    #[arg(long, env = "HEALTH_VERDICT_INTERVAL_SECONDS", default_value_t = 30.0)]
+    pub health_verdict_interval_seconds: f64,
+    /// Seconds without a processed message after which the verdict is unhealthy.
+    #[arg(
+        long,
+        env = "HEALTH_VERDICT_MAX_SILENCE_SECONDS",
+        default_value_t = 60.0
+    )]
+    pub health_verdict_max_silence_seconds: f64,
+    /// Consumer lag (wall clock minus event time) in seconds above which the verdict is unhealthy.
+    #[arg(long, env = "HEALTH_VERDICT_MAX_LAG_SECONDS", default_value_t = 30.0)]
+    pub health_verdict_max_lag_seconds: f64,
+    /// Share of messages dropped in one interval above which the verdict is unhealthy.
+    #[arg(long, env = "HEALTH_VERDICT_MAX_DROP_RATE", default_value_t = 0.05)]
+    pub health_verdict_max_drop_rate: f64,
 }
 
 /// Whether the configuration API's writes need a token.
@@ -296,6 +326,20 @@ impl Settings {
             per_agent: self.config_rate_limit_per_agent,
             cooldown_seconds: self.config_rate_limit_cooldown,
             global: self.config_rate_limit_global,
+        }
+    }
+
+    /// The health verdict settings (durations clamped to sane minimums).
+    pub fn verdict_config(&self) -> crate::verdict::VerdictConfig {
+        let secs = |v: f64, min: f64| {
+            std::time::Duration::from_secs_f64(if v.is_finite() { v.max(min) } else { min })
+        };
+        crate::verdict::VerdictConfig {
+            subject: self.health_verdict_subject.clone(),
+            interval: secs(self.health_verdict_interval_seconds, 0.05),
+            max_silence: secs(self.health_verdict_max_silence_seconds, 0.1),
+            max_lag: secs(self.health_verdict_max_lag_seconds, 0.1),
+            max_drop_rate: self.health_verdict_max_drop_rate,
         }
     }
 

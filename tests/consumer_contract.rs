@@ -499,3 +499,144 @@ async fn the_embedded_store_keeps_the_rate_limit_across_a_restart() {
     assert!(retry.is_some());
     h.shutdown().await;
 }
+
+/// Publishes the recording's depth lines with each line's event time moved to the wall clock of its publication,
+/// until stopped.
+fn spawn_live_feeder(
+    client: async_nats::Client,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let lines = depth_lines(400);
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            for line in &lines {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let v: Value = serde_json::from_str(line).unwrap();
+                let recorded =
+                    chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap())
+                        .unwrap()
+                        .timestamp_millis();
+                let offset = chrono::Utc::now().timestamp_millis() - recorded;
+                let shifted =
+                    realtime_strategies::runtime::source::shift_times(line, offset).unwrap();
+                let _ = client
+                    .publish("binance.websocket.data", shifted.into())
+                    .await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    })
+}
+
+/// Waits for a verdict message with `verdict`, checking the shape of every message on the way.
+async fn wait_verdict(
+    sub: &mut async_nats::Subscriber,
+    verdict: &str,
+    within: Duration,
+) -> (Duration, Value) {
+    let started = Instant::now();
+    loop {
+        let left = within.saturating_sub(started.elapsed());
+        let msg = tokio::time::timeout(left, sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {verdict} verdict within {within:?}"))
+            .unwrap();
+        assert_eq!(
+            msg.subject.as_str(),
+            "evaluator.realtime-strategies.verdict"
+        );
+        let v: Value = serde_json::from_slice(&msg.payload).unwrap();
+        assert_eq!(v["subsystem"], "realtime-strategies", "{v}");
+        assert!(
+            ["healthy", "unhealthy", "unknown"].contains(&v["verdict"].as_str().unwrap()),
+            "{v}"
+        );
+        assert!(v["reason"].as_str().unwrap().chars().count() <= 200, "{v}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).is_ok(),
+            "{v}"
+        );
+        if v["verdict"] == verdict {
+            return (started.elapsed(), v);
+        }
+    }
+}
+
+#[tokio::test]
+async fn verdicts_follow_the_input_and_signals_carry_the_revision_id() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let client = async_nats::connect(url.clone()).await.unwrap();
+    let mut verdicts = client.subscribe("evaluator.>").await.unwrap();
+    let mut signals = client
+        .subscribe("cio.intent.trading.orderbook_skew")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let h = TestHost::start(
+        settings(&[
+            "--nats-url",
+            &url,
+            "--signals-to-stdout",
+            "false",
+            "--health-verdict-interval-seconds",
+            "0.2",
+            "--health-verdict-max-silence-seconds",
+            "1",
+            "--signal-revision-id",
+            "true",
+        ]),
+        env_of(&[]),
+    )
+    .await;
+    h.wait_ready(10).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = spawn_live_feeder(client.clone(), stop.clone());
+    let (t, v) = wait_verdict(&mut verdicts, "healthy", Duration::from_secs(10)).await;
+    eprintln!("healthy after {t:?}: {v}");
+
+    // Signals name the revision the characterization of this build is keyed by.
+    let registry = realtime_strategies::registry::Registry::load().unwrap();
+    let want = realtime_strategies::revision::strategy_revision_id(
+        registry.get("orderbook_skew").unwrap(),
+    );
+    let got = collect(&mut signals, Duration::from_millis(800)).await;
+    assert!(!got.is_empty());
+    for (_, s) in &got {
+        assert_eq!(s["strategy_revision_id"], json!(want), "{s}");
+        assert!(
+            s.get("recommended_leverage").is_none(),
+            "absent by default: {s}"
+        );
+    }
+    // The per-symbol consumer lag gauge is wired.
+    let (_, text) = h.get_text("/metrics").await;
+    let lag = common::metric(&text, "realtime_consumer_lag_seconds", "symbol=\"BTCUSDT\"");
+    assert!(
+        text.contains("realtime_consumer_lag_seconds{symbol=\"BTCUSDT\"}"),
+        "lag gauge missing"
+    );
+    assert!((0.0..5.0).contains(&lag), "lag {lag}");
+
+    // Input stops: unhealthy (silence) after the hysteresis; input resumes: healthy again.
+    stop.store(true, Ordering::Relaxed);
+    let _ = feeder.await;
+    let (t, v) = wait_verdict(&mut verdicts, "unhealthy", Duration::from_secs(10)).await;
+    eprintln!("unhealthy {t:?} after the input stopped: {v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("silent")
+            || v["reason"].as_str().unwrap().contains("collapsed"),
+        "{v}"
+    );
+    let (_, text) = h.get_text("/metrics").await;
+    assert_eq!(common::metric(&text, "realtime_health_verdict", ""), 1.0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = spawn_live_feeder(client.clone(), stop.clone());
+    let (t, v) = wait_verdict(&mut verdicts, "healthy", Duration::from_secs(10)).await;
+    eprintln!("healthy {t:?} after the input resumed: {v}");
+    stop.store(true, Ordering::Relaxed);
+    let _ = feeder.await;
+    h.shutdown().await;
+}

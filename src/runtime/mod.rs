@@ -1,6 +1,7 @@
 //! The processing task: source → pipeline → signal output, plus configuration commands and housekeeping.
 
 pub mod admission;
+pub mod lag;
 pub mod nats_auth;
 pub mod output;
 pub mod pipeline;

@@ -15,6 +15,7 @@ pub struct SignalOutput {
     stdout: bool,
     metrics: Metrics,
     live: Arc<LiveState>,
+    revision_ids: Option<Arc<std::collections::HashMap<&'static str, String>>>,
 }
 
 impl SignalOutput {
@@ -31,7 +32,17 @@ impl SignalOutput {
             stdout,
             metrics,
             live,
+            revision_ids: None,
         }
+    }
+
+    /// Adds `strategy_revision_id` (by strategy id) to every published signal (`SIGNAL_REVISION_ID=true`).
+    pub fn with_revision_ids(
+        mut self,
+        ids: std::collections::HashMap<&'static str, String>,
+    ) -> Self {
+        self.revision_ids = Some(Arc::new(ids));
+        self
     }
 
     /// Subject of a strategy's signals.
@@ -42,7 +53,11 @@ impl SignalOutput {
     /// Publishes one signal. Never fails the caller: errors are counted and logged.
     pub async fn publish(&self, signal: &Signal) {
         let id = uuid::Uuid::new_v4().to_string();
-        let body = match serde_json::to_string(&signal.to_contract(&id)) {
+        let mut contract = signal.to_contract(&id);
+        if let Some(ids) = &self.revision_ids {
+            contract.strategy_revision_id = ids.get(signal.strategy_id).map(String::as_str);
+        }
+        let body = match serde_json::to_string(&contract) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(strategy = signal.strategy_id, error = %e, "cannot serialize signal");

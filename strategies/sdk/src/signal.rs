@@ -59,6 +59,8 @@ pub struct Signal {
     pub metadata: Vec<(&'static str, Value)>,
     /// W3C `traceparent` of the triggering message, when it carried one (set by the host, not by strategies).
     pub traceparent: Option<String>,
+    /// Leverage the strategy recommends (integer >= 1); absent unless the strategy sets one.
+    pub recommended_leverage: Option<u32>,
 }
 
 impl Signal {
@@ -87,7 +89,14 @@ impl Signal {
             indicators: Vec::new(),
             metadata: Vec::new(),
             traceparent: None,
+            recommended_leverage: None,
         }
+    }
+
+    /// Recommends a leverage (values below 1 are raised to 1).
+    pub fn leverage(mut self, leverage: u32) -> Self {
+        self.recommended_leverage = Some(leverage.max(1));
+        self
     }
 
     /// Sets the current market price.
@@ -195,6 +204,8 @@ impl Signal {
                 .traceparent
                 .as_deref()
                 .map(|traceparent| TraceContext { traceparent }),
+            recommended_leverage: self.recommended_leverage,
+            strategy_revision_id: None,
         }
     }
 }
@@ -290,6 +301,13 @@ pub struct ContractSignal<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     pub otel_trace_context: Option<TraceContext<'a>>,
+    /// Leverage the strategy recommends (absent by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommended_leverage: Option<u32>,
+    /// Revision of the strategy (`srev_…`) its characterization is keyed by; set by the host when
+    /// `SIGNAL_REVISION_ID=true`, absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy_revision_id: Option<&'a str>,
 }
 
 /// W3C trace context carried in published signals.
@@ -410,6 +428,20 @@ mod tests {
         for field in CONTRACT_FIELDS {
             assert!(json.get(field).is_some(), "missing {field}");
         }
+    }
+
+    #[test]
+    fn optional_fields_are_absent_unless_set() {
+        let s = Signal::new("x", "X", &ctx(), Action::Buy, 0.85, 100.0);
+        let json = serde_json::to_value(s.to_contract("id")).unwrap();
+        assert!(json.get("recommended_leverage").is_none());
+        assert!(json.get("strategy_revision_id").is_none());
+        let s = s.leverage(0);
+        let mut c = s.to_contract("id");
+        c.strategy_revision_id = Some("srev_a_b");
+        let json = serde_json::to_value(c).unwrap();
+        assert_eq!(json["recommended_leverage"], 1);
+        assert_eq!(json["strategy_revision_id"], "srev_a_b");
     }
 
     #[test]
