@@ -72,7 +72,8 @@ async fn thresholds_changed_through_the_api_change_the_signals() {
     let url = nats.url();
     let h = TestHost::start(
         settings(&["--nats-url", &url, "--signals-to-stdout", "false"]),
-        env_of(&[]),
+        // The same recorded minute is replayed several times: no minimum interval between signals.
+        env_of(&[("ORDERBOOK_SKEW_MIN_SIGNAL_INTERVAL_SECONDS", "0")]),
     )
     .await;
     h.wait_ready(10).await;

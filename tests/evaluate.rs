@@ -45,6 +45,9 @@ impl Strategy for PlantedEdge {
     fn create() -> Self {
         Self
     }
+    fn min_signal_interval_ms(_: &Self::Params) -> i64 {
+        0
+    }
     fn on_event(
         &self,
         ctx: &EventContext<'_>,
@@ -82,6 +85,9 @@ impl Strategy for RandomDirection {
     const ENABLED_BY_DEFAULT: bool = false;
     fn create() -> Self {
         Self
+    }
+    fn min_signal_interval_ms(_: &Self::Params) -> i64 {
+        0
     }
     fn on_event(
         &self,

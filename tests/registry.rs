@@ -158,6 +158,10 @@ mod bad_defaults {
             Bad
         }
 
+        fn min_signal_interval_ms(_: &BadParams) -> i64 {
+            0
+        }
+
         fn on_event(
             &self,
             _: &EventContext<'_>,

@@ -290,6 +290,10 @@ impl Strategy for BtcDominance {
         }
     }
 
+    fn min_signal_interval_ms(params: &BtcDominanceParams) -> i64 {
+        i64::from(params.min_signal_interval) * 1000
+    }
+
     fn on_event(
         &self,
         ctx: &EventContext<'_>,

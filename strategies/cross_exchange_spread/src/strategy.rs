@@ -99,6 +99,10 @@ impl Strategy for CrossExchangeSpread {
         Self::default()
     }
 
+    fn min_signal_interval_ms(params: &CrossExchangeSpreadParams) -> i64 {
+        i64::from(params.min_signal_interval) * 1000
+    }
+
     fn on_event(
         &self,
         ctx: &EventContext<'_>,

@@ -489,6 +489,10 @@ impl Strategy for IcebergDetector {
         Self::default()
     }
 
+    fn min_signal_interval_ms(params: &IcebergDetectorParams) -> i64 {
+        (params.min_signal_interval_seconds * 1000.0) as i64
+    }
+
     fn on_event(
         &self,
         ctx: &EventContext<'_>,

@@ -101,6 +101,10 @@ impl Strategy for OnchainMetrics {
         Self::default()
     }
 
+    fn min_signal_interval_ms(params: &OnchainMetricsParams) -> i64 {
+        i64::from(params.min_signal_interval) * 1000
+    }
+
     fn on_event(
         &self,
         ctx: &EventContext<'_>,

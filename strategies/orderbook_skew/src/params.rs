@@ -33,6 +33,10 @@ pub struct OrderbookSkewParams {
     /// Minimum combined bid+ask volume in the analyzed levels
     #[schemars(range(min = 0.0001, max = 10.0), example = 0.001)]
     pub min_total_volume: f64,
+    /// Minimum time between two signals of this strategy for one symbol, in seconds of event time (the host
+    /// drops signals inside it)
+    #[schemars(range(min = 0.0, max = 86400.0), example = 60.0)]
+    pub min_signal_interval_seconds: f64,
 }
 
 impl Default for OrderbookSkewParams {
@@ -46,6 +50,7 @@ impl Default for OrderbookSkewParams {
             imbalance_weight: 0.6,
             spread_weight: 0.4,
             min_total_volume: 0.001,
+            min_signal_interval_seconds: 60.0,
         }
     }
 }

@@ -86,6 +86,10 @@ impl Strategy for OrderbookSkew {
         Self
     }
 
+    fn min_signal_interval_ms(params: &OrderbookSkewParams) -> i64 {
+        (params.min_signal_interval_seconds * 1000.0) as i64
+    }
+
     fn on_event(
         &self,
         ctx: &EventContext<'_>,

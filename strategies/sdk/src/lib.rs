@@ -11,6 +11,7 @@
 //! - [`plugin`]: built-in plugins (the depth analyzer);
 //! - [`testing`]: fixtures and a harness for strategy tests.
 
+pub mod cooldown;
 pub mod decode;
 pub mod event;
 pub mod feed;
@@ -22,6 +23,7 @@ pub mod strategy;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod testing;
 
+pub use cooldown::{Cooldown, EventWindow};
 pub use event::{DepthBook, EventContext, Level, MarketEvent, StreamKind, SymbolId, Ticker, Trade};
 pub use params::{FieldError, Rules, StrategyParams};
 pub use plugin::Plugin;

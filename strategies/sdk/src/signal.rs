@@ -154,6 +154,37 @@ impl Signal {
         )
     }
 
+    /// Moves an explicit stop loss or take profit that is closer to the price than `floor` (a fraction) out to
+    /// that distance, on the correct side. Derived levels (from confidence) are at least 2 % away already.
+    pub fn apply_risk_floor(&mut self, floor: f64) {
+        if floor.is_nan() || floor <= 0.0 || self.price.is_nan() || self.price <= 0.0 {
+            return;
+        }
+        let (down, up) = (self.price * (1.0 - floor), self.price * (1.0 + floor));
+        let (stop_bound, take_bound) = match self.action {
+            Action::Buy => (down, up),
+            Action::Sell => (up, down),
+        };
+        if let Some(stop) = self.stop_loss {
+            let ok = match self.action {
+                Action::Buy => stop <= stop_bound,
+                Action::Sell => stop >= stop_bound,
+            };
+            if !ok {
+                self.stop_loss = Some(stop_bound);
+            }
+        }
+        if let Some(take) = self.take_profit {
+            let ok = match self.action {
+                Action::Buy => take >= take_bound,
+                Action::Sell => take <= take_bound,
+            };
+            if !ok {
+                self.take_profit = Some(take_bound);
+            }
+        }
+    }
+
     /// The published document: every field of the trade engine's signal contract.
     pub fn to_contract(&self, signal_id: &str) -> ContractSignal<'_> {
         let (sl_pct, tp_pct) = risk_percentages(self.confidence);
@@ -179,7 +210,7 @@ impl Signal {
             price: self.price,
             quantity: self
                 .quantity
-                .unwrap_or_else(|| default_quantity(self.price)),
+                .unwrap_or_else(|| default_quantity(&self.symbol, self.price)),
             current_price: self.current_price,
             target_price: self.price,
             source: "realtime_strategies",
@@ -329,18 +360,66 @@ pub fn risk_percentages(confidence: f64) -> (f64, f64) {
     }
 }
 
-/// Default order size when a strategy sets none: about 100 USDT above a price of 10 000, 50 above 100, else 20.
-pub fn default_quantity(price: f64) -> f64 {
+/// Default order size when a strategy sets none, in the base asset, from a notional in the **quote** asset:
+///
+/// | quote asset (symbol suffix) | notional |
+/// |---|---|
+/// | USDT, USDC, FDUSD, BUSD, TUSD, USDP, DAI, USD | 100 above a price of 10 000, 50 above 100, else 20 (the original's rule) |
+/// | BTC | 0.0015 BTC |
+/// | ETH | 0.03 ETH |
+/// | BNB | 0.15 BNB |
+/// | EUR | 90 EUR |
+/// | anything else | no default: 0, the consumer must size the order |
+///
+/// The non-USD notionals are about 100 USD at 2024 prices; they keep an ETHBTC signal from asking for hundreds of
+/// ETH. Rounded to 6 significant digits.
+pub fn default_quantity(symbol: &str, price: f64) -> f64 {
     if price.is_nan() || price <= 0.0 {
-        0.0
-    } else if price > 10_000.0 {
-        round_to(100.0 / price, 4)
-    } else if price > 100.0 {
-        round_to(50.0 / price, 2)
-    } else {
-        round_to(20.0 / price, 2)
+        return 0.0;
     }
+    let notional = match quote_asset(symbol) {
+        Some("USDT" | "USDC" | "FDUSD" | "BUSD" | "TUSD" | "USDP" | "DAI" | "USD") => {
+            if price > 10_000.0 {
+                100.0
+            } else if price > 100.0 {
+                50.0
+            } else {
+                20.0
+            }
+        }
+        Some("BTC") => 0.0015,
+        Some("ETH") => 0.03,
+        Some("BNB") => 0.15,
+        Some("EUR") => 90.0,
+        _ => return 0.0,
+    };
+    round_significant(notional / price, 6)
 }
+
+/// The quote asset of a Binance symbol, from a list of known quote suffixes (longest match first).
+pub fn quote_asset(symbol: &str) -> Option<&'static str> {
+    const QUOTES: &[&str] = &[
+        "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "BTC", "ETH", "BNB", "EUR",
+    ];
+    let upper = symbol.to_ascii_uppercase();
+    QUOTES
+        .iter()
+        .find(|q| upper.len() > q.len() && upper.ends_with(*q))
+        .copied()
+}
+
+fn round_significant(value: f64, digits: i32) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    round_to(value, digits - 1 - magnitude)
+}
+
+/// Smallest distance of a signal's stop loss and take profit from its price, as a fraction, unless a strategy
+/// or parameter asks for more: 0.5 %. Closer levels are moved out to it (a 0.0002 % stop is noise, not risk
+/// management).
+pub const DEFAULT_RISK_FLOOR: f64 = 0.005;
 
 fn relative_distance(price: f64, level: f64) -> Option<f64> {
     (price > 0.0).then(|| round_to(((level - price) / price).abs(), 6))
@@ -376,6 +455,19 @@ impl SignalSink {
     /// Emits a signal.
     pub fn emit(&mut self, signal: Signal) {
         self.signals.push(signal);
+    }
+
+    /// Keeps, among the signals from index `start` on, those for which `keep` returns true (it may also adjust
+    /// them); earlier signals are untouched.
+    pub fn retain_from(&mut self, start: usize, mut keep: impl FnMut(&mut Signal) -> bool) {
+        let mut i = start;
+        while i < self.signals.len() {
+            if keep(&mut self.signals[i]) {
+                i += 1;
+            } else {
+                self.signals.remove(i);
+            }
+        }
     }
 
     /// Number of pending signals.

@@ -1,6 +1,7 @@
 //! The `Strategy` trait and its type-erased runner.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,10 +9,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::cooldown::Cooldown;
 use crate::event::{EventContext, MarketEvent, StreamKind, SymbolId};
 use crate::params::StrategyParams;
 use crate::registry::{EnvVar, StrategyDescriptor};
-use crate::signal::SignalSink;
+use crate::signal::{SignalSink, DEFAULT_RISK_FLOOR};
 
 /// A boxed background task (an external data feed); it ends when `shutdown` becomes true.
 pub type FeedTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -62,6 +64,11 @@ pub trait Strategy: Send + Sync + Sized + 'static {
 
     /// Creates the strategy instance (shared handles for feeds live here).
     fn create() -> Self;
+
+    /// Minimum event-time interval between two signals of this strategy for one symbol, from its parameters.
+    /// The host's runner enforces it for every strategy (one implementation: signals inside the interval are
+    /// dropped), so a strategy only exposes the parameter.
+    fn min_signal_interval_ms(params: &Self::Params) -> i64;
 
     /// Handles one event for one symbol.
     fn on_event(
@@ -126,6 +133,7 @@ pub trait StrategyRunner: Send {
 struct SymbolSlot<S: Strategy> {
     state: S::SymbolState,
     params: Option<Arc<S::Params>>,
+    cooldown: Cooldown,
 }
 
 impl<S: Strategy> Default for SymbolSlot<S> {
@@ -133,6 +141,7 @@ impl<S: Strategy> Default for SymbolSlot<S> {
         Self {
             state: S::SymbolState::default(),
             params: None,
+            cooldown: Cooldown::default(),
         }
     }
 }
@@ -144,6 +153,9 @@ pub struct Runner<S: Strategy> {
     global: Arc<S::Params>,
     global_tx: watch::Sender<Arc<S::Params>>,
     slots: Vec<SymbolSlot<S>>,
+    /// Cooldowns of symbols a cross-symbol strategy signals for from another symbol's events.
+    foreign_cooldowns: HashMap<String, Cooldown>,
+    risk_floor: f64,
 }
 
 impl<S: Strategy> Runner<S> {
@@ -157,6 +169,8 @@ impl<S: Strategy> Runner<S> {
             global,
             global_tx,
             slots: Vec::new(),
+            foreign_cooldowns: HashMap::new(),
+            risk_floor: DEFAULT_RISK_FLOOR,
         }
     }
 
@@ -181,8 +195,34 @@ impl<S: Strategy> StrategyRunner for Runner<S> {
         }
         let slot = &mut self.slots[i];
         let params = slot.params.as_deref().unwrap_or(&self.global);
+        let before = sink.len();
         self.strategy
             .on_event(ctx, params, &mut slot.state, event, sink);
+        if sink.len() == before {
+            return;
+        }
+        // Signal discipline, the same for every strategy: per-symbol minimum interval, risk-level floor.
+        let interval = S::min_signal_interval_ms(params);
+        let global_interval = S::min_signal_interval_ms(&self.global);
+        let (cooldown, foreign, floor) = (
+            &mut slot.cooldown,
+            &mut self.foreign_cooldowns,
+            self.risk_floor,
+        );
+        sink.retain_from(before, |signal| {
+            let keep = if signal.symbol == ctx.symbol {
+                cooldown.try_fire(signal.event_time_ms, interval)
+            } else {
+                foreign
+                    .entry(signal.symbol.clone())
+                    .or_default()
+                    .try_fire(signal.event_time_ms, global_interval)
+            };
+            if keep {
+                signal.apply_risk_floor(floor);
+            }
+            keep
+        });
     }
 
     fn apply(&mut self, update: ParamsUpdate) -> bool {

@@ -286,6 +286,10 @@ impl Strategy for SpreadLiquidity {
         Self
     }
 
+    fn min_signal_interval_ms(params: &SpreadLiquidityParams) -> i64 {
+        (params.min_signal_interval_seconds * 1000.0) as i64
+    }
+
     fn on_event(
         &self,
         ctx: &EventContext<'_>,

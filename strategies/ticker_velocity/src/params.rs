@@ -32,6 +32,10 @@ pub struct TickerVelocityParams {
     /// Minimum volume change for confirmation (if enabled)
     #[schemars(range(min = 0.1, max = 2.0), example = 0.2)]
     pub min_volume_change: f64,
+    /// Minimum time between two signals of this strategy for one symbol, in seconds of event time (the host
+    /// drops signals inside it)
+    #[schemars(range(min = 0.0, max = 86400.0), example = 60.0)]
+    pub min_signal_interval_seconds: f64,
 }
 
 impl Default for TickerVelocityParams {
@@ -45,6 +49,7 @@ impl Default for TickerVelocityParams {
             acceleration_weight: 0.5,
             volume_confirmation: true,
             min_volume_change: 0.2,
+            min_signal_interval_seconds: 60.0,
         }
     }
 }

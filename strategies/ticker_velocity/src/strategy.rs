@@ -197,6 +197,10 @@ impl Strategy for TickerVelocity {
         Self
     }
 
+    fn min_signal_interval_ms(params: &TickerVelocityParams) -> i64 {
+        (params.min_signal_interval_seconds * 1000.0) as i64
+    }
+
     fn on_event(
         &self,
         ctx: &EventContext<'_>,

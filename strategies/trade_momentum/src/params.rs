@@ -35,6 +35,10 @@ pub struct TradeMomentumParams {
     /// Number of recent trades to analyze
     #[schemars(range(min = 5, max = 50), example = 10)]
     pub momentum_window: u32,
+    /// Minimum time between two signals of this strategy for one symbol, in seconds of event time (the host
+    /// drops signals inside it)
+    #[schemars(range(min = 0.0, max = 86400.0), example = 60.0)]
+    pub min_signal_interval_seconds: f64,
 }
 
 impl Default for TradeMomentumParams {
@@ -49,6 +53,7 @@ impl Default for TradeMomentumParams {
             base_confidence: 0.68,
             time_decay_seconds: 300,
             momentum_window: 10,
+            min_signal_interval_seconds: 60.0,
         }
     }
 }

@@ -144,6 +144,10 @@ impl Strategy for TradeMomentum {
         Self
     }
 
+    fn min_signal_interval_ms(params: &TradeMomentumParams) -> i64 {
+        (params.min_signal_interval_seconds * 1000.0) as i64
+    }
+
     fn on_event(
         &self,
         ctx: &EventContext<'_>,
