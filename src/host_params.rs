@@ -5,6 +5,9 @@
 //!   scope's signals at once; a strategy with no enabled scope is not run at all.
 //! * `stop_loss_pct` / `take_profit_pct` — when set (a fraction of the price, e.g. `0.02`), they replace the
 //!   stop-loss / take-profit levels of the strategy's signals (the parameters the decision service tunes).
+//! * `risk_floor_pct` — no signal leaves with a stop loss or take profit closer to its price than this fraction
+//!   (default 0.005 = 0.5 %); closer levels, the strategy's own or set by the two parameters above, are moved
+//!   out to it.
 //!
 //! The registry adds [`HOST_PARAMS`] to every strategy's JSON Schema and defaults, the configuration layers
 //! resolve them like any other parameter, [`HostParams::from_doc`] reads the effective values, [`HostTable`] holds
@@ -19,6 +22,7 @@ use parking_lot::RwLock;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use strategy_sdk::registry::StrategyDescriptor;
+use strategy_sdk::signal::DEFAULT_RISK_FLOOR;
 use strategy_sdk::strategy::FeedTask;
 use strategy_sdk::{
     Action, DataStatus, EventContext, MarketEvent, ParamsUpdate, Signal, SignalSink, StrategyRunner,
@@ -71,6 +75,20 @@ pub const HOST_PARAMS: &[HostParam] = &[
         name: "take_profit_pct",
         schema: |_| pct_schema("take-profit"),
         default: |_| Value::Null,
+    },
+    HostParam {
+        name: "risk_floor_pct",
+        schema: |_| {
+            json!({
+                "type": "number",
+                "minimum": 0.0,
+                "maximum": 0.1,
+                "default": DEFAULT_RISK_FLOOR,
+                "description": "Host-level: smallest distance of a signal's stop loss and take profit from its \
+                                price, as a fraction (0.005 = 0.5 %). Closer levels are moved out to it.",
+            })
+        },
+        default: |_| json!(DEFAULT_RISK_FLOOR),
     },
 ];
 
@@ -134,6 +152,13 @@ pub struct HostParams {
     /// Take-profit distance override (fraction of price).
     #[serde(default)]
     pub take_profit_pct: Option<f64>,
+    /// Smallest stop-loss / take-profit distance (fraction of price).
+    #[serde(default = "default_floor")]
+    pub risk_floor_pct: f64,
+}
+
+fn default_floor() -> f64 {
+    DEFAULT_RISK_FLOOR
 }
 
 fn yes() -> bool {
@@ -146,6 +171,7 @@ impl Default for HostParams {
             enabled: true,
             stop_loss_pct: None,
             take_profit_pct: None,
+            risk_floor_pct: DEFAULT_RISK_FLOOR,
         }
     }
 }
@@ -245,7 +271,11 @@ impl HostTable {
 /// Applies the host-level parameters to a signal leaving the pipeline: `false` when its scope is disabled (drop
 /// it); otherwise the stop-loss / take-profit overrides are written into it.
 pub fn apply(table: &HostTable, signal: &mut Signal) -> bool {
-    let p = table.get(signal.strategy_id, &signal.symbol);
+    apply_params(&table.get(signal.strategy_id, &signal.symbol), signal)
+}
+
+/// [`apply`] with the parameters already looked up (evaluate applies each parameter set's own).
+pub fn apply_params(p: &HostParams, signal: &mut Signal) -> bool {
     if !p.enabled {
         return false;
     }
@@ -259,6 +289,7 @@ pub fn apply(table: &HostTable, signal: &mut Signal) -> bool {
     if let Some(pct) = p.take_profit_pct {
         signal.take_profit = Some(signal.price * (1.0 + side * pct));
     }
+    signal.apply_risk_floor(p.risk_floor_pct);
     true
 }
 
@@ -351,6 +382,7 @@ mod tests {
                 enabled: true,
                 stop_loss_pct: Some(0.01),
                 take_profit_pct: Some(0.03),
+                risk_floor_pct: 0.005,
             }),
         );
         assert!(apply(&t, &mut s));
@@ -381,5 +413,27 @@ mod tests {
         assert!(!t.active("s"));
         t.set("s", Some("BTCUSDT"), None);
         assert!(!t.active("s"));
+    }
+
+    #[test]
+    fn no_level_leaves_closer_than_the_floor() {
+        let mut s = signal(Action::Buy).risk(99.9999, 100.0001);
+        let p = HostParams {
+            stop_loss_pct: None,
+            ..HostParams::default()
+        };
+        assert!(apply_params(&p, &mut s));
+        assert!((s.stop_loss.unwrap() - 99.5).abs() < 1e-9);
+        assert!((s.take_profit.unwrap() - 100.5).abs() < 1e-9);
+        let tuned = HostParams {
+            stop_loss_pct: Some(0.001),
+            ..HostParams::default()
+        };
+        let mut sell = signal(Action::Sell);
+        assert!(apply_params(&tuned, &mut sell));
+        assert!(
+            (sell.stop_loss.unwrap() - 100.5).abs() < 1e-9,
+            "a tuned 0.1 % stop is floored too"
+        );
     }
 }

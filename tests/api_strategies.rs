@@ -37,8 +37,8 @@ async fn lists_every_registered_strategy() {
     assert_eq!(skew["name"], "Order Book Skew");
     assert_eq!(
         skew["parameter_count"],
-        9 + 3,
-        "9 own + enabled, stop_loss_pct, take_profit_pct"
+        9 + 4,
+        "9 own + enabled, stop_loss_pct, take_profit_pct, risk_floor_pct"
     );
     assert_eq!(skew["has_global_config"], false);
     assert!(skew["symbol_overrides"].as_array().unwrap().is_empty());
@@ -52,12 +52,17 @@ async fn schema_matches_the_original_shape() {
     let (status, body) = h.get_json("/api/v1/strategies/orderbook_skew/schema").await;
     assert_eq!(status, 200);
     let params = body["data"].as_array().unwrap();
-    assert_eq!(params.len(), 9 + 3);
+    assert_eq!(params.len(), 9 + 4);
     assert_eq!(params[0]["name"], "top_levels", "declaration order is kept");
     let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
     assert_eq!(
         &names[9..],
-        ["enabled", "stop_loss_pct", "take_profit_pct"],
+        [
+            "enabled",
+            "stop_loss_pct",
+            "take_profit_pct",
+            "risk_floor_pct"
+        ],
         "host-level parameters follow the strategy's own"
     );
     let props = &body["metadata"]["json_schema"]["properties"];

@@ -9,18 +9,24 @@ use std::time::{Duration, Instant};
 use common::{depth_lines, env_of, settings, NatsServer, TestHost};
 use futures::StreamExt;
 use serde_json::{json, Value};
+use strategy_sdk::decode::{format_timestamp_ms, parse_timestamp_ms};
 
 /// Publishes the lines, waits until the host processed all of them, and returns the signals received meanwhile.
+/// Each pass moves the recorded minute one hour later (the host refuses event time that runs backwards for a
+/// symbol); the returned signals carry their timestamps moved back, so passes compare by recorded time.
 async fn run_pass(
     h: &TestHost,
     client: &async_nats::Client,
     signals: &mut async_nats::Subscriber,
     lines: &[String],
 ) -> Vec<Value> {
+    static PASS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let offset = PASS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 3_600_000;
     let before = h.processed().await;
     for line in lines {
+        let shifted = realtime_strategies::runtime::source::shift_times(line, offset).unwrap();
         client
-            .publish("binance.websocket.data", line.clone().into())
+            .publish("binance.websocket.data", shifted.into())
             .await
             .unwrap();
     }
@@ -33,7 +39,10 @@ async fn run_pass(
     let mut out = Vec::new();
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), signals.next()).await
     {
-        out.push(serde_json::from_slice(&msg.payload).unwrap());
+        let mut signal: Value = serde_json::from_slice(&msg.payload).unwrap();
+        let t = parse_timestamp_ms(signal["timestamp"].as_str().unwrap()).unwrap();
+        signal["timestamp"] = Value::String(format_timestamp_ms(t - offset));
+        out.push(signal);
     }
     out
 }

@@ -63,8 +63,8 @@ impl Strategy for PlantedEdge {
             return;
         };
         let action = match bid.qty {
-            q if q == 7.0 => Action::Buy,
-            q if q == 3.0 => Action::Sell,
+            7.0 => Action::Buy,
+            3.0 => Action::Sell,
             _ => return,
         };
         sink.emit(Signal::new(Self::ID, Self::NAME, ctx, action, 0.9, mid));
@@ -101,7 +101,7 @@ impl Strategy for RandomDirection {
             return;
         };
         *count += 1;
-        if *count % 10 != 0 {
+        if !count.is_multiple_of(10) {
             return;
         }
         let Some(mid) = book.mid() else { return };

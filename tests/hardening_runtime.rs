@@ -35,6 +35,9 @@ impl Strategy for PanicProbe {
     fn create() -> Self {
         PanicProbe
     }
+    fn min_signal_interval_ms(_: &Self::Params) -> i64 {
+        0
+    }
 
     fn on_event(
         &self,

@@ -7,6 +7,7 @@ use strategy_sdk::{Action, Signal};
 
 use super::param_sets::ParameterSet;
 use super::recording::MergedRecordings;
+use crate::host_params::HostParams;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::runtime::pipeline::{Outcome, Pipeline, VariantId};
@@ -78,6 +79,10 @@ pub fn evaluate(
             pipeline.add_variant(i as VariantId, runner);
         }
     }
+    let host: Vec<HostParams> = sets
+        .iter()
+        .map(|s| HostParams::from_doc(&s.parameters))
+        .collect();
     let mut scorer = Scorer::new(settings);
     for symbol in &recordings.depth_symbols {
         scorer.expect_books(symbol);
@@ -106,8 +111,12 @@ pub fn evaluate(
                 scorer.on_quote(symbol, quote);
             }
         }
-        for (variant, signal) in pipeline.drain_variant_signals() {
+        for (variant, mut signal) in pipeline.drain_variant_signals() {
             let set = &sets[usize::from(variant)];
+            // The host-level parameters of the set (enabled, stop/take overrides, risk floor), as live.
+            if !crate::host_params::apply_params(&host[usize::from(variant)], &mut signal) {
+                continue;
+            }
             on_signal(set, &signal);
             scorer.on_signal(record_of(u32::from(variant), &signal));
         }

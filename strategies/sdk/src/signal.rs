@@ -416,9 +416,9 @@ fn round_significant(value: f64, digits: i32) -> f64 {
     round_to(value, digits - 1 - magnitude)
 }
 
-/// Smallest distance of a signal's stop loss and take profit from its price, as a fraction, unless a strategy
-/// or parameter asks for more: 0.5 %. Closer levels are moved out to it (a 0.0002 % stop is noise, not risk
-/// management).
+/// Default of the host-level `risk_floor_pct` parameter: the smallest distance of a signal's stop loss and take
+/// profit from its price, as a fraction (0.5 %). Closer levels are moved out to it (a 0.0002 % stop is noise, not
+/// risk management).
 pub const DEFAULT_RISK_FLOOR: f64 = 0.005;
 
 fn relative_distance(price: f64, level: f64) -> Option<f64> {

@@ -13,7 +13,7 @@ use crate::cooldown::Cooldown;
 use crate::event::{EventContext, MarketEvent, StreamKind, SymbolId};
 use crate::params::StrategyParams;
 use crate::registry::{EnvVar, StrategyDescriptor};
-use crate::signal::{SignalSink, DEFAULT_RISK_FLOOR};
+use crate::signal::SignalSink;
 
 /// A boxed background task (an external data feed); it ends when `shutdown` becomes true.
 pub type FeedTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -155,7 +155,6 @@ pub struct Runner<S: Strategy> {
     slots: Vec<SymbolSlot<S>>,
     /// Cooldowns of symbols a cross-symbol strategy signals for from another symbol's events.
     foreign_cooldowns: HashMap<String, Cooldown>,
-    risk_floor: f64,
 }
 
 impl<S: Strategy> Runner<S> {
@@ -170,7 +169,6 @@ impl<S: Strategy> Runner<S> {
             global_tx,
             slots: Vec::new(),
             foreign_cooldowns: HashMap::new(),
-            risk_floor: DEFAULT_RISK_FLOOR,
         }
     }
 
@@ -201,27 +199,20 @@ impl<S: Strategy> StrategyRunner for Runner<S> {
         if sink.len() == before {
             return;
         }
-        // Signal discipline, the same for every strategy: per-symbol minimum interval, risk-level floor.
+        // The same minimum interval for every strategy, per symbol, in event time. (The risk-level floor is a
+        // host-level parameter, applied where signals leave the pipeline.)
         let interval = S::min_signal_interval_ms(params);
         let global_interval = S::min_signal_interval_ms(&self.global);
-        let (cooldown, foreign, floor) = (
-            &mut slot.cooldown,
-            &mut self.foreign_cooldowns,
-            self.risk_floor,
-        );
+        let (cooldown, foreign) = (&mut slot.cooldown, &mut self.foreign_cooldowns);
         sink.retain_from(before, |signal| {
-            let keep = if signal.symbol == ctx.symbol {
+            if signal.symbol == ctx.symbol {
                 cooldown.try_fire(signal.event_time_ms, interval)
             } else {
                 foreign
                     .entry(signal.symbol.clone())
                     .or_default()
                     .try_fire(signal.event_time_ms, global_interval)
-            };
-            if keep {
-                signal.apply_risk_floor(floor);
             }
-            keep
         });
     }
 
