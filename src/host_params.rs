@@ -436,4 +436,34 @@ mod tests {
             "a tuned 0.1 % stop is floored too"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the strategy set and whatever the decision service tuned, no published level is closer to the
+        /// price than the floor, and each stays on its side (stop below a buy, target above; mirrored for a sell).
+        #[test]
+        fn published_levels_respect_the_floor(
+            price in 0.0001f64..1e6,
+            buy in proptest::bool::ANY,
+            own_stop in proptest::option::of(0.0f64..2.0),
+            own_take in proptest::option::of(0.0f64..2.0),
+            stop_pct in proptest::option::of(1e-6f64..1.0),
+            take_pct in proptest::option::of(1e-6f64..1.0),
+            floor in 0.0f64..0.1,
+            confidence in 0.0f64..1.0,
+        ) {
+            let ctx = EventContext { symbol: "BTCUSDT", symbol_id: SymbolId(0), event_time_ms: 0 };
+            let action = if buy { Action::Buy } else { Action::Sell };
+            let mut s = Signal::new("s", "S", &ctx, action, confidence, price);
+            // Levels given as multiples of the price, on either side.
+            s.stop_loss = own_stop.map(|m| price * m);
+            s.take_profit = own_take.map(|m| price * m);
+            let p = HostParams { enabled: true, stop_loss_pct: stop_pct, take_profit_pct: take_pct, risk_floor_pct: floor };
+            proptest::prop_assert!(apply_params(&p, &mut s));
+            let (stop, take) = s.risk_levels();
+            let tol = price * 1e-9;
+            let (stop_d, take_d) = if buy { (price - stop, take - price) } else { (stop - price, price - take) };
+            proptest::prop_assert!(stop_d >= price * floor - tol, "stop {stop} for {price} floor {floor}");
+            proptest::prop_assert!(take_d >= price * floor - tol, "take {take} for {price} floor {floor}");
+        }
+    }
 }

@@ -26,6 +26,7 @@ async fn main() -> std::process::ExitCode {
             let limits = Limits {
                 max_message_bytes: settings.max_message_bytes,
                 max_book_levels: settings.max_book_levels,
+                max_event_time_regression_ms: settings.max_event_time_regression_ms,
             };
             let env = |name: &str| std::env::var(name).ok();
             match evaluate::command(&args, limits, &env) {

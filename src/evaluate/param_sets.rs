@@ -175,7 +175,8 @@ pub fn plan(
     Ok(sets)
 }
 
-fn build_set(
+/// One validated set: `overrides` merged over the strategy's defaults.
+pub fn build_set(
     strategy: &RegisteredStrategy,
     name: &str,
     overrides: Map<String, Value>,

@@ -10,6 +10,7 @@ use super::recording::MergedRecordings;
 use crate::host_params::HostParams;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::runtime::admission::EventTimeGuard;
 use crate::runtime::pipeline::{Outcome, Pipeline, VariantId};
 use crate::scoring::{PriceSource, Quote, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
 use strategy_sdk::ParamsUpdate;
@@ -21,6 +22,9 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Largest accepted number of levels per book side.
     pub max_book_levels: usize,
+    /// How far a symbol's event time may run backwards before a message is dropped as `stale_timestamp`
+    /// (the host's `MAX_EVENT_TIME_REGRESSION_MS`; evaluate, like replay, never checks the wall clock).
+    pub max_event_time_regression_ms: i64,
 }
 
 impl Default for Limits {
@@ -28,6 +32,7 @@ impl Default for Limits {
         Self {
             max_message_bytes: 1_048_576,
             max_book_levels: 1000,
+            max_event_time_regression_ms: crate::runtime::admission::DEFAULT_MAX_REGRESSION_MS,
         }
     }
 }
@@ -69,7 +74,8 @@ pub fn evaluate(
         Metrics::new(),
         limits.max_message_bytes,
         limits.max_book_levels,
-    );
+    )
+    .with_event_time_guard(EventTimeGuard::offline(limits.max_event_time_regression_ms));
     for (i, set) in sets.iter().enumerate() {
         let Some(strategy) = registry.get(set.strategy_id) else {
             continue;

@@ -154,33 +154,30 @@ impl Signal {
         )
     }
 
-    /// Moves an explicit stop loss or take profit that is closer to the price than `floor` (a fraction) out to
-    /// that distance, on the correct side. Derived levels (from confidence) are at least 2 % away already.
+    /// Moves the published stop loss or take profit (the strategy's own, else the one derived from confidence)
+    /// out to `floor` (a fraction of the price) when it is closer than that or on the wrong side.
     pub fn apply_risk_floor(&mut self, floor: f64) {
         if floor.is_nan() || floor <= 0.0 || self.price.is_nan() || self.price <= 0.0 {
             return;
         }
         let (down, up) = (self.price * (1.0 - floor), self.price * (1.0 + floor));
-        let (stop_bound, take_bound) = match self.action {
-            Action::Buy => (down, up),
-            Action::Sell => (up, down),
-        };
-        if let Some(stop) = self.stop_loss {
-            let ok = match self.action {
-                Action::Buy => stop <= stop_bound,
-                Action::Sell => stop >= stop_bound,
-            };
-            if !ok {
-                self.stop_loss = Some(stop_bound);
+        let (stop, take) = self.risk_levels();
+        match self.action {
+            Action::Buy => {
+                if stop.is_nan() || stop > down {
+                    self.stop_loss = Some(down);
+                }
+                if take.is_nan() || take < up {
+                    self.take_profit = Some(up);
+                }
             }
-        }
-        if let Some(take) = self.take_profit {
-            let ok = match self.action {
-                Action::Buy => take >= take_bound,
-                Action::Sell => take <= take_bound,
-            };
-            if !ok {
-                self.take_profit = Some(take_bound);
+            Action::Sell => {
+                if stop.is_nan() || stop < up {
+                    self.stop_loss = Some(up);
+                }
+                if take.is_nan() || take > down {
+                    self.take_profit = Some(down);
+                }
             }
         }
     }
