@@ -106,7 +106,8 @@ async fn the_cio_tunes_pauses_and_resumes_a_strategy() {
             "--api-token",
             TOKEN,
         ]),
-        env_of(&[]),
+        // Signals must flow continuously to show each change within 100 ms: no minimum interval.
+        env_of(&[("ORDERBOOK_SKEW_MIN_SIGNAL_INTERVAL_SECONDS", "0")]),
     )
     .await;
     h.wait_ready(10).await;
