@@ -14,7 +14,7 @@ use crate::api::{self, AppState};
 use crate::config::{ConfigService, EnvError, StoreError};
 use crate::metrics::Metrics;
 use crate::registry::{Registry, RegistryError};
-use crate::runtime::admission::EventTimeGuard;
+use crate::runtime::admission::{EventTimeGuard, SymbolAdmission};
 use crate::runtime::pipeline::ShardFilter;
 use crate::runtime::source::{self, Input, ReplayError};
 use crate::runtime::{run_processing, Pipeline, Processing, SignalOutput};
@@ -180,6 +180,11 @@ impl Host {
             settings.max_book_levels,
         )
         .with_shard(shard.map(|(index, count)| ShardFilter { count, index }))
+        .with_symbol_admission(SymbolAdmission::new(
+            settings.max_symbols,
+            settings.symbol_allowlist.clone(),
+            settings.symbol_idle_seconds,
+        ))
         .with_event_time_guard(if settings.nats_url.is_some() {
             EventTimeGuard::live(
                 settings.max_clock_skew_ms,
@@ -207,6 +212,7 @@ impl Host {
                     &live,
                     &metrics,
                     &mut background,
+                    shutdown_rx.clone(),
                 )
                 .await?;
                 let listener = config
@@ -266,7 +272,12 @@ impl Host {
             settings.print_signals(),
             metrics.clone(),
             live.clone(),
-        );
+        )
+        .with_max_age_ms(if settings.nats_url.is_some() {
+            settings.signal_max_age_ms
+        } else {
+            0
+        });
         if settings.signal_revision_id {
             output = output.with_revision_ids(
                 registry
@@ -290,6 +301,7 @@ impl Host {
                 metrics: metrics.clone(),
                 shutdown: shutdown_rx,
                 heartbeat,
+                drain: Duration::from_millis(settings.shutdown_drain_ms),
             })),
             live.clone(),
             input_may_end,
@@ -360,6 +372,7 @@ async fn connect_nats(
     live: &Arc<LiveState>,
     metrics: &Metrics,
     background: &mut Vec<JoinHandle<()>>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(Input, async_nats::Client), HostError> {
     let slow = metrics.nats_slow_consumer.clone();
     let (options, servers) = crate::runtime::nats_auth::connect_options(settings, url)
@@ -412,7 +425,18 @@ async fn connect_nats(
             in_messages.set(stats.in_messages.load(Ordering::Relaxed) as i64);
         }
     }));
-    Ok((Input::Nats(subscriber), client))
+    let (queue, forwarder) = crate::runtime::input::spawn_forwarder(
+        client.clone(),
+        subscriber,
+        settings.nats_subscription_max_bytes.max(1),
+        settings.nats_subscription_capacity.max(1),
+        metrics
+            .messages_dropped
+            .with_label_values(&[crate::runtime::input::BUFFER_FULL]),
+        shutdown,
+    );
+    background.push(forwarder);
+    Ok((Input::Nats(queue), client))
 }
 
 /// Runs the host with the process environment until SIGTERM or Ctrl-C.

@@ -37,6 +37,10 @@ pub struct Metrics {
     pub signal_latency: Histogram,
     /// Symbols known to the processing path.
     pub symbols_tracked: IntGauge,
+    /// Symbols freed after `SYMBOL_IDLE_SECONDS` without a message.
+    pub symbols_freed: IntCounter,
+    /// Signals not published, by strategy and reason (`stale`: older than `SIGNAL_MAX_AGE_MS`).
+    pub signals_dropped: IntCounterVec,
     /// Enabled strategies.
     pub enabled_strategies: IntGauge,
     /// Seconds since start.
@@ -154,6 +158,19 @@ impl Metrics {
             "Symbols known to the processing path",
         )
         .expect("metric");
+        let symbols_freed = IntCounter::new(
+            "realtime_symbols_freed_total",
+            "Symbols whose state was freed after SYMBOL_IDLE_SECONDS without a message",
+        )
+        .expect("metric");
+        let signals_dropped = IntCounterVec::new(
+            prometheus::Opts::new(
+                "realtime_signals_dropped_total",
+                "Signals not published, by strategy and reason (stale: older than SIGNAL_MAX_AGE_MS)",
+            ),
+            &["strategy", "reason"],
+        )
+        .expect("metric");
         let enabled_strategies =
             IntGauge::new("enabled_strategies_count", "Number of enabled strategies")
                 .expect("metric");
@@ -208,6 +225,8 @@ impl Metrics {
             Box::new(processing_latency.clone()),
             Box::new(signal_latency.clone()),
             Box::new(symbols_tracked.clone()),
+            Box::new(symbols_freed.clone()),
+            Box::new(signals_dropped.clone()),
             Box::new(enabled_strategies.clone()),
             Box::new(uptime.clone()),
             Box::new(memory.clone()),
@@ -231,6 +250,9 @@ impl Metrics {
             "oversized",
             crate::runtime::admission::FUTURE_TIMESTAMP,
             crate::runtime::admission::STALE_TIMESTAMP,
+            crate::runtime::admission::SYMBOL_LIMIT,
+            crate::runtime::admission::SYMBOL_NOT_ALLOWED,
+            crate::runtime::input::BUFFER_FULL,
         ] {
             messages_dropped.with_label_values(&[reason]);
         }
@@ -248,6 +270,8 @@ impl Metrics {
             processing_latency,
             signal_latency,
             symbols_tracked,
+            symbols_freed,
+            signals_dropped,
             enabled_strategies,
             uptime,
             memory,

@@ -132,6 +132,27 @@ pub struct Settings {
     /// refuses writes without `API_TOKEN`.
     #[arg(long, env = "API_AUTH", value_enum, default_value = "required")]
     pub api_auth: ApiAuth,
+    /// Most symbols with state at once; messages of further new symbols are dropped (`reason="symbol_limit"`)
+    /// until idle ones are freed. Symbols with a configuration override always have state.
+    #[arg(long, env = "MAX_SYMBOLS", default_value_t = crate::runtime::admission::DEFAULT_MAX_SYMBOLS)]
+    pub max_symbols: usize,
+    /// Comma-separated symbols to process; others are dropped (`reason="symbol_not_allowed"`). Unset: all.
+    #[arg(long, env = "SYMBOL_ALLOWLIST", value_delimiter = ',')]
+    pub symbol_allowlist: Option<Vec<String>>,
+    /// Seconds without a message after which a symbol's state is freed in every strategy and plugin (0 = never).
+    #[arg(long, env = "SYMBOL_IDLE_SECONDS", default_value_t = crate::runtime::admission::DEFAULT_SYMBOL_IDLE_SECONDS)]
+    pub symbol_idle_seconds: u64,
+    /// Subscription buffer in bytes (with `NATS_SUBSCRIPTION_CAPACITY` messages); overflow is dropped
+    /// (`reason="buffer_full"`).
+    #[arg(long, env = "NATS_SUBSCRIPTION_MAX_BYTES", default_value_t = crate::runtime::input::DEFAULT_MAX_BYTES)]
+    pub nats_subscription_max_bytes: usize,
+    /// Live mode: signals whose event time is older than this many ms are not published (counted in
+    /// `realtime_signals_dropped_total{reason="stale"}`); 0 turns the check off.
+    #[arg(long, env = "SIGNAL_MAX_AGE_MS", default_value_t = 30_000)]
+    pub signal_max_age_ms: i64,
+    /// At shutdown, buffered input is processed for at most this many ms before signals are flushed.
+    #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 5_000)]
+    pub shutdown_drain_ms: u64,
     /// Live mode: messages dated more than this many ms ahead of the wall clock are dropped
     /// (`reason="future_timestamp"`); 0 turns the check off.
     #[arg(long, env = "MAX_CLOCK_SKEW_MS", default_value_t = crate::runtime::admission::DEFAULT_MAX_CLOCK_SKEW_MS)]

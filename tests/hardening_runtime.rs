@@ -247,3 +247,170 @@ async fn event_time_is_checked_per_symbol_and_cannot_poison_other_symbols() {
     assert!(wait_until(5, || async { h.processed().await > before }).await);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn idle_symbols_are_freed_everywhere_and_their_ids_reused() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let h = TestHost::start(
+        settings(&[
+            "--nats-url",
+            &url,
+            "--signals-to-stdout",
+            "false",
+            "--max-symbols",
+            "3",
+            "--symbol-idle-seconds",
+            "1",
+        ]),
+        env_of(&[]),
+    )
+    .await;
+    h.wait_ready(10).await;
+    let client = async_nats::connect(&url).await.unwrap();
+    let good = depth_lines(1).pop().unwrap();
+    let as_symbol = |s: &str| good.replace("btcusdt@", &format!("{}@", s.to_ascii_lowercase()));
+    for s in ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"] {
+        client
+            .publish("binance.websocket.data", as_symbol(s).into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let limited = wait_until(10, || async {
+        let (_, text) = h.get_text("/metrics").await;
+        metric(
+            &text,
+            "realtime_messages_dropped_total",
+            "reason=\"symbol_limit\"",
+        ) == 1.0
+    })
+    .await;
+    assert!(limited, "the fourth symbol is dropped as symbol_limit");
+    assert_eq!(h.get_json("/api/v1/metrics/depth/CCCUSDT").await.0, 200);
+    assert_eq!(h.get_json("/api/v1/metrics/depth/DDDUSDT").await.0, 404);
+    // Idle for a second: freed in the symbol table and in the depth analyzer.
+    let freed = wait_until(10, || async {
+        let (_, text) = h.get_text("/metrics").await;
+        metric(&text, "realtime_symbols_freed_total", "") >= 3.0
+            && metric(&text, "realtime_symbols_tracked", "") == 0.0
+    })
+    .await;
+    assert!(freed, "{}", h.get_text("/metrics").await.1);
+    assert_eq!(h.get_json("/api/v1/metrics/depth/AAAUSDT").await.0, 404);
+    // The freed ids are reused: the new symbol has fresh state of its own.
+    client
+        .publish("binance.websocket.data", as_symbol("DDDUSDT").into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    assert!(
+        wait_until(10, || async {
+            h.get_json("/api/v1/metrics/depth/DDDUSDT").await.0 == 200
+        })
+        .await
+    );
+    let (_, d) = h.get_json("/api/v1/metrics/depth/DDDUSDT").await;
+    assert_eq!(d["symbol"], "DDDUSDT");
+    h.shutdown().await;
+
+    let h = TestHost::start(
+        settings(&[
+            "--nats-url",
+            &url,
+            "--signals-to-stdout",
+            "false",
+            "--symbol-allowlist",
+            "BTCUSDT,ethusdt",
+        ]),
+        env_of(&[]),
+    )
+    .await;
+    h.wait_ready(10).await;
+    for s in ["ETHUSDT", "XRPUSDT"] {
+        client
+            .publish("binance.websocket.data", as_symbol(s).into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let dropped = wait_until(10, || async {
+        let (_, text) = h.get_text("/metrics").await;
+        metric(
+            &text,
+            "realtime_messages_dropped_total",
+            "reason=\"symbol_not_allowed\"",
+        ) == 1.0
+            && metric(&text, "realtime_messages_processed_total", "") == 1.0
+    })
+    .await;
+    assert!(dropped, "{}", h.get_text("/metrics").await.1);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_signals_are_dropped_and_published_counts_what_nats_accepted() {
+    use futures::StreamExt;
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let h = TestHost::start(
+        settings(&[
+            "--nats-url",
+            &url,
+            "--signals-to-stdout",
+            "false",
+            "--signal-max-age-ms",
+            "30000",
+        ]),
+        env_of(&[]),
+    )
+    .await;
+    h.wait_ready(10).await;
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut sub = client.subscribe("cio.intent.trading.>").await.unwrap();
+    client.flush().await.unwrap();
+    // The recording as it is: from 2024, every signal is stale (an outage's backlog).
+    let depth = depth_lines(400);
+    for line in &depth {
+        client
+            .publish("binance.websocket.data", line.clone().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    assert!(wait_until(10, || async { h.processed().await >= 400.0 }).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, text) = h.get_text("/metrics").await;
+    let generated = metric(&text, "realtime_signals_generated_total", "");
+    let stale = metric(&text, "realtime_signals_dropped_total", "reason=\"stale\"");
+    assert!(generated > 0.0);
+    assert_eq!(stale, generated, "every old signal is dropped");
+    assert_eq!(metric(&text, "realtime_signals_published_total", ""), 0.0);
+    assert!(tokio::time::timeout(Duration::from_millis(300), sub.next())
+        .await
+        .is_err());
+    // The same data dated now: published, and the published count is what reached NATS.
+    let fresh = shifted(&depth, wall_clock_ms() - 20_000);
+    for line in &fresh {
+        client
+            .publish("binance.websocket.data", line.clone().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    assert!(wait_until(10, || async { h.processed().await >= 800.0 }).await);
+    let mut received = 0.0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
+        received += 1.0;
+    }
+    let (_, text) = h.get_text("/metrics").await;
+    let published = metric(&text, "realtime_signals_published_total", "");
+    assert!(received > 0.0);
+    assert_eq!(published, received);
+    assert_eq!(
+        metric(&text, "realtime_signals_dropped_total", "reason=\"stale\""),
+        stale,
+        "fresh signals are not stale"
+    );
+    h.shutdown().await;
+}

@@ -177,6 +177,27 @@ async fn trace_context_is_carried_into_signals() {
     h.shutdown().await;
 }
 
+/// The signals the default strategies give for `lines`, computed offline (same decoder, same strategies).
+fn expected_signals(lines: &[String]) -> usize {
+    use realtime_strategies::metrics::Metrics;
+    use realtime_strategies::registry::Registry;
+    use realtime_strategies::runtime::Pipeline;
+    let registry = Registry::load().unwrap();
+    let env = |_: &str| None;
+    let runners = registry
+        .strategies()
+        .iter()
+        .filter(|s| s.enabled_in(&env))
+        .map(|s| (s.descriptor.build)(s.descriptor))
+        .collect();
+    let mut p = Pipeline::new(runners, Vec::new(), Metrics::new(), 1 << 20, 1000);
+    let mut out = Vec::new();
+    for l in lines {
+        p.process(l.as_bytes(), &mut out);
+    }
+    out.len()
+}
+
 #[tokio::test]
 async fn sigterm_stops_gracefully_and_flushes() {
     let nats = NatsServer::start();
@@ -186,6 +207,10 @@ async fn sigterm_stops_gracefully_and_flushes() {
         .env("HEALTH_CHECK_PORT", port.to_string())
         .env("HTTP_BIND", "127.0.0.1")
         .env("SIGNALS_TO_STDOUT", "false")
+        // The recording is from 2024: its signals are not stale for this test.
+        .env("SIGNAL_MAX_AGE_MS", "0")
+        // Room to drain the whole backlog even on a loaded debug build.
+        .env("SHUTDOWN_DRAIN_MS", "30000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -201,23 +226,51 @@ async fn sigterm_stops_gracefully_and_flushes() {
         assert!(Instant::now() < deadline, "binary never became ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Signals triggered right before SIGTERM must still arrive.
     let client = async_nats::connect(nats.url()).await.unwrap();
     let mut signals = client.subscribe("cio.intent.trading.>").await.unwrap();
     client.flush().await.unwrap();
-    for line in depth_lines(200) {
-        client
-            .publish("binance.websocket.data", line.into())
-            .await
-            .unwrap();
-    }
-    client.flush().await.unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(10), signals.next()).await;
-    assert!(first.is_ok(), "signals flowed before shutdown");
     // An open live stream (a browser) must not hold up the shutdown.
     let _sse = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/stream/signals"))
         .await
         .unwrap();
+    // A burst, then SIGTERM as soon as the host has read it all from NATS, while most of it is still buffered:
+    // everything buffered must still be processed and every resulting signal published before the exit.
+    let lines = depth_lines(7000);
+    let expected = expected_signals(&lines);
+    assert!(expected > 0, "the recording gives signals");
+    for line in &lines {
+        client
+            .publish("binance.websocket.data", line.clone().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    let (read, processed) = loop {
+        let text = reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let read = common::metric(&text, "realtime_nats_in_messages", "");
+        if read >= lines.len() as f64 {
+            break (
+                read,
+                common::metric(&text, "realtime_messages_processed_total", ""),
+            );
+        }
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "host read only {read} messages"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("at SIGTERM: {read} messages read from NATS, {processed} processed");
+    assert!(
+        processed < read,
+        "a backlog is buffered at SIGTERM (else this test checks nothing)"
+    );
     let started = Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -229,12 +282,25 @@ async fn sigterm_stops_gracefully_and_flushes() {
             break s;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(15),
+            started.elapsed() < Duration::from_secs(40),
             "no exit within the grace period"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "clean exit code, got {exit:?}");
+    let mut received = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), signals.next()).await {
+        received += 1;
+    }
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut log);
+    }
+    assert_eq!(
+        received, expected,
+        "every signal of the input accepted before SIGTERM is published before the exit; host log:\n{log}"
+    );
 }
 
 /// Sharded replicas: a cross-symbol strategy (btc_dominance reads ETH tickers to signal on BTC) still sees every

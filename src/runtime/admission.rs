@@ -11,12 +11,27 @@
 //! Offline runners (standalone replay, `evaluate`) keep recorded event time: they use
 //! [`EventTimeGuard::offline`], which has the wall-clock check off and the regression check on.
 
+use std::collections::HashSet;
+use std::time::Instant;
+
 use strategy_sdk::SymbolId;
+
+use crate::runtime::symbols::SymbolTable;
 
 /// Drop reason of a message dated too far ahead of the wall clock.
 pub const FUTURE_TIMESTAMP: &str = "future_timestamp";
 /// Drop reason of a message older than its symbol's latest admitted event time beyond the tolerance.
 pub const STALE_TIMESTAMP: &str = "stale_timestamp";
+
+/// Drop reason of a new symbol while `MAX_SYMBOLS` symbols are tracked.
+pub const SYMBOL_LIMIT: &str = "symbol_limit";
+/// Drop reason of a symbol outside `SYMBOL_ALLOWLIST`.
+pub const SYMBOL_NOT_ALLOWED: &str = "symbol_not_allowed";
+/// Default `MAX_SYMBOLS`: worst case (every symbol a busy depth20 stream, ~150 KB of state across the depth
+/// analyzer and the depth strategies) ~75 MB, which fits a 256 Mi pod.
+pub const DEFAULT_MAX_SYMBOLS: usize = 500;
+/// Default `SYMBOL_IDLE_SECONDS`.
+pub const DEFAULT_SYMBOL_IDLE_SECONDS: u64 = 900;
 
 /// Default `MAX_CLOCK_SKEW_MS`.
 pub const DEFAULT_MAX_CLOCK_SKEW_MS: i64 = 5_000;
@@ -95,6 +110,115 @@ impl EventTimeGuard {
     pub fn forget(&mut self, symbol: SymbolId) {
         if let Some(t) = self.latest.get_mut(symbol.index()) {
             *t = i64::MIN;
+        }
+    }
+}
+
+/// Which symbols get state: at most `max_symbols` at once, only allow-listed ones when a list is given, and symbols
+/// idle for `idle_seconds` are freed (their ids reused). Symbols with a configuration override are pinned: never
+/// freed, never refused.
+#[derive(Debug)]
+pub struct SymbolAdmission {
+    max_symbols: usize,
+    allowlist: Option<HashSet<Box<str>>>,
+    idle_seconds: u32,
+    started: Instant,
+    now_seconds: u32,
+    last_seen: Vec<u32>,
+    pinned: Vec<bool>,
+}
+
+impl Default for SymbolAdmission {
+    fn default() -> Self {
+        Self::new(usize::MAX, None, 0)
+    }
+}
+
+impl SymbolAdmission {
+    /// Limits: `max_symbols` at once, an optional allowlist (upper-case names), `idle_seconds` before a symbol is
+    /// freed (0 = never).
+    pub fn new(max_symbols: usize, allowlist: Option<Vec<String>>, idle_seconds: u64) -> Self {
+        Self {
+            max_symbols: max_symbols.max(1),
+            allowlist: allowlist.map(|l| {
+                l.into_iter()
+                    .map(|s| s.trim().to_ascii_uppercase().into_boxed_str())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }),
+            idle_seconds: u32::try_from(idle_seconds).unwrap_or(u32::MAX),
+            started: Instant::now(),
+            now_seconds: 0,
+            last_seen: Vec::new(),
+            pinned: Vec::new(),
+        }
+    }
+
+    /// The id of `symbol` if it may have state, interning it when new; `Err` carries the drop reason. Known
+    /// symbols cost one hash lookup.
+    pub fn admit(
+        &mut self,
+        table: &mut SymbolTable,
+        symbol: &str,
+    ) -> Result<SymbolId, &'static str> {
+        let id = match table.get(symbol) {
+            Some(id) => id,
+            None => {
+                if let Some(allow) = &self.allowlist {
+                    if !allow.contains(symbol) {
+                        return Err(SYMBOL_NOT_ALLOWED);
+                    }
+                }
+                if table.len() >= self.max_symbols {
+                    return Err(SYMBOL_LIMIT);
+                }
+                let id = table.intern(symbol);
+                self.fresh(id);
+                id
+            }
+        };
+        self.last_seen[id.index()] = self.now_seconds;
+        Ok(id)
+    }
+
+    /// Interns a symbol named by the configuration and pins it (`pin` false unpins it: its override was deleted).
+    pub fn configured(&mut self, table: &mut SymbolTable, symbol: &str, pin: bool) -> SymbolId {
+        let known = table.get(symbol);
+        let id = table.intern(symbol);
+        if known.is_none() {
+            self.fresh(id);
+        }
+        self.pinned[id.index()] = pin;
+        self.last_seen[id.index()] = self.now_seconds;
+        id
+    }
+
+    fn fresh(&mut self, id: SymbolId) {
+        let i = id.index();
+        if i >= self.last_seen.len() {
+            self.last_seen.resize(i + 1, 0);
+            self.pinned.resize(i + 1, false);
+        }
+        self.pinned[i] = false;
+        self.last_seen[i] = self.now_seconds;
+    }
+
+    /// Advances the clock (about once a second) and returns the ids idle for `idle_seconds`, removed from the
+    /// table. The caller must drop every per-id state of each before the next message (the ids are reused).
+    pub fn take_idle(&mut self, table: &mut SymbolTable, out: &mut Vec<SymbolId>) {
+        self.now_seconds = u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX);
+        if self.idle_seconds == 0 {
+            return;
+        }
+        for i in 0..self.last_seen.len() {
+            let id = SymbolId(i as u32);
+            if !self.pinned[i]
+                && table.name(id).is_some()
+                && self.now_seconds.saturating_sub(self.last_seen[i]) >= self.idle_seconds
+            {
+                table.forget(id);
+                out.push(id);
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The processing task: source → pipeline → signal output, plus configuration commands and housekeeping.
 
 pub mod admission;
+pub mod input;
 pub mod lag;
 pub mod nats_auth;
 pub mod output;
@@ -44,6 +45,8 @@ pub struct Processing {
     pub shutdown: watch::Receiver<bool>,
     /// Heartbeat log interval, if enabled.
     pub heartbeat: Option<Duration>,
+    /// At shutdown, how long buffered input is still processed.
+    pub drain: Duration,
 }
 
 /// Why the processing loop ended.
@@ -66,6 +69,7 @@ pub async fn run_processing(processing: Processing) -> Ended {
         metrics,
         mut shutdown,
         heartbeat,
+        drain: drain_deadline,
     } = processing;
     let mut signals = Vec::with_capacity(16);
     // Publishing runs in its own task so a busy NATS connection never stalls intake; the channel is bounded
@@ -73,12 +77,16 @@ pub async fn run_processing(processing: Processing) -> Ended {
     let (publish_tx, mut publish_rx) =
         mpsc::channel::<(strategy_sdk::Signal, Instant)>(PUBLISH_QUEUE);
     let publisher_metrics = metrics.clone();
+    let mut output = output;
     let publisher = tokio::spawn(async move {
         while let Some((signal, received)) = publish_rx.recv().await {
             output.publish(&signal).await;
             publisher_metrics
                 .signal_latency
                 .observe(received.elapsed().as_secs_f64());
+            if publish_rx.is_empty() || output.pending() >= output::CONFIRM_BATCH {
+                output.confirm().await;
+            }
         }
         output.flush().await;
     });
@@ -92,7 +100,10 @@ pub async fn run_processing(processing: Processing) -> Ended {
     let ended = loop {
         tokio::select! {
             biased;
-            _ = shutdown.changed() => break Ended::Shutdown,
+            _ = shutdown.changed() => {
+                drain(&mut input, &mut pipeline, &mut signals, &publish_tx, &live, drain_deadline).await;
+                break Ended::Shutdown;
+            }
             Some(cmd) = commands.recv() => {
                 let (strategy, scope) = match &cmd {
                     PipelineCommand::Params { strategy, symbol, .. } => {
@@ -157,6 +168,43 @@ pub async fn run_processing(processing: Processing) -> Ended {
     drop(publish_tx);
     let _ = publisher.await;
     ended
+}
+
+/// At shutdown: processes what is buffered (the source stops feeding: the NATS forwarder unsubscribes, the replay
+/// stops) until the input ends or `deadline` passes, so nothing accepted is silently lost.
+async fn drain(
+    input: &mut Input,
+    pipeline: &mut Pipeline,
+    signals: &mut Vec<strategy_sdk::Signal>,
+    publish_tx: &mpsc::Sender<(strategy_sdk::Signal, Instant)>,
+    live: &LiveState,
+    deadline: Duration,
+) {
+    let until = tokio::time::Instant::now() + deadline;
+    let mut drained = 0u64;
+    loop {
+        match tokio::time::timeout_at(until, input.next()).await {
+            Ok(Some(payload)) => {
+                let received = Instant::now();
+                if let Outcome::Processed(_) = pipeline.process(&payload, signals) {
+                    live.processed.fetch_add(1, Ordering::Relaxed);
+                }
+                drained += 1;
+                for signal in signals.drain(..) {
+                    let _ = publish_tx.send((signal, received)).await;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(
+                    drained,
+                    "shutdown drain deadline reached; the rest of the buffered input is dropped"
+                );
+                return;
+            }
+        }
+    }
+    tracing::info!(drained, "buffered input processed before shutdown");
 }
 
 /// Watches the processing task: when it panics, or ends while its input should not end (`input_may_end` false:

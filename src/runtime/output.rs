@@ -9,14 +9,22 @@ use crate::metrics::Metrics;
 use crate::state::LiveState;
 
 /// Signal destinations.
-#[derive(Clone)]
+///
+/// `signals published` counts signals the NATS server accepted: publications are handed to the client, then
+/// confirmed by a flush (when the queue runs empty, at most every [`CONFIRM_BATCH`] signals); a failed flush
+/// counts them as failed instead.
 pub struct SignalOutput {
     nats: Option<(async_nats::Client, String)>,
     stdout: bool,
     metrics: Metrics,
     live: Arc<LiveState>,
     revision_ids: Option<Arc<std::collections::HashMap<&'static str, String>>>,
+    max_age_ms: Option<i64>,
+    pending: Vec<&'static str>,
 }
+
+/// Most publications awaiting confirmation before a flush.
+pub const CONFIRM_BATCH: usize = 256;
 
 impl SignalOutput {
     /// Publishes to `prefix.<strategy_id>` on `nats` (if any) and prints to stdout if `stdout`.
@@ -33,6 +41,8 @@ impl SignalOutput {
             metrics,
             live,
             revision_ids: None,
+            max_age_ms: None,
+            pending: Vec::new(),
         }
     }
 
@@ -45,13 +55,40 @@ impl SignalOutput {
         self
     }
 
+    /// Drops signals whose event time is more than `max_age_ms` behind the wall clock (live mode after an outage:
+    /// no burst of stale signals); `0` or less turns it off.
+    pub fn with_max_age_ms(mut self, max_age_ms: i64) -> Self {
+        self.max_age_ms = (max_age_ms > 0).then_some(max_age_ms);
+        self
+    }
+
+    /// Whether the signal is too old to publish (counted).
+    fn stale(&self, signal: &Signal) -> bool {
+        let Some(max_age) = self.max_age_ms else {
+            return false;
+        };
+        let age = crate::runtime::admission::wall_clock_ms().saturating_sub(signal.event_time_ms);
+        if age > max_age {
+            self.metrics
+                .signals_dropped
+                .with_label_values(&[signal.strategy_id, "stale"])
+                .inc();
+            return true;
+        }
+        false
+    }
+
     /// Subject of a strategy's signals.
     pub fn subject(prefix: &str, strategy_id: &str) -> String {
         format!("{prefix}.{}", strategy_id.replace([' ', '.'], "_"))
     }
 
-    /// Publishes one signal. Never fails the caller: errors are counted and logged.
-    pub async fn publish(&self, signal: &Signal) {
+    /// Publishes one signal. Never fails the caller: errors are counted and logged. NATS publications are counted
+    /// as published once [`SignalOutput::confirm`] flushed them.
+    pub async fn publish(&mut self, signal: &Signal) {
+        if self.stale(signal) {
+            return;
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let mut contract = signal.to_contract(&id);
         if let Some(ids) = &self.revision_ids {
@@ -81,19 +118,54 @@ impl SignalOutput {
             let _ = writeln!(out, "{body}");
         }
         if ok {
-            self.metrics
-                .signals_published
-                .with_label_values(&[signal.strategy_id])
-                .inc();
-            self.live
-                .signals
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = self.live.signal_feed.send(Arc::from(body));
+            if self.nats.is_some() {
+                self.pending.push(signal.strategy_id);
+            } else {
+                self.count_published(signal.strategy_id);
+            }
         }
     }
 
-    /// Flushes buffered NATS publications (at shutdown).
-    pub async fn flush(&self) {
+    fn count_published(&self, strategy_id: &str) {
+        self.metrics
+            .signals_published
+            .with_label_values(&[strategy_id])
+            .inc();
+        self.live
+            .signals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Number of NATS publications awaiting confirmation.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Flushes the NATS connection and counts the publications since the last confirmation as published, or as
+    /// failed when the flush fails.
+    pub async fn confirm(&mut self) {
+        let Some((client, _)) = &self.nats else {
+            return;
+        };
+        if self.pending.is_empty() {
+            return;
+        }
+        let flushed = client.flush().await;
+        for id in std::mem::take(&mut self.pending) {
+            match &flushed {
+                Ok(()) => self.count_published(id),
+                Err(_) => self.metrics.signals_failed.with_label_values(&[id]).inc(),
+            }
+        }
+        if let Err(e) = flushed {
+            tracing::warn!(error = %e, "signal flush failed; publications counted as failed");
+        }
+    }
+
+    /// Flushes buffered NATS publications (at shutdown) and confirms them.
+    pub async fn flush(&mut self) {
+        self.confirm().await;
         if let Some((client, _)) = &self.nats {
             let _ = client.flush().await;
         }

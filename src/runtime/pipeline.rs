@@ -13,7 +13,7 @@ use strategy_sdk::{
 };
 
 use crate::metrics::Metrics;
-use crate::runtime::admission::EventTimeGuard;
+use crate::runtime::admission::{EventTimeGuard, SymbolAdmission};
 use crate::runtime::symbols::SymbolTable;
 
 /// A change for the processing task, sent by the configuration layer.
@@ -123,6 +123,8 @@ pub struct Pipeline {
     variant_signals: Vec<(VariantId, Signal)>,
     last_touch: Option<MarketTouch>,
     event_time: EventTimeGuard,
+    admission: SymbolAdmission,
+    idle: Vec<SymbolId>,
 }
 
 /// Metric children resolved once per stream kind, so the hot path does no label lookup.
@@ -201,7 +203,16 @@ impl Pipeline {
             variant_signals: Vec::new(),
             last_touch: None,
             event_time: EventTimeGuard::default(),
+            admission: SymbolAdmission::default(),
+            idle: Vec::new(),
         }
+    }
+
+    /// Sets which symbols get state (`MAX_SYMBOLS`, `SYMBOL_ALLOWLIST`, `SYMBOL_IDLE_SECONDS`; default: all,
+    /// never freed).
+    pub fn with_symbol_admission(mut self, admission: SymbolAdmission) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// Sets the per-symbol event-time checks (default: offline — regressions refused, wall clock not checked).
@@ -274,7 +285,16 @@ impl Pipeline {
                 if self.cross_symbol_by_kind[k].is_empty() {
                     return Outcome::Skipped;
                 }
-                let symbol_id = self.symbols.intern(decoded.symbol);
+                let symbol_id = match self.admission.admit(&mut self.symbols, decoded.symbol) {
+                    Ok(id) => id,
+                    Err(reason) => {
+                        self.metrics
+                            .messages_dropped
+                            .with_label_values(&[reason])
+                            .inc();
+                        return Outcome::Dropped(reason);
+                    }
+                };
                 if let Err(reason) = self.event_time.admit(symbol_id, decoded.event_time_ms) {
                     self.metrics
                         .messages_dropped
@@ -302,7 +322,16 @@ impl Pipeline {
                 return Outcome::Skipped;
             }
         }
-        let symbol_id = self.symbols.intern(decoded.symbol);
+        let symbol_id = match self.admission.admit(&mut self.symbols, decoded.symbol) {
+            Ok(id) => id,
+            Err(reason) => {
+                self.metrics
+                    .messages_dropped
+                    .with_label_values(&[reason])
+                    .inc();
+                return Outcome::Dropped(reason);
+            }
+        };
         if let Err(reason) = self.event_time.admit(symbol_id, decoded.event_time_ms) {
             self.metrics
                 .messages_dropped
@@ -372,7 +401,9 @@ impl Pipeline {
                     (None, Some(p)) => ParamsUpdate::Global(p.0),
                     (None, None) => return Some(false),
                     (Some(sym), p) => {
-                        let id = self.symbols.intern(&sym);
+                        let id = self
+                            .admission
+                            .configured(&mut self.symbols, &sym, p.is_some());
                         ParamsUpdate::Symbol(id, p.map(|p| p.0))
                     }
                 };
@@ -386,7 +417,31 @@ impl Pipeline {
         for (plugin, _) in &mut self.plugins {
             plugin.tick(self.last_event_time_ms);
         }
+        self.forget_idle();
         self.metrics.symbols_tracked.set(self.symbols.len() as i64);
+    }
+
+    /// Frees the state of symbols idle for `SYMBOL_IDLE_SECONDS` in every strategy, variant, plugin and the
+    /// event-time guard, then lets the symbol table reuse their ids.
+    fn forget_idle(&mut self) {
+        self.admission.take_idle(&mut self.symbols, &mut self.idle);
+        if self.idle.is_empty() {
+            return;
+        }
+        for &id in &self.idle {
+            for s in &mut self.strategies {
+                s.forget(id);
+            }
+            for v in &mut self.variants {
+                v.runner.forget(id);
+            }
+            for (p, _) in &mut self.plugins {
+                p.forget(id);
+            }
+            self.event_time.forget(id);
+        }
+        self.metrics.symbols_freed.inc_by(self.idle.len() as u64);
+        self.idle.clear();
     }
 
     /// The strategies (for status reporting).

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use serde_json::Value;
 use strategy_sdk::decode::{format_timestamp_ms, parse_timestamp_ms};
 use tokio::sync::{mpsc, watch};
@@ -17,8 +16,8 @@ pub const BUNDLED_RECORDING: &[u8] =
 
 /// A stream of raw messages.
 pub enum Input {
-    /// A NATS subscription.
-    Nats(async_nats::Subscriber),
+    /// A NATS subscription behind a byte-bounded queue.
+    Nats(crate::runtime::input::BoundedQueue),
     /// Messages pushed by a replay task.
     Channel(mpsc::Receiver<Bytes>),
 }
@@ -27,7 +26,7 @@ impl Input {
     /// The next message; `None` when the source is finished.
     pub async fn next(&mut self) -> Option<Bytes> {
         match self {
-            Input::Nats(sub) => sub.next().await.map(|m| m.payload),
+            Input::Nats(queue) => queue.recv().await,
             Input::Channel(rx) => rx.recv().await,
         }
     }
@@ -161,6 +160,9 @@ pub fn spawn_replay(
         let mut round: i64 = 0;
         loop {
             for r in &recorded {
+                if *shutdown.borrow() {
+                    return;
+                }
                 let elapsed_ms = r
                     .time_ms
                     .saturating_sub(base)

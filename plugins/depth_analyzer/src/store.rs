@@ -233,6 +233,10 @@ impl Plugin for DepthAnalyzer {
         Some(Arc::new(self.metrics_reader()))
     }
 
+    fn forget(&mut self, symbol: strategy_sdk::SymbolId) {
+        self.remove(symbol.index());
+    }
+
     fn tick(&mut self, now_ms: i64) {
         self.shared
             .last_tick_ms

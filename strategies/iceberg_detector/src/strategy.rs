@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use strategy_sdk::{
-    Action, EventContext, Level, MarketEvent, Signal, SignalSink, Strategy, StreamKind,
+    Action, EventContext, Level, MarketEvent, Signal, SignalSink, Strategy, StreamKind, SymbolId,
 };
 
 use crate::params::IcebergDetectorParams;
@@ -1543,6 +1543,20 @@ impl Strategy for IcebergDetector {
 
     fn min_signal_interval_ms(params: &IcebergDetectorParams) -> i64 {
         (params.min_signal_interval_seconds * 1000.0) as i64
+    }
+
+    /// Frees the symbol's `max_symbols` slot at once (its state is already gone).
+    fn forget_symbol(&self, symbol: SymbolId) {
+        let me = u64::from(symbol.0) + 1;
+        for slot in self.slots.iter() {
+            if slot
+                .owner
+                .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                slot.last_ms.store(i64::MIN, Ordering::Release);
+            }
+        }
     }
 
     fn on_event(

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use crate::event::{EventContext, MarketEvent};
+use crate::event::{EventContext, MarketEvent, SymbolId};
 
 /// A plugin runs on the processing path next to the strategies. Same rules: no await, no allocation per event.
 pub trait Plugin: Send {
@@ -17,4 +17,8 @@ pub trait Plugin: Send {
 
     /// Periodic housekeeping (expiry), called by the host about once a second with the latest event time.
     fn tick(&mut self, _now_ms: i64) {}
+
+    /// Frees everything kept for `symbol` (idle for `SYMBOL_IDLE_SECONDS`); its id may be reused for another
+    /// symbol.
+    fn forget(&mut self, _symbol: SymbolId) {}
 }

@@ -80,6 +80,11 @@ pub trait Strategy: Send + Sync + Sized + 'static {
         sink: &mut SignalSink,
     );
 
+    /// Called when the host frees a symbol (idle for `SYMBOL_IDLE_SECONDS`) after dropping its `SymbolState`; the
+    /// id may later be given to another symbol. Strategies that keep anything per symbol outside `SymbolState`
+    /// release it here.
+    fn forget_symbol(&self, _symbol: SymbolId) {}
+
     /// Whether the strategy has its data. Strategies fed from outside the stream override it.
     fn status(&self) -> DataStatus {
         DataStatus::Ready
@@ -128,6 +133,9 @@ pub trait StrategyRunner: Send {
     fn take_feed(&mut self, shutdown: watch::Receiver<bool>) -> Option<FeedTask>;
     /// Number of symbols with state.
     fn tracked_symbols(&self) -> usize;
+    /// Frees everything kept for `symbol` (state and symbol parameters); its id may be reused for another symbol,
+    /// which then starts from a fresh state.
+    fn forget(&mut self, symbol: SymbolId);
 }
 
 struct SymbolSlot<S: Strategy> {
@@ -251,5 +259,12 @@ impl<S: Strategy> StrategyRunner for Runner<S> {
 
     fn tracked_symbols(&self) -> usize {
         self.slots.len()
+    }
+
+    fn forget(&mut self, symbol: SymbolId) {
+        if let Some(slot) = self.slots.get_mut(symbol.index()) {
+            *slot = SymbolSlot::default();
+            self.strategy.forget_symbol(symbol);
+        }
     }
 }
