@@ -352,6 +352,10 @@ impl StrategyRunner for GatedRunner {
     fn tracked_symbols(&self) -> usize {
         self.inner.tracked_symbols()
     }
+
+    fn forget(&mut self, symbol: strategy_sdk::SymbolId) {
+        self.inner.forget(symbol);
+    }
 }
 
 #[cfg(test)]

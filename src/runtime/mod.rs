@@ -190,8 +190,11 @@ async fn drain(
                     live.processed.fetch_add(1, Ordering::Relaxed);
                 }
                 drained += 1;
-                for signal in signals.drain(..) {
-                    let _ = publish_tx.send((signal, received)).await;
+                for mut signal in signals.drain(..) {
+                    // Signals leave the pipeline here too: host-level parameters apply.
+                    if crate::host_params::apply(&live.host_params, &mut signal) {
+                        let _ = publish_tx.send((signal, received)).await;
+                    }
                 }
             }
             Ok(None) => break,
