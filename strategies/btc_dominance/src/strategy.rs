@@ -100,11 +100,10 @@ struct Sample {
 }
 
 /// Per-symbol state (used for BTCUSDT only): one dominance sample per minute over `window_hours`, plus the
-/// reference sample just before the window, and the time of the last signal.
+/// reference sample just before the window (the minimum interval between signals is the host runner's).
 #[derive(Debug, Default, Clone)]
 pub struct DominanceState {
     history: VecDeque<Sample>,
-    last_signal_ms: Option<i64>,
 }
 
 /// The dominance proxy at one BTCUSDT ticker.
@@ -322,14 +321,9 @@ impl Strategy for BtcDominance {
         state.record(&r, now, window_ms);
         let trend = state.trend(&r, now);
         let change = state.change(&r, now, window_ms);
-        let interval_ms = i64::from(p.min_signal_interval) * 1000;
-        if state.last_signal_ms.is_some_and(|t| now - t < interval_ms) {
-            return;
-        }
         let Some(d) = decide(r.dominance, trend, change.unwrap_or(0.0), p) else {
             return;
         };
-        state.last_signal_ms = Some(now);
         let mut signal = Signal::new(
             Self::ID,
             Self::NAME,
@@ -509,17 +503,12 @@ mod tests {
             meta(&s[0], "suggested_alts"),
             &json!(["ETHUSDT", "BNBUSDT"])
         );
-        // still falling, but within min_signal_interval (4 h) of the last signal: silent.
-        let mut t = 2 * MIN;
-        let mut d: f64 = 39.0;
-        while t < 2 * MIN + 4 * HOUR - MIN {
-            t += MIN;
-            d = (d - 0.6).max(20.0);
-            assert!(pair(&mut h, t, d).is_empty(), "at {t}");
-        }
-        // keep falling until exactly 4 h after the signal: fires again.
-        pair(&mut h, 2 * MIN + 4 * HOUR - 1, 19.0);
-        assert_eq!(pair(&mut h, 2 * MIN + 4 * HOUR, 18.0).len(), 1);
+        // still falling: the strategy reports it again (the 4 h min_signal_interval is the SDK runner's).
+        assert_eq!(pair(&mut h, 3 * MIN, 38.0).len(), 1);
+        assert_eq!(
+            BtcDominance::min_signal_interval_ms(&BtcDominanceParams::default()),
+            4 * HOUR
+        );
     }
 
     #[test]
@@ -617,7 +606,14 @@ mod tests {
         // interval holds.
         let lines = testing::bundled_recording();
         let mut h = Harness::<BtcDominance>::default();
-        let signals = h.feed_envelopes(lines.iter().map(String::as_str));
+        let raw = h.feed_envelopes(lines.iter().map(String::as_str));
+        // what is published: the raw signals through the runner's per-symbol interval
+        let interval = BtcDominance::min_signal_interval_ms(&h.params);
+        let mut gate = strategy_sdk::Cooldown::default();
+        let signals: Vec<_> = raw
+            .into_iter()
+            .filter(|s| gate.try_fire(s.event_time_ms, interval))
+            .collect();
         assert_eq!(signals.len(), 1);
         assert_eq!(meta(&signals[0], "alts_included"), &json!(["ETHUSDT"]));
         testing::assert_golden(
@@ -633,13 +629,10 @@ mod tests {
         #[test]
         fn signals_are_always_well_formed(
             ticks in proptest::collection::vec((0usize..4, 0.0f64..1e9, 0i64..200_000), 0..200),
-            interval in 3600u32..=86_400,
         ) {
-            let p = BtcDominanceParams { min_signal_interval: interval, ..Default::default() };
-            let mut h = Harness::<BtcDominance>::new(p);
+            let mut h = Harness::<BtcDominance>::default();
             let symbols = [BTC, "ETHUSDT", "BNBUSDT", "SOLUSDT"];
             let mut t = 0;
-            let mut last: Option<i64> = None;
             for (sym, qv, dt) in ticks {
                 t += dt;
                 for s in feed(&mut h, symbols[sym], t, qv) {
@@ -649,10 +642,6 @@ mod tests {
                     let d = s.indicators[0].1.as_f64().unwrap();
                     proptest::prop_assert!((0.0..=100.0).contains(&d));
                     proptest::prop_assert_eq!(meta(&s, "dominance_source"), DOMINANCE_SOURCE);
-                    if let Some(l) = last {
-                        proptest::prop_assert!(t - l >= i64::from(interval) * 1000);
-                    }
-                    last = Some(t);
                 }
             }
         }

@@ -25,13 +25,13 @@ impl CrossExchangeSpread {
     }
 }
 
-/// Per-symbol state: the current run of above-threshold quote refreshes and the last signal time.
+/// Per-symbol state: the current run of above-threshold quote refreshes (the minimum interval between signals is
+/// the host runner's).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SpreadState {
     streak: u32,
     streak_action: Option<Action>,
     last_generation: u64,
-    last_signal_ms: Option<i64>,
 }
 
 impl SpreadState {
@@ -140,14 +140,6 @@ impl Strategy for CrossExchangeSpread {
         if state.streak < p.persistent_spread_periods {
             return;
         }
-        let interval_ms = i64::from(p.min_signal_interval) * 1000;
-        if state
-            .last_signal_ms
-            .is_some_and(|last| now.saturating_sub(last) < interval_ms)
-        {
-            return;
-        }
-        state.last_signal_ms = Some(now);
         let conf = confidence(r.spread_percent, p);
         let max_size = f64::from(p.max_position_size);
         let position_usdt = (max_size * conf).min(max_size);
@@ -322,27 +314,16 @@ mod tests {
     }
 
     #[test]
-    fn cooldown_uses_event_time() {
+    fn repeats_are_left_to_the_runners_interval() {
+        // still persistent on the next refresh: the strategy reports it again; the 300 s min_signal_interval is
+        // enforced per symbol by the SDK runner for every strategy.
         let mut h = Harness::<CrossExchangeSpread>::default();
         assert_eq!(three_periods(&mut h, 101.0, T0).len(), 1);
-        let first = T0 + 10_100;
-        // still persistent, but within 300 s of the first signal
-        let mut t = first;
-        while t < first + 300_000 - 5_000 {
-            t += 5_000;
-            quote(&h, Exchange::Coinbase, 101.0, t);
-            assert!(
-                tick(&mut h, 100.0, t).is_empty(),
-                "cooldown at {}",
-                t - first
-            );
-        }
-        quote(&h, Exchange::Coinbase, 101.0, first + 299_999);
-        assert!(tick(&mut h, 100.0, first + 299_999).is_empty());
+        quote(&h, Exchange::Coinbase, 101.0, T0 + 15_100);
+        assert_eq!(tick(&mut h, 100.0, T0 + 15_100).len(), 1);
         assert_eq!(
-            tick(&mut h, 100.0, first + 300_000).len(),
-            1,
-            "exactly 300 s later"
+            CrossExchangeSpread::min_signal_interval_ms(&CrossExchangeSpreadParams::default()),
+            300_000
         );
     }
 
@@ -528,6 +509,19 @@ mod tests {
             !signals.is_empty(),
             "injected quotes must trigger the strategy"
         );
+        // what is published: the raw signals through the runner's per-symbol interval
+        let interval = CrossExchangeSpread::min_signal_interval_ms(&h.params);
+        let mut gates: std::collections::HashMap<String, strategy_sdk::Cooldown> =
+            Default::default();
+        let signals: Vec<_> = signals
+            .into_iter()
+            .filter(|s| {
+                gates
+                    .entry(s.symbol.clone())
+                    .or_default()
+                    .try_fire(s.event_time_ms, interval)
+            })
+            .collect();
         testing::assert_golden(
             concat!(
                 env!("CARGO_MANIFEST_DIR"),

@@ -17,8 +17,6 @@ pub const MAX_CONFIDENCE: f64 = 0.95;
 pub const MAX_LEVELS_PER_SIDE: usize = 1024;
 /// Quantities remembered per level for the volume statistics (the original's per-level snapshot limit).
 pub const SNAPSHOTS_PER_LEVEL: usize = 100;
-/// Most `(price, side)` cooldowns remembered per symbol.
-pub const MAX_COOLDOWNS: usize = 64;
 /// Symbol slots available to `max_symbols` (its schema maximum).
 pub const MAX_SYMBOL_SLOTS: usize = 200;
 /// The anchor pattern needs this multiple of `persistence_threshold_seconds` (the original: 180 s vs 120 s).
@@ -288,14 +286,6 @@ impl SideLevels {
     }
 }
 
-/// A `(price rounded to cents, side)` that signalled recently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cooldown {
-    price_cents: i64,
-    side: Side,
-    at_ms: i64,
-}
-
 /// Per-symbol state: the tracked bid and ask levels (at most [`MAX_LEVELS_PER_SIDE`] each), the per-level
 /// cooldowns (at most [`MAX_COOLDOWNS`]) and the symbol's `max_symbols` slot.
 #[derive(Debug, Default)]
@@ -303,7 +293,6 @@ pub struct IcebergState {
     bids: SideLevels,
     asks: SideLevels,
     next_seq: u64,
-    cooldowns: VecDeque<Cooldown>,
     slot: Option<usize>,
 }
 
@@ -316,7 +305,6 @@ impl IcebergState {
     fn clear(&mut self) {
         self.bids.clear();
         self.asks.clear();
-        self.cooldowns.clear();
     }
 
     fn update(&mut self, bids: &[Level], asks: &[Level], now_ms: i64, p: &IcebergDetectorParams) {
@@ -369,37 +357,6 @@ impl IcebergState {
         }
         best
     }
-
-    fn cooling(&self, price_cents: i64, side: Side, now_ms: i64, interval_ms: f64) -> bool {
-        self.cooldowns.iter().any(|c| {
-            c.price_cents == price_cents
-                && c.side == side
-                && ((now_ms - c.at_ms) as f64) < interval_ms
-        })
-    }
-
-    fn start_cooldown(&mut self, price_cents: i64, side: Side, now_ms: i64, interval_ms: f64) {
-        self.cooldowns.retain(|c| {
-            ((now_ms - c.at_ms) as f64) < interval_ms
-                && !(c.price_cents == price_cents && c.side == side)
-        });
-        if self.cooldowns.capacity() == 0 {
-            self.cooldowns.reserve_exact(MAX_COOLDOWNS);
-        }
-        if self.cooldowns.len() >= MAX_COOLDOWNS {
-            self.cooldowns.pop_front();
-        }
-        self.cooldowns.push_back(Cooldown {
-            price_cents,
-            side,
-            at_ms: now_ms,
-        });
-    }
-}
-
-/// A price rounded to cents, as the original keyed its cooldowns.
-fn price_cents(price: f64) -> i64 {
-    (price * 100.0).round() as i64
 }
 
 /// One `max_symbols` slot shared by all symbols: its owner (`symbol id + 1`, 0 when free) and the event time of the
@@ -524,12 +481,6 @@ impl Strategy for IcebergDetector {
         let avg_refill_speed_s = level.avg_refill_speed_s;
         let consistency = level.consistency_score();
         let persistence_s = (now - level.first_seen_ms) as f64 / 1000.0;
-        let key = price_cents(iceberg_price);
-        let interval_ms = p.min_signal_interval_seconds * 1000.0;
-        if state.cooling(key, side, now, interval_ms) {
-            return;
-        }
-        state.start_cooldown(key, side, now, interval_ms);
 
         let distance = (mid - iceberg_price).abs();
         let risk = distance.max(mid * MIN_RISK_FRACTION);

@@ -13,7 +13,6 @@
 //! - a creation-ordered list (split into runs of non-decreasing first sighting) and the short list of refilling
 //!   levels let the strongest-level search stop as soon as no remaining level can win.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use strategy_sdk::{
@@ -28,8 +27,6 @@ pub const MAX_CONFIDENCE: f64 = 0.95;
 pub const MAX_LEVELS_PER_SIDE: usize = 1024;
 /// Quantities remembered per level for the volume statistics (the original's per-level snapshot limit).
 pub const SNAPSHOTS_PER_LEVEL: usize = 100;
-/// Most `(price, side)` cooldowns remembered per symbol.
-pub const MAX_COOLDOWNS: usize = 64;
 /// Symbol slots available to `max_symbols` (its schema maximum).
 pub const MAX_SYMBOL_SLOTS: usize = 200;
 /// The anchor pattern needs this multiple of `persistence_threshold_seconds` (the original: 180 s vs 120 s).
@@ -1330,14 +1327,6 @@ fn beats(c: f64, side: Side, seq: u64, best: Option<&Best>) -> bool {
     }
 }
 
-/// A `(price rounded to cents, side)` that signalled recently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cooldown {
-    price_cents: i64,
-    side: Side,
-    at_ms: i64,
-}
-
 /// Per-symbol state: the tracked bid and ask levels (at most [`MAX_LEVELS_PER_SIDE`] each), the per-level
 /// cooldowns (at most [`MAX_COOLDOWNS`]) and the symbol's `max_symbols` slot.
 #[derive(Debug, Default)]
@@ -1345,7 +1334,6 @@ pub struct IcebergState {
     bids: SideLevels,
     asks: SideLevels,
     next_seq: u64,
-    cooldowns: VecDeque<Cooldown>,
     slot: Option<usize>,
     /// The `consistency_threshold` owed consistency tests are for.
     owed_threshold: f64,
@@ -1359,16 +1347,12 @@ impl IcebergState {
 
     /// Heap bytes held by this symbol's state (capacities, not lengths) plus the state itself.
     pub fn state_bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.bids.heap_bytes()
-            + self.asks.heap_bytes()
-            + self.cooldowns.capacity() * std::mem::size_of::<Cooldown>()
+        std::mem::size_of::<Self>() + self.bids.heap_bytes() + self.asks.heap_bytes()
     }
 
     fn clear(&mut self) {
         self.bids.clear();
         self.asks.clear();
-        self.cooldowns.clear();
     }
 
     fn update(&mut self, bids: &[Level], asks: &[Level], now_ms: i64, p: &IcebergDetectorParams) {
@@ -1421,37 +1405,6 @@ impl IcebergState {
             (b.side, &tracked.levels[b.slot], b.pattern, b.confidence)
         })
     }
-
-    fn cooling(&self, price_cents: i64, side: Side, now_ms: i64, interval_ms: f64) -> bool {
-        self.cooldowns.iter().any(|c| {
-            c.price_cents == price_cents
-                && c.side == side
-                && ((now_ms - c.at_ms) as f64) < interval_ms
-        })
-    }
-
-    fn start_cooldown(&mut self, price_cents: i64, side: Side, now_ms: i64, interval_ms: f64) {
-        self.cooldowns.retain(|c| {
-            ((now_ms - c.at_ms) as f64) < interval_ms
-                && !(c.price_cents == price_cents && c.side == side)
-        });
-        if self.cooldowns.capacity() == 0 {
-            self.cooldowns.reserve_exact(MAX_COOLDOWNS);
-        }
-        if self.cooldowns.len() >= MAX_COOLDOWNS {
-            self.cooldowns.pop_front();
-        }
-        self.cooldowns.push_back(Cooldown {
-            price_cents,
-            side,
-            at_ms: now_ms,
-        });
-    }
-}
-
-/// A price rounded to cents, as the original keyed its cooldowns.
-fn price_cents(price: f64) -> i64 {
-    (price * 100.0).round() as i64
 }
 
 /// One `max_symbols` slot shared by all symbols: its owner (`symbol id + 1`, 0 when free) and the event time of the
@@ -1589,18 +1542,12 @@ impl Strategy for IcebergDetector {
         let refill_count = level.refill_count;
         let avg_refill_speed_s = level.avg_refill_speed_s;
         let persistence_s = (now - level.first_seen_ms) as f64 / 1000.0;
-        let key = price_cents(iceberg_price);
-        let interval_ms = p.min_signal_interval_seconds * 1000.0;
-        if state.cooling(key, side, now, interval_ms) {
-            return;
-        }
         // only computed for a signal that goes out (it sums the level's remembered quantities)
         let pool = match side {
             Side::Bid => &state.bids.pool,
             Side::Ask => &state.asks.pool,
         };
         let consistency = level.consistency_score(pool);
-        state.start_cooldown(key, side, now, interval_ms);
 
         let distance = (mid - iceberg_price).abs();
         let risk = distance.max(mid * MIN_RISK_FRACTION);
@@ -1898,25 +1845,21 @@ mod tests {
     }
 
     #[test]
-    fn cooldown_is_per_level_and_in_event_time() {
+    fn repeats_are_left_to_the_runners_interval() {
+        // The strategy itself reports the strongest level on every qualifying snapshot; the minimum interval
+        // (per symbol, default 30 min) is enforced once for every strategy by the SDK runner.
         let mut h = Harness::<IcebergDetector>::default();
         let first = steady(&mut h, 0, 181_000, 1_000, 0.2);
         assert_eq!(first.len(), 1);
         let t0 = first[0].event_time_ms;
-        // the same level stays strongest and is rate limited until 120 s later
-        assert!(steady(&mut h, t0 + 1_000, t0 + 119_999, 1_000, 0.2).is_empty());
-        let again = steady(&mut h, t0 + 120_000, t0 + 120_000, 1_000, 0.2);
+        // the same level, one second later: reported again (before, a per-level 120 s cooldown held it back)
+        let again = steady(&mut h, t0 + 1_000, t0 + 1_000, 1_000, 0.2);
         assert_eq!(again.len(), 1);
-        assert_eq!(again[0].event_time_ms, t0 + 120_000);
-        // a different level is not held back by that cooldown: a refilling bid two ticks away fires at once
-        let mut out = Vec::new();
-        for i in 0..7 {
-            let q = if i % 2 == 0 { 10.0 } else { 2.0 };
-            let b = testing::book(&[(100.0, 5.2), (99.8, q)], &[(100.1, 7.0 * 1.2)]);
-            out.extend(run(&mut h, &b, t0 + 121_000 + i * 500));
-        }
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].metadata[2].1, 99.8);
+        assert_eq!(again[0].metadata[2].1, first[0].metadata[2].1);
+        assert_eq!(
+            IcebergDetector::min_signal_interval_ms(&IcebergDetectorParams::default()),
+            1_800_000
+        );
     }
 
     #[test]
@@ -2179,11 +2122,25 @@ mod tests {
     fn golden_signals_on_the_recording() {
         let lines = testing::bundled_recording();
         let mut h = Harness::<IcebergDetector>::default();
-        let signals = h.feed_envelopes(lines.iter().map(String::as_str));
+        let raw = h.feed_envelopes(lines.iter().map(String::as_str));
         assert!(
-            !signals.is_empty(),
+            !raw.is_empty(),
             "the recording must trigger the strategy with defaults"
         );
+        // The golden file holds what is published: the raw signals through the runner's per-symbol interval
+        // (the raw ones repeat on every qualifying snapshot).
+        let interval = IcebergDetector::min_signal_interval_ms(&h.params);
+        let mut gates: std::collections::HashMap<String, strategy_sdk::Cooldown> =
+            Default::default();
+        let signals: Vec<_> = raw
+            .into_iter()
+            .filter(|s| {
+                gates
+                    .entry(s.symbol.clone())
+                    .or_default()
+                    .try_fire(s.event_time_ms, interval)
+            })
+            .collect();
         testing::assert_golden(
             concat!(
                 env!("CARGO_MANIFEST_DIR"),

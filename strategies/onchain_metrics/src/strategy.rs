@@ -25,16 +25,23 @@ impl OnchainMetrics {
     }
 }
 
-/// Per-symbol state: the last signal's time, direction and daily data point.
+/// Per-symbol state: the last signal's direction and daily data point (the minimum interval between signals is
+/// the host runner's).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct OnchainState {
-    last_signal_ms: Option<i64>,
     last_signalled: Option<(i64, Action)>,
 }
 
-/// Whether the symbol is a Bitcoin market (the only asset with a free on-chain source here).
+/// Quote assets a Bitcoin market may be quoted in to count as "the coin" (dollar stablecoins, USD, EUR).
+pub const BTC_QUOTES: &[&str] = &["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR"];
+
+/// Whether the symbol is a spot market of Bitcoin itself (the only asset with a free on-chain source here):
+/// exactly `BTC` followed by one of [`BTC_QUOTES`], so BTCUSDT and BTCUSDC count but BTCSTUSDT (a different token)
+/// and BTCDOWNUSDT (a leveraged token) do not.
 pub fn is_btc_symbol(symbol: &str) -> bool {
-    symbol.starts_with("BTC")
+    symbol
+        .strip_prefix("BTC")
+        .is_some_and(|quote| BTC_QUOTES.contains(&quote))
 }
 
 /// The rule that holds, if any: buy on network growth against the accumulation baseline, sell on contraction
@@ -121,20 +128,12 @@ impl Strategy for OnchainMetrics {
             return;
         }
         let now = ctx.event_time_ms;
-        let interval_ms = i64::from(p.min_signal_interval) * 1000;
-        if state
-            .last_signal_ms
-            .is_some_and(|last| now.saturating_sub(last) < interval_ms)
-        {
-            return;
-        }
         let Some((action, g, periods)) = evaluate(&self.metrics, now, p) else {
             return;
         };
         if state.last_signalled == Some((g.data_point_ms, action)) {
             return; // same conclusion from the same daily data: said once
         }
-        state.last_signal_ms = Some(now);
         state.last_signalled = Some((g.data_point_ms, action));
         let kind = match action {
             Action::Buy => "network_growth",
@@ -343,14 +342,29 @@ mod tests {
     }
 
     #[test]
-    fn cooldown_and_once_per_daily_point() {
+    fn only_the_coins_own_pairs() {
+        for (symbol, ok) in [
+            ("BTCUSDT", true),
+            ("BTCUSDC", true),
+            ("BTCEUR", true),
+            ("BTCSTUSDT", false),
+            ("BTCDOWNUSDT", false),
+            ("BTCUPUSDT", false),
+            ("ETHBTC", false),
+            ("BTC", false),
+        ] {
+            assert_eq!(is_btc_symbol(symbol), ok, "{symbol}");
+            let mut h = Harness::<OnchainMetrics>::default();
+            inject(h.strategy().metrics(), 12.0, 20.0, 1.0, T0);
+            assert_eq!(tick(&mut h, symbol, T0).len(), usize::from(ok), "{symbol}");
+        }
+    }
+
+    #[test]
+    fn once_per_daily_point() {
         let mut h = Harness::<OnchainMetrics>::default();
         inject(h.strategy().metrics(), 12.0, 20.0, 1.0, T0);
         assert_eq!(tick(&mut h, "BTCUSDT", T0).len(), 1);
-        assert!(
-            tick(&mut h, "BTCUSDT", T0 + 3_599_999).is_empty(),
-            "cooldown"
-        );
         assert!(
             tick(&mut h, "BTCUSDT", T0 + 3_600_000).is_empty(),
             "same daily data, same direction"

@@ -22,20 +22,20 @@ pub struct OrderbookSkewParams {
     #[schemars(range(min = 0.01, max = 1.0), example = 0.1)]
     pub min_spread_percent: f64,
     /// Confidence of a signal that only just crosses its threshold with the widest allowed spread
-    #[schemars(range(min = 0.5, max = 1.0), example = 0.7)]
+    #[schemars(range(min = 0.5, max = 1.0), example = 0.5)]
     pub base_confidence: f64,
     /// Weight of the imbalance strength in the confidence (with spread_weight, must sum to 1)
-    #[schemars(range(min = 0.0, max = 1.0), example = 0.6)]
+    #[schemars(range(min = 0.0, max = 1.0), example = 1.0)]
     pub imbalance_weight: f64,
     /// Weight of the spread tightness in the confidence (with imbalance_weight, must sum to 1)
-    #[schemars(range(min = 0.0, max = 1.0), example = 0.4)]
+    #[schemars(range(min = 0.0, max = 1.0), example = 0.0)]
     pub spread_weight: f64,
     /// Minimum combined bid+ask volume in the analyzed levels
     #[schemars(range(min = 0.0001, max = 10.0), example = 0.001)]
     pub min_total_volume: f64,
     /// Minimum time between two signals of this strategy for one symbol, in seconds of event time (the host
     /// drops signals inside it)
-    #[schemars(range(min = 0.0, max = 86400.0), example = 60.0)]
+    #[schemars(range(min = 0.0, max = 86400.0), example = 75.0)]
     pub min_signal_interval_seconds: f64,
 }
 
@@ -46,11 +46,11 @@ impl Default for OrderbookSkewParams {
             buy_threshold: 1.2,
             sell_threshold: 0.8,
             min_spread_percent: 0.1,
-            base_confidence: 0.70,
-            imbalance_weight: 0.6,
-            spread_weight: 0.4,
+            base_confidence: 0.5,
+            imbalance_weight: 1.0,
+            spread_weight: 0.0,
             min_total_volume: 0.001,
-            min_signal_interval_seconds: 60.0,
+            min_signal_interval_seconds: 75.0,
         }
     }
 }

@@ -9,6 +9,9 @@ use crate::params::OrderbookSkewParams;
 /// Highest confidence the strategy reports.
 pub const MAX_CONFIDENCE: f64 = 0.95;
 
+/// Log distance past the threshold at which the imbalance strength reaches 1 (`ln 10`: ten times the threshold).
+pub const SATURATION_LOG_RATIO: f64 = std::f64::consts::LN_10;
+
 /// The order-book skew strategy.
 #[derive(Debug, Default)]
 pub struct OrderbookSkew;
@@ -56,15 +59,26 @@ pub fn read_book(book: &DepthBook, p: &OrderbookSkewParams) -> Option<SkewReadin
     })
 }
 
-/// Confidence: `base + (MAX − base) × (w_i × imbalance_strength + w_s × spread_tightness)`, where imbalance
-/// strength is how far past its threshold the ratio is, relative to the threshold (capped at 1), and spread
-/// tightness is `1 − spread% / max spread%`.
-pub fn confidence(r: &SkewReading, action: Action, p: &OrderbookSkewParams) -> f64 {
-    let strength = match action {
-        Action::Buy => (r.ratio - p.buy_threshold) / p.buy_threshold,
-        Action::Sell => (p.sell_threshold - r.ratio) / p.sell_threshold,
+/// How strong a skew is, from `|ln(bid/ask)|` only, so a book and its mirror image (ratio `r` and `1/r`) are
+/// exactly as strong whichever side they fall on: `clamp((|ln ratio| − t) / ln 10, 0, 1)` with `t` the nearer of
+/// the two thresholds in log units (`min(ln buy_threshold, −ln sell_threshold)`). 0 at that threshold, 1 at ten
+/// times it (ratio 12 or 1/12 with the default 1.2; on the bundled recording the median signal's ratio is ≈ 1.9,
+/// its 90th percentile ≈ 7). The action is not an input: equal skews score the same even when the two thresholds
+/// are not mirror images.
+pub fn imbalance_strength(ratio: f64, p: &OrderbookSkewParams) -> f64 {
+    let x = ratio.ln().abs();
+    let t = p.buy_threshold.ln().min(-p.sell_threshold.ln());
+    if !x.is_finite() {
+        return 1.0;
     }
-    .clamp(0.0, 1.0);
+    ((x - t.max(0.0)) / SATURATION_LOG_RATIO).clamp(0.0, 1.0)
+}
+
+/// Confidence: `base + (MAX − base) × (w_i × imbalance_strength + w_s × spread_tightness)`, where imbalance
+/// strength is [`imbalance_strength`] (symmetric in `ln(bid/ask)`) and spread tightness is
+/// `1 − spread% / max spread%`.
+pub fn confidence(r: &SkewReading, p: &OrderbookSkewParams) -> f64 {
+    let strength = imbalance_strength(r.ratio, p);
     let tightness = (1.0 - r.spread_percent / p.min_spread_percent).clamp(0.0, 1.0);
     let mix = p.imbalance_weight * strength + p.spread_weight * tightness;
     let base = p.base_confidence.min(MAX_CONFIDENCE);
@@ -123,22 +137,15 @@ impl Strategy for OrderbookSkew {
             Action::Sell => r.best_ask,
         };
         sink.emit(
-            Signal::new(
-                Self::ID,
-                Self::NAME,
-                ctx,
-                action,
-                confidence(&r, action, p),
-                price,
-            )
-            .current_price((r.best_bid + r.best_ask) / 2.0)
-            .indicator("bid_volume", r.bid_volume)
-            .indicator("ask_volume", r.ask_volume)
-            .indicator("ratio", r.ratio)
-            .indicator("spread_percent", r.spread_percent)
-            .meta("top_bid", r.best_bid)
-            .meta("top_ask", r.best_ask)
-            .meta("top_levels", p.top_levels),
+            Signal::new(Self::ID, Self::NAME, ctx, action, confidence(&r, p), price)
+                .current_price((r.best_bid + r.best_ask) / 2.0)
+                .indicator("bid_volume", r.bid_volume)
+                .indicator("ask_volume", r.ask_volume)
+                .indicator("ratio", r.ratio)
+                .indicator("spread_percent", r.spread_percent)
+                .meta("top_bid", r.best_bid)
+                .meta("top_ask", r.best_ask)
+                .meta("top_levels", p.top_levels),
         );
     }
 }
@@ -232,23 +239,54 @@ mod tests {
         assert_eq!(run(&mut h, &book, 2).len(), 1);
     }
 
-    #[test]
-    fn confidence_grows_with_imbalance_and_stays_capped() {
-        let p = OrderbookSkewParams::default();
-        let r = |ratio: f64, spread: f64| SkewReading {
+    fn reading(ratio: f64, spread: f64) -> SkewReading {
+        SkewReading {
             bid_volume: ratio,
             ask_volume: 1.0,
             ratio,
             spread_percent: spread,
             best_bid: 100.0,
             best_ask: 100.0 + spread,
+        }
+    }
+
+    #[test]
+    fn confidence_spans_its_range_and_stays_capped() {
+        let p = OrderbookSkewParams::default();
+        let weak = confidence(&reading(1.2001, 0.1), &p);
+        let mid = confidence(&reading(1.2 * 10f64.sqrt(), 0.0), &p);
+        let strong = confidence(&reading(12.0, 0.0), &p);
+        assert!((weak - p.base_confidence).abs() < 0.01, "{weak}");
+        assert!((mid - (0.5 + 0.45 * 0.5)).abs() < 1e-9, "{mid}");
+        assert!((strong - MAX_CONFIDENCE).abs() < 1e-9, "{strong}");
+        assert!(confidence(&reading(100.0, 0.0), &p) <= MAX_CONFIDENCE);
+        // the spread weight only counts when asked for
+        let tight = OrderbookSkewParams {
+            imbalance_weight: 0.5,
+            spread_weight: 0.5,
+            ..Default::default()
         };
-        let weak = confidence(&r(1.21, 0.1), Action::Buy, &p);
-        let strong = confidence(&r(3.0, 0.1), Action::Buy, &p);
-        assert!((weak - 0.70).abs() < 0.01, "{weak}");
-        assert!(strong > weak);
-        assert!(confidence(&r(100.0, 0.0), Action::Buy, &p) <= MAX_CONFIDENCE);
-        assert!((confidence(&r(100.0, 0.0), Action::Buy, &p) - MAX_CONFIDENCE).abs() < 1e-12);
+        assert!(confidence(&reading(1.21, 0.0), &tight) > confidence(&reading(1.21, 0.09), &tight));
+    }
+
+    #[test]
+    fn equally_skewed_buys_and_sells_score_the_same() {
+        // Default thresholds 1.2 and 0.8 are not mirror images; equal skews still score the same.
+        let p = OrderbookSkewParams::default();
+        for r in [1.26, 1.3, 2.0, 5.0, 20.0] {
+            let buy = confidence(&reading(r, 0.01), &p);
+            let sell = confidence(&reading(1.0 / r, 0.01), &p);
+            assert!(
+                (buy - sell).abs() < 1e-12,
+                "ratio {r}: buy {buy} sell {sell}"
+            );
+        }
+        // the same through on_event: a book with bids 3:1 and its mirror image
+        let mut h = Harness::<OrderbookSkew>::new(p);
+        let buy = run(&mut h, &depth(3.0, 1.0), 1);
+        let sell = run(&mut h, &depth(1.0, 3.0), 2);
+        assert_eq!((buy[0].action, sell[0].action), (Action::Buy, Action::Sell));
+        assert!((buy[0].confidence - sell[0].confidence).abs() < 1e-12);
     }
 
     #[test]

@@ -29,9 +29,17 @@ pub struct SpreadLiquidityParams {
     /// Number of ticks for rolling average calculation
     #[schemars(range(min = 5, max = 100), example = 20)]
     pub lookback_ticks: u32,
-    /// Minimum time between signals per symbol
-    #[schemars(range(min = 30.0, max = 600.0), example = 60.0)]
+    /// Minimum time between signals per symbol, in seconds of event time (the host's runner drops signals inside
+    /// it). The default 900 s caps a symbol at 96 signals a day, within 10× the original's documented 5–10 a day.
+    #[schemars(range(min = 30.0, max = 86400.0), example = 900.0)]
     pub min_signal_interval_seconds: f64,
+    /// Closest a stop loss may be to the entry, in percent of the price (the original documents 0.5 %); the
+    /// spread-based stop is moved out to it when closer
+    #[schemars(range(min = 0.0, max = 10.0), example = 0.5)]
+    pub min_stop_loss_pct: f64,
+    /// Closest a take profit may be to the entry, in percent of the price (the original documents 1.0 %)
+    #[schemars(range(min = 0.0, max = 20.0), example = 1.0)]
+    pub min_take_profit_pct: f64,
 }
 
 impl Default for SpreadLiquidityParams {
@@ -44,7 +52,9 @@ impl Default for SpreadLiquidityParams {
             min_depth_reduction_pct: 0.5,
             base_confidence: 0.70,
             lookback_ticks: 20,
-            min_signal_interval_seconds: 60.0,
+            min_signal_interval_seconds: 900.0,
+            min_stop_loss_pct: 0.5,
+            min_take_profit_pct: 1.0,
         }
     }
 }

@@ -39,12 +39,11 @@ struct WideSpread {
 }
 
 /// Per-symbol state: the last `lookback_ticks` snapshots (a ring buffer sized once), the open wide-spread episode
-/// and the time of the last signal.
+/// (the minimum interval between signals is the host runner's).
 #[derive(Debug, Default)]
 pub struct SpreadState {
     history: VecDeque<Tick>,
     wide: Option<WideSpread>,
-    last_signal_ms: Option<i64>,
 }
 
 impl SpreadState {
@@ -262,12 +261,16 @@ pub fn confidence(event: &LiquidityEvent, r: &SpreadReading, p: &SpreadLiquidity
 }
 
 /// Stop loss and take profit as the original sets them: the spread doubled is the volatility proxy; the stop is
-/// one proxy away from the mid on the losing side, the target two proxies away on the winning side.
-pub fn risk_levels(action: Action, r: &SpreadReading) -> (f64, f64) {
+/// one proxy away from the mid on the losing side, the target two proxies away on the winning side. Neither is
+/// closer to the mid than `min_stop_loss_pct` / `min_take_profit_pct` percent of it (on liquid pairs the spread
+/// proxy alone puts the stop a fraction of a basis point away).
+pub fn risk_levels(action: Action, r: &SpreadReading, p: &SpreadLiquidityParams) -> (f64, f64) {
     let atr = r.spread_abs * 2.0;
+    let stop = atr.max(r.mid * p.min_stop_loss_pct / 100.0);
+    let target = (atr * 2.0).max(r.mid * p.min_take_profit_pct / 100.0);
     match action {
-        Action::Buy => (r.mid - atr, r.mid + atr * 2.0),
-        Action::Sell => (r.mid + atr, r.mid - atr * 2.0),
+        Action::Buy => (r.mid - stop, r.mid + target),
+        Action::Sell => (r.mid + stop, r.mid - target),
     }
 }
 
@@ -315,14 +318,8 @@ impl Strategy for SpreadLiquidity {
         let Some(liquidity_event) = detect(state, &r, now, p) else {
             return;
         };
-        if let Some(last) = state.last_signal_ms {
-            if ((now - last) as f64) < p.min_signal_interval_seconds * 1000.0 {
-                return;
-            }
-        }
-        state.last_signal_ms = Some(now);
         let action = liquidity_event.action();
-        let (stop_loss, take_profit) = risk_levels(action, &r);
+        let (stop_loss, take_profit) = risk_levels(action, &r, p);
         let (persistence_s, spread_before_bps, reasoning) = match liquidity_event {
             LiquidityEvent::Narrowing {
                 persistence_s,
@@ -400,13 +397,47 @@ mod tests {
         run(h, &depth(100.0, 0.05, 4.0), spike_at)
     }
 
+    /// Defaults without the stop/target floors, to check the spread-based levels themselves.
+    fn no_floor() -> SpreadLiquidityParams {
+        SpreadLiquidityParams {
+            min_stop_loss_pct: 0.0,
+            min_take_profit_pct: 0.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn default_stop_and_target_are_at_least_half_and_one_percent() {
+        let mut h = Harness::<SpreadLiquidity>::default();
+        let s = spike_episode(&mut h, 10_000, 250);
+        let (mid, s) = (100.025, &s[0]);
+        assert_eq!(s.action, Action::Sell);
+        assert!((s.stop_loss.unwrap() - mid * 1.005).abs() < 1e-9);
+        assert!((s.take_profit.unwrap() - mid * 0.99).abs() < 1e-9);
+        let mut h = Harness::<SpreadLiquidity>::default();
+        let s = narrowing_run(&mut h, 1_900 + 40_100);
+        let (mid, s) = (100.0025, &s[0]);
+        assert_eq!(s.action, Action::Buy);
+        assert!((s.stop_loss.unwrap() - mid * 0.995).abs() < 1e-9);
+        assert!((s.take_profit.unwrap() - mid * 1.01).abs() < 1e-9);
+        // a wider floor moves them further out
+        let mut h = Harness::<SpreadLiquidity>::new(SpreadLiquidityParams {
+            min_stop_loss_pct: 2.0,
+            min_take_profit_pct: 5.0,
+            ..Default::default()
+        });
+        let s = spike_episode(&mut h, 10_000, 250);
+        assert!((s[0].stop_loss.unwrap() - 100.025 * 1.02).abs() < 1e-9);
+        assert!((s[0].take_profit.unwrap() - 100.025 * 0.95).abs() < 1e-9);
+    }
+
     fn bps(bid: f64, spread: f64) -> f64 {
         spread / (bid + spread / 2.0) * 10_000.0
     }
 
     #[test]
     fn liquidity_withdrawal_sells_at_mid_with_spread_based_risk() {
-        let mut h = Harness::<SpreadLiquidity>::default();
+        let mut h = Harness::<SpreadLiquidity>::new(no_floor());
         let s = spike_episode(&mut h, 10_000, 250);
         assert_eq!(s.len(), 1);
         let s = &s[0];
@@ -521,7 +552,7 @@ mod tests {
 
     #[test]
     fn returning_liquidity_buys_after_persistence() {
-        let mut h = Harness::<SpreadLiquidity>::default();
+        let mut h = Harness::<SpreadLiquidity>::new(no_floor());
         let close_at = 1_900 + 40_100;
         let s = narrowing_run(&mut h, close_at);
         assert_eq!(s.len(), 1);
@@ -567,43 +598,6 @@ mod tests {
             run(&mut h, &depth(100.0, 0.15, 10.0), t + i * 100);
         }
         assert!(run(&mut h, &depth(100.0, 0.005, 10.0), t + 2_000).is_empty());
-    }
-
-    #[test]
-    fn cooldown_uses_event_time() {
-        let mut h = Harness::<SpreadLiquidity>::default();
-        assert_eq!(spike_episode(&mut h, 10_000, 250).len(), 1);
-        assert!(
-            spike_episode(&mut h, 10_000 + 59_999, 250).is_empty(),
-            "inside min_signal_interval_seconds"
-        );
-        assert_eq!(
-            spike_episode(&mut h, 10_000 + 59_999 + 60_000, 250).len(),
-            1
-        );
-        let mut h = Harness::<SpreadLiquidity>::default();
-        assert_eq!(spike_episode(&mut h, 10_000, 250).len(), 1);
-        assert_eq!(
-            spike_episode(&mut h, 70_000, 250).len(),
-            1,
-            "exactly the interval later is allowed"
-        );
-        // symbols have separate cooldowns
-        let mut h = Harness::<SpreadLiquidity>::default();
-        assert_eq!(spike_episode(&mut h, 10_000, 250).len(), 1);
-        for i in 0..20 {
-            h.feed(
-                "ETHUSDT",
-                5_000 + i * 250,
-                MarketEvent::Depth(&depth(100.0, 0.01, 10.0)),
-            );
-        }
-        let s = h.feed(
-            "ETHUSDT",
-            10_000,
-            MarketEvent::Depth(&depth(100.0, 0.05, 4.0)),
-        );
-        assert_eq!(s.len(), 1);
     }
 
     #[test]
@@ -682,7 +676,7 @@ mod tests {
     fn defaults_validate() {
         assert!(SpreadLiquidityParams::default().validate().is_ok());
         let json = serde_json::to_value(SpreadLiquidityParams::default()).unwrap();
-        assert_eq!(json.as_object().unwrap().len(), 8);
+        assert_eq!(json.as_object().unwrap().len(), 10);
     }
 
     #[test]

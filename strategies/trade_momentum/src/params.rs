@@ -27,9 +27,10 @@ pub struct TradeMomentumParams {
     #[schemars(range(min = 0.0001, max = 1.0), example = 0.001)]
     pub min_quantity: f64,
     /// Base confidence level for signals
-    #[schemars(range(min = 0.5, max = 1.0), example = 0.68)]
+    #[schemars(range(min = 0.5, max = 1.0), example = 0.5)]
     pub base_confidence: f64,
-    /// Time window for momentum decay (seconds)
+    /// Time window for momentum decay (seconds): the e-folding time of the trade weights, and the longest a
+    /// momentum episode lasts before the same side may signal again without the score crossing zero
     #[schemars(range(min = 60, max = 600), example = 300)]
     pub time_decay_seconds: u32,
     /// Number of recent trades to analyze
@@ -37,7 +38,7 @@ pub struct TradeMomentumParams {
     pub momentum_window: u32,
     /// Minimum time between two signals of this strategy for one symbol, in seconds of event time (the host
     /// drops signals inside it)
-    #[schemars(range(min = 0.0, max = 86400.0), example = 60.0)]
+    #[schemars(range(min = 0.0, max = 86400.0), example = 75.0)]
     pub min_signal_interval_seconds: f64,
 }
 
@@ -50,10 +51,10 @@ impl Default for TradeMomentumParams {
             buy_threshold: 0.7,
             sell_threshold: -0.7,
             min_quantity: 0.001,
-            base_confidence: 0.68,
+            base_confidence: 0.5,
             time_decay_seconds: 300,
             momentum_window: 10,
-            min_signal_interval_seconds: 60.0,
+            min_signal_interval_seconds: 75.0,
         }
     }
 }

@@ -10,8 +10,6 @@ use crate::params::TradeMomentumParams;
 
 /// Highest confidence the strategy reports.
 pub const MAX_CONFIDENCE: f64 = 0.95;
-/// How much |score| adds to `base_confidence` (the documented sketch's slope).
-pub const CONFIDENCE_SLOPE: f64 = 0.2;
 /// Largest `momentum_window` the schema allows; the per-symbol buffer never grows past it.
 pub const MAX_WINDOW: usize = 50;
 
@@ -34,6 +32,8 @@ struct WindowTrade {
 pub struct MomentumState {
     trades: VecDeque<WindowTrade>,
     zone: Option<Action>,
+    /// Event time the current zone was entered (its signal).
+    zone_since_ms: i64,
 }
 
 /// The three terms and the score of a full window, each in −1..+1.
@@ -124,9 +124,23 @@ impl MomentumState {
     }
 }
 
-/// Confidence: `min(0.95, base_confidence + 0.2 × |score|)`.
+/// Confidence: `base + (0.95 − base) × (|score| − t) / (1 − t)`, clamped to `base..0.95`, where `t` is the
+/// threshold of the score's side (`buy_threshold` or `−sell_threshold`): `base_confidence` at the threshold, 0.95
+/// at a unanimous score of ±1. With mirror-image thresholds (the defaults ±0.7) a buy and a sell of equal |score|
+/// score the same.
 pub fn confidence(score: f64, p: &TradeMomentumParams) -> f64 {
-    (p.base_confidence + CONFIDENCE_SLOPE * score.abs()).min(MAX_CONFIDENCE)
+    let t = if score >= 0.0 {
+        p.buy_threshold
+    } else {
+        -p.sell_threshold
+    };
+    let strength = if t < 1.0 {
+        ((score.abs() - t) / (1.0 - t)).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let base = p.base_confidence.min(MAX_CONFIDENCE);
+    finite_or_zero(base + (MAX_CONFIDENCE - base) * strength).clamp(base, MAX_CONFIDENCE)
 }
 
 impl Strategy for TradeMomentum {
@@ -181,16 +195,20 @@ impl Strategy for TradeMomentum {
         } else {
             None
         };
-        // Re-arm once the score has crossed back through zero (momentum spent or reversed).
+        // Re-arm once the score has crossed back through zero (momentum spent or reversed), or once the zone is
+        // older than time_decay_seconds of event time (momentum that lasts that long is a new episode).
+        let decay_ms = i64::from(p.time_decay_seconds) * 1000;
         state.zone = match state.zone {
             Some(Action::Buy) if r.score <= 0.0 => None,
             Some(Action::Sell) if r.score >= 0.0 => None,
+            Some(_) if ctx.event_time_ms.saturating_sub(state.zone_since_ms) >= decay_ms => None,
             last => last,
         };
         let Some(action) = zone.filter(|z| state.zone != Some(*z)) else {
             return;
         };
         state.zone = Some(action);
+        state.zone_since_ms = ctx.event_time_ms;
         sink.emit(
             Signal::new(
                 Self::ID,
@@ -287,7 +305,7 @@ mod tests {
         assert!((r.aggressor_term - 4.0 / 6.0).abs() < 1e-12);
         assert_eq!(r.quantity_term, 1.0);
         assert!((r.score - 0.9).abs() < 1e-12);
-        assert!((confidence(r.score, &p) - 0.86).abs() < 1e-12);
+        assert!((confidence(r.score, &p) - (0.5 + 0.45 * 2.0 / 3.0)).abs() < 1e-12);
 
         let mut h = Harness::<TradeMomentum>::new(p);
         let sig = feed(
@@ -305,7 +323,7 @@ mod tests {
         let s = &sig[0];
         assert_eq!(s.action, Action::Buy);
         assert_eq!(s.price, 101.0);
-        assert!((s.confidence - 0.86).abs() < 1e-12);
+        assert!((s.confidence - (0.5 + 0.45 * 2.0 / 3.0)).abs() < 1e-12);
         assert_eq!(s.indicators.len(), 4);
         assert_eq!(s.indicators[0].0, "momentum_score");
     }
@@ -463,6 +481,44 @@ mod tests {
             feed(&mut h, 600, &downs.map(|(p, q, b)| (p - 10.0, q, b))).len(),
             1
         );
+    }
+
+    #[test]
+    fn time_decay_seconds_ends_a_momentum_episode() {
+        // A steady uptrend that never crosses zero: one buy per episode; the episode ends after
+        // time_decay_seconds of event time, so a 60 s decay signals again at 60 s, a 600 s decay does not.
+        let ups = |base: f64| {
+            [
+                (base, 1.0, true),
+                (base + 1.0, 1.0, true),
+                (base + 2.0, 1.0, true),
+                (base + 3.0, 1.0, true),
+                (base + 4.0, 1.0, true),
+            ]
+        };
+        let count = |decay: u32| {
+            let mut h = Harness::<TradeMomentum>::new(TradeMomentumParams {
+                time_decay_seconds: decay,
+                ..window5()
+            });
+            let mut n = 0;
+            for (i, t) in [0, 30, 59, 60, 90, 119, 120].iter().enumerate() {
+                n += feed(&mut h, t * SEC, &ups(100.0 + 5.0 * i as f64)).len();
+            }
+            n
+        };
+        assert_eq!(count(60), 3, "episodes start at 0, 60 and 120 s");
+        assert_eq!(count(600), 1, "one episode");
+    }
+
+    #[test]
+    fn equal_buys_and_sells_score_the_same() {
+        let p = TradeMomentumParams::default();
+        for score in [0.71, 0.8, 0.9, 1.0] {
+            assert!((confidence(score, &p) - confidence(-score, &p)).abs() < 1e-12);
+        }
+        assert!((confidence(0.7, &p) - p.base_confidence).abs() < 1e-12);
+        assert!((confidence(1.0, &p) - MAX_CONFIDENCE).abs() < 1e-12);
     }
 
     #[test]
