@@ -24,7 +24,7 @@ pub struct SpreadLiquidityParams {
     #[schemars(range(min = 0.1, max = 0.9), example = 0.5)]
     pub min_depth_reduction_pct: f64,
     /// Base confidence level for signals
-    #[schemars(range(min = 0.5, max = 1.0), example = 0.70)]
+    #[schemars(range(min = 0.5, max = 1.0), example = 0.5)]
     pub base_confidence: f64,
     /// Number of ticks for rolling average calculation
     #[schemars(range(min = 5, max = 100), example = 20)]
@@ -50,7 +50,7 @@ impl Default for SpreadLiquidityParams {
             velocity_threshold: 0.5,
             persistence_threshold_seconds: 30.0,
             min_depth_reduction_pct: 0.5,
-            base_confidence: 0.70,
+            base_confidence: 0.5,
             lookback_ticks: 20,
             min_signal_interval_seconds: 900.0,
             min_stop_loss_pct: 0.5,

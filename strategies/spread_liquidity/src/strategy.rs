@@ -243,21 +243,42 @@ fn detect(
     None
 }
 
-/// Confidence, the original's formulas, capped at [`MAX_CONFIDENCE`]:
-/// - narrowing: `base + (spread_ratio − spread_ratio_threshold) × 0.05 + min(0.10, persistence_s / 300 × 0.10)`;
-/// - widening: `base + |spread_velocity| × 0.10 + depth_reduction_pct × 0.15`.
+/// Confidence: `base + (0.95 − base) × strength`, where strength (0..1) averages two bounded terms, so that the
+/// default confidence spans `base_confidence..0.95` instead of saturating (the original's unbounded sums put every
+/// signal of the bundled recording at the 0.95 cap):
+/// - narrowing: `½ · min(1, persistence_s / 300) + ½ · clamp(ln(spread_before / spread) / ln 100, 0, 1)` (how long
+///   the wide spread lasted, how far it closed);
+/// - widening: `½ · clamp(ln(|spread_velocity| / velocity_threshold) / ln 1000, 0, 1) + ½ · clamp((depth_reduction −
+///   min_depth_reduction_pct) / (1 − min_depth_reduction_pct), 0, 1)` (how fast past the threshold, how much depth
+///   left past the threshold).
+///
+/// A non-finite input gives 0.
 pub fn confidence(event: &LiquidityEvent, r: &SpreadReading, p: &SpreadLiquidityParams) -> f64 {
-    let c = match event {
-        LiquidityEvent::Narrowing { persistence_s, .. } => {
-            p.base_confidence
-                + (r.spread_ratio - p.spread_ratio_threshold) * 0.05
-                + (persistence_s / FULL_PERSISTENCE_SECONDS * 0.10).min(0.10)
+    let unit = |x: f64| x.clamp(0.0, 1.0);
+    let strength = match event {
+        LiquidityEvent::Narrowing {
+            persistence_s,
+            spread_before_bps,
+        } => {
+            0.5 * unit(persistence_s / FULL_PERSISTENCE_SECONDS)
+                + 0.5 * unit((spread_before_bps / r.spread_bps).ln() / 100f64.ln())
         }
         LiquidityEvent::Widening { .. } => {
-            p.base_confidence + r.spread_velocity.abs() * 0.10 + r.depth_reduction_pct * 0.15
+            0.5 * unit((r.spread_velocity.abs() / p.velocity_threshold).ln() / 1000f64.ln())
+                + 0.5
+                    * unit(
+                        (r.depth_reduction_pct - p.min_depth_reduction_pct)
+                            / (1.0 - p.min_depth_reduction_pct),
+                    )
         }
     };
-    finite_or(c, 0.0).clamp(0.0, MAX_CONFIDENCE)
+    let base = p.base_confidence.min(MAX_CONFIDENCE);
+    let c = base + (MAX_CONFIDENCE - base) * strength;
+    if strength.is_finite() && c.is_finite() {
+        c.clamp(0.0, MAX_CONFIDENCE)
+    } else {
+        0.0
+    }
 }
 
 /// Stop loss and take profit as the original sets them: the spread doubled is the volatility proxy; the stop is
@@ -449,7 +470,10 @@ mod tests {
         let (calm_bps, spike_bps) = (bps(100.0, 0.01), bps(100.0, 0.05));
         let velocity = (spike_bps - calm_bps) / calm_bps / 4.75;
         let reduction = 1.0 - 8.0 / 20.0;
-        let expected = 0.70 + velocity * 0.10 + reduction * 0.15;
+        let expected = 0.5
+            + 0.45
+                * (0.5 * ((velocity / 0.5).ln() / 1000f64.ln()).clamp(0.0, 1.0)
+                    + 0.5 * (reduction - 0.5) / 0.5);
         assert!(
             (s.confidence - expected).abs() < 1e-9,
             "{} vs {expected}",
@@ -562,7 +586,11 @@ mod tests {
         assert!((s.price - mid).abs() < 1e-9);
         let wide_bps = bps(100.0, 0.15);
         let ratio = bps(100.0, 0.005) / wide_bps;
-        let expected = 0.70 + (ratio - 2.5) * 0.05 + 40.1 / 300.0 * 0.10;
+        let _ = ratio;
+        let expected = 0.5
+            + 0.45
+                * (0.5 * 40.1 / 300.0
+                    + 0.5 * ((wide_bps / bps(100.0, 0.005)).ln() / 100f64.ln()).clamp(0.0, 1.0));
         assert!(
             (s.confidence - expected).abs() < 1e-9,
             "{} vs {expected}",
@@ -589,9 +617,9 @@ mod tests {
         let mut h = Harness::<SpreadLiquidity>::default();
         let s = narrowing_run(&mut h, 600_000);
         assert_eq!(s.len(), 1);
-        let expected_bonus = 0.10; // persistence ≥ 300 s gives the full bonus
-        let ratio = bps(100.0, 0.005) / bps(100.0, 0.15);
-        assert!((s[0].confidence - (0.70 + (ratio - 2.5) * 0.05 + expected_bonus)).abs() < 1e-9);
+        // persistence ≥ 300 s gives its full half
+        let closed = (bps(100.0, 0.15) / bps(100.0, 0.005)).ln() / 100f64.ln();
+        assert!((s[0].confidence - (0.5 + 0.45 * (0.5 + 0.5 * closed.min(1.0)))).abs() < 1e-9);
         // the episode is consumed: the same close again gives nothing
         let t = 600_100;
         for i in 0..20 {
@@ -655,18 +683,22 @@ mod tests {
     #[test]
     fn confidence_formulas_and_cap() {
         let p = SpreadLiquidityParams::default();
-        let r = reading(1.0, -2.0, 0.0, 1.0);
+        // narrowing: half the persistence term, a spread that closed 10× (half the log term)
+        let r = reading(1.0, -2.0, 0.0, 2.0);
         let n = LiquidityEvent::Narrowing {
             persistence_s: 150.0,
             spread_before_bps: 20.0,
         };
-        assert!((confidence(&n, &r, &p) - (0.70 - 0.075 + 0.05)).abs() < 1e-12);
+        assert!((confidence(&n, &r, &p) - (0.5 + 0.45 * (0.25 + 0.25))).abs() < 1e-12);
         let w = LiquidityEvent::Widening {
             spread_before_bps: 1.0,
         };
-        let r = reading(4.0, 0.6, 0.6, 4.0);
-        assert!((confidence(&w, &r, &p) - (0.70 + 0.06 + 0.09)).abs() < 1e-12);
-        let r = reading(40.0, 50.0, 0.9, 40.0);
+        // widening just at both thresholds: base_confidence; 1000× the velocity threshold and all depth gone: 0.95
+        let r = reading(4.0, 0.5, 0.5, 4.0);
+        assert!((confidence(&w, &r, &p) - 0.5).abs() < 1e-12);
+        let r = reading(4.0, -500.0, 1.0, 4.0);
+        assert!((confidence(&w, &r, &p) - MAX_CONFIDENCE).abs() < 1e-12);
+        let r = reading(40.0, 5000.0, 1.0, 40.0);
         assert_eq!(confidence(&w, &r, &p), MAX_CONFIDENCE);
         let r = reading(f64::NAN, f64::NAN, f64::NAN, 1.0);
         assert_eq!(confidence(&w, &r, &p), 0.0);
