@@ -139,12 +139,31 @@ impl FeedConfig {
     }
 }
 
+/// Dollar quote assets a Binance symbol may end in, longest match first where one is a suffix of another.
+pub const DOLLAR_QUOTES: [&str; 5] = ["USDT", "USDC", "FDUSD", "BUSD", "USD"];
+
 /// The base asset of a Binance symbol quoted in a US-dollar stablecoin (`BTCUSDT` → `BTC`).
 pub fn base_asset(symbol: &str) -> Option<&str> {
-    ["USDT", "USDC", "FDUSD", "BUSD", "USD"]
+    split_symbol(symbol).map(|(base, _)| base)
+}
+
+/// The dollar quote asset of a Binance symbol (`BTCUSDT` → `USDT`).
+pub fn quote_asset(symbol: &str) -> Option<&'static str> {
+    split_symbol(symbol).map(|(_, quote)| quote)
+}
+
+fn split_symbol(symbol: &str) -> Option<(&str, &'static str)> {
+    DOLLAR_QUOTES
         .iter()
-        .find_map(|q| symbol.strip_suffix(q))
-        .filter(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_alphanumeric()))
+        .find_map(|q| symbol.strip_suffix(q).map(|b| (b, *q)))
+        .filter(|(b, _)| !b.is_empty() && b.bytes().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// The quote-book key under which a stablecoin's price in US dollars is kept (`USDT` → `USDTUSD`, fetched like
+/// any symbol: Coinbase `USDT-USD`, Kraken `USDTUSD`). Coinbase and Kraken quote in US dollars, so their prices
+/// are converted into the Binance symbol's quote asset with the same exchange's rate before they are compared.
+pub fn rate_key(quote: &str) -> String {
+    format!("{quote}USD")
 }
 
 /// Why a fetch failed.
@@ -281,6 +300,28 @@ pub async fn run_feed(
                     symbol,
                     "cross_exchange_spread: symbol has no USD market mapping"
                 ),
+            }
+        }
+    }
+    // The stablecoin/USD rates of the symbols' quote assets, polled the same way and from the same exchanges.
+    let mut rate_quotes: Vec<&'static str> = config
+        .symbols
+        .iter()
+        .filter_map(|s| quote_asset(s))
+        .filter(|q| *q != "USD")
+        .collect();
+    rate_quotes.sort_unstable();
+    rate_quotes.dedup();
+    for exchange in Exchange::EXTERNAL {
+        for quote in &rate_quotes {
+            let key = rate_key(quote);
+            if let Some(url) = config.url(exchange, &key) {
+                sources.push(Source {
+                    exchange,
+                    symbol: key,
+                    url,
+                    health: SourceHealth::default(),
+                });
             }
         }
     }

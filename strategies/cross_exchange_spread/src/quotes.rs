@@ -66,6 +66,9 @@ pub struct SpreadReading {
     pub external_quotes: u32,
     /// Age (event time − fetch time) of the oldest external quote used, in ms.
     pub oldest_quote_age_ms: i64,
+    /// Mean US-dollar price of the symbol's quote asset (e.g. USDT) over the exchanges used, when their USD prices
+    /// were converted; `None` for a USD-quoted symbol.
+    pub quote_usd_rate: Option<f64>,
 }
 
 /// Cloneable handle on the shared quote book.
@@ -173,7 +176,10 @@ impl SharedQuotes {
     }
 
     /// Compares `binance_price` with the fresh quotes (at `now_ms`) of the `exchanges` in use. `None` when no
-    /// external quote is fresh. Allocation-free; holds the read lock for a few comparisons.
+    /// external quote is fresh. External prices are in US dollars: for a symbol quoted in a stablecoin (BTCUSDT)
+    /// each is divided by the same exchange's fresh stablecoin/USD rate (kept under [`crate::feed::rate_key`]), and
+    /// a quote without a fresh rate is not used, so the spread never contains the stablecoin's own basis.
+    /// Allocation-free; holds the read lock for a few comparisons.
     pub fn read_spread(
         &self,
         symbol: &str,
@@ -186,6 +192,15 @@ impl SharedQuotes {
         }
         let book = self.0.read();
         let entry = book.symbols.iter().find(|s| s.symbol == symbol)?;
+        let quote = crate::feed::quote_asset(symbol).filter(|q| *q != "USD");
+        let rates = quote.map(|q| {
+            book.symbols.iter().find(|s| {
+                s.symbol.len() == q.len() + 3
+                    && s.symbol.starts_with(q)
+                    && s.symbol.ends_with("USD")
+            })
+        });
+        let (mut rate_sum, mut rate_n) = (0.0, 0u32);
         let mut low = (Exchange::Binance, binance_price);
         let mut high = (Exchange::Binance, binance_price);
         let mut generation = 0;
@@ -195,9 +210,21 @@ impl SharedQuotes {
             let Some(x) = exchange.external_index() else {
                 continue;
             };
-            let Some(q) = entry.sources[x].quote.filter(|q| q.is_fresh(now_ms)) else {
+            let Some(mut q) = entry.sources[x].quote.filter(|q| q.is_fresh(now_ms)) else {
                 continue;
             };
+            if let Some(rate_entry) = rates {
+                let Some(rate) = rate_entry
+                    .and_then(|r| r.sources[x].quote)
+                    .filter(|r| r.is_fresh(now_ms))
+                else {
+                    continue; // no like-for-like price without this exchange's stablecoin rate
+                };
+                q.price /= rate.price;
+                q.fetched_at_ms = q.fetched_at_ms.min(rate.fetched_at_ms);
+                rate_sum += rate.price;
+                rate_n += 1;
+            }
             external_quotes += 1;
             generation = generation.max(q.generation);
             oldest = oldest.max(now_ms.saturating_sub(q.fetched_at_ms));
@@ -218,6 +245,7 @@ impl SharedQuotes {
             generation,
             external_quotes,
             oldest_quote_age_ms: oldest,
+            quote_usd_rate: (rate_n > 0).then(|| rate_sum / f64::from(rate_n)),
         })
     }
 
@@ -277,8 +305,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn usd_prices_are_converted_with_each_exchanges_stablecoin_rate() {
+        let q = SharedQuotes::default();
+        let all = [Exchange::Binance, Exchange::Coinbase, Exchange::Kraken];
+        // a stablecoin wobble: USDT at 0.99 $ on Coinbase, 1.00 $ on Kraken; BTC at 99 $ on both.
+        q.set(Exchange::Coinbase, "BTCUSDT", 99.0, 1_000);
+        q.set(Exchange::Kraken, "BTCUSDT", 99.0, 1_000);
+        // no rate yet: the USD prices are not comparable with a USDT price, so nothing is read
+        assert!(q.read_spread("BTCUSDT", 100.0, 2_000, &all).is_none());
+        q.set(Exchange::Coinbase, "USDTUSD", 0.99, 1_000);
+        let r = q.read_spread("BTCUSDT", 100.0, 2_000, &all).unwrap();
+        assert_eq!(r.external_quotes, 1, "kraken has no rate: not used");
+        // 99 $ / 0.99 $ per USDT = 100 USDT: no spread at all, although the raw prices differ by 1 %
+        assert!(r.spread_percent.abs() < 1e-9, "{}", r.spread_percent);
+        assert_eq!(r.quote_usd_rate, Some(0.99));
+        q.set(Exchange::Kraken, "USDTUSD", 1.0, 1_000);
+        let r = q.read_spread("BTCUSDT", 100.0, 2_000, &all).unwrap();
+        assert_eq!(r.external_quotes, 2);
+        assert_eq!(r.low, (Exchange::Kraken, 99.0));
+        assert!((r.quote_usd_rate.unwrap() - 0.995).abs() < 1e-12);
+        // a stale rate counts as none
+        assert_eq!(
+            q.read_spread("BTCUSDT", 100.0, 61_001, &all)
+                .map(|r| r.external_quotes),
+            None
+        );
+        // a USD-quoted symbol needs no rate
+        q.set(Exchange::Coinbase, "BTCUSD", 101.0, 1_000);
+        let r = q.read_spread("BTCUSD", 100.0, 2_000, &all).unwrap();
+        assert_eq!(r.high, (Exchange::Coinbase, 101.0));
+        assert_eq!(r.quote_usd_rate, None);
+    }
+
+    #[test]
     fn spread_uses_only_fresh_quotes_of_used_exchanges() {
         let q = SharedQuotes::default();
+        q.set(Exchange::Coinbase, "USDTUSD", 1.0, 1_000);
+        q.set(Exchange::Kraken, "USDTUSD", 1.0, 1_000);
         assert!(q
             .read_spread("BTCUSDT", 100.0, 0, &[Exchange::Binance])
             .is_none());
@@ -291,7 +354,7 @@ mod tests {
         assert_eq!(r.low, (Exchange::Kraken, 99.0));
         assert_eq!(r.high, (Exchange::Coinbase, 101.0));
         assert_eq!(r.external_quotes, 2);
-        assert_eq!(r.generation, 2);
+        assert_eq!(r.generation, 4, "the two rates were stored first");
         assert!((r.spread_percent - 2.0 / 99.0 * 100.0).abs() < 1e-9);
         let only_cb = [Exchange::Binance, Exchange::Coinbase];
         let r = q
@@ -309,6 +372,7 @@ mod tests {
     #[test]
     fn bad_prices_are_ignored() {
         let q = SharedQuotes::default();
+        q.set(Exchange::Coinbase, "USDTUSD", 1.0, 0);
         q.set(Exchange::Coinbase, "BTCUSDT", f64::NAN, 0);
         q.set(Exchange::Coinbase, "BTCUSDT", 0.0, 0);
         q.set(Exchange::Binance, "BTCUSDT", 5.0, 0);

@@ -164,7 +164,8 @@ impl Strategy for CrossExchangeSpread {
                 .meta("potential_profit_percent", r.spread_percent)
                 .meta("arbitrage_type", "cross_exchange")
                 .meta("position_size_usdt", position_usdt)
-                .meta("oldest_quote_age_ms", r.oldest_quote_age_ms),
+                .meta("oldest_quote_age_ms", r.oldest_quote_age_ms)
+                .meta("quote_usd_rate", r.quote_usd_rate),
         );
     }
 
@@ -205,6 +206,7 @@ mod tests {
     }
 
     fn quote(h: &Harness<CrossExchangeSpread>, ex: Exchange, price: f64, t: i64) {
+        h.strategy().quotes().set(ex, "USDTUSD", 1.0, t);
         h.strategy().quotes().set(ex, "BTCUSDT", price, t);
     }
 
@@ -502,6 +504,9 @@ mod tests {
                 h.strategy()
                     .quotes()
                     .set(Exchange::Kraken, &symbol, base * kr, t);
+                for ex in [Exchange::Coinbase, Exchange::Kraken] {
+                    h.strategy().quotes().set(ex, "USDTUSD", 1.0, t);
+                }
             }
             signals.extend(h.feed(&symbol, t, d.event));
         }

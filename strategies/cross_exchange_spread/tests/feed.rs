@@ -19,6 +19,8 @@ const COINBASE_BTC: &str = r#"{"ask":"60010.01","bid":"60010","volume":"8421.149
 const COINBASE_ETH: &str = r#"{"ask":"2690.11","bid":"2690.1","volume":"140321.5","trade_id":529112443,"price":"2690.12","size":"0.1","time":"2024-08-08T23:54:15.1Z"}"#;
 const KRAKEN_BTC: &str = r#"{"error":[],"result":{"XXBTZUSD":{"a":["60012.40000","1","1.000"],"b":["60012.30000","3","3.000"],"c":["60012.40000","0.00080000"],"v":["1200.12345678","2800.87654321"],"p":["59900.12345","59800.54321"],"t":[20000,40000],"l":["59000.00000","58000.00000"],"h":["61000.00000","61500.00000"],"o":"59500.00000"}}}"#;
 const KRAKEN_ETH: &str = r#"{"error":[],"result":{"XETHZUSD":{"a":["2689.90000","5","5.000"],"b":["2689.80000","2","2.000"],"c":["2689.95000","0.01000000"],"v":["9000.1","21000.2"],"p":["2680.1","2670.2"],"t":[9000,21000],"l":["2600.00000","2590.00000"],"h":["2700.00000","2710.00000"],"o":"2650.00000"}}}"#;
+const COINBASE_USDT: &str = r#"{"ask":"0.99910","bid":"0.99900","volume":"91234567.1","trade_id":12345678,"price":"0.99900","size":"100.0","time":"2024-08-08T23:54:15.2Z"}"#;
+const KRAKEN_USDT: &str = r#"{"error":[],"result":{"USDTZUSD":{"a":["1.00030000","1000","1000.000"],"b":["1.00010000","2000","2000.000"],"c":["1.00020000","50.00000000"],"v":["1000000.1","2000000.2"],"p":["1.0001","1.0001"],"t":[900,2100],"l":["0.99980000","0.99970000"],"h":["1.00050000","1.00060000"],"o":"1.00000000"}}}"#;
 
 type Handler = Arc<dyn Fn(&str) -> (u16, String, Duration) + Send + Sync>;
 
@@ -64,6 +66,8 @@ fn real_formats(target: &str) -> (u16, String, Duration) {
         "/products/ETH-USD/ticker" => COINBASE_ETH,
         "/0/public/Ticker?pair=XBTUSD" => KRAKEN_BTC,
         "/0/public/Ticker?pair=ETHUSD" => KRAKEN_ETH,
+        "/products/USDT-USD/ticker" => COINBASE_USDT,
+        "/0/public/Ticker?pair=USDTUSD" => KRAKEN_USDT,
         _ => return (404, r#"{"message":"NotFound"}"#.into(), Duration::ZERO),
     };
     (200, body.into(), Duration::ZERO)
@@ -141,12 +145,21 @@ async fn feed_fills_quotes_from_the_real_formats() {
     let all = vec![Exchange::Binance, Exchange::Coinbase, Exchange::Kraken];
     let run = start(config(addr, &["BTCUSDT", "ETHUSDT"]), all);
     let q = run.quotes.clone();
-    wait_for("four quotes", Duration::from_secs(5), || {
-        [Exchange::Coinbase, Exchange::Kraken]
-            .iter()
-            .all(|e| q.get(*e, "BTCUSDT").is_some() && q.get(*e, "ETHUSDT").is_some())
-    })
+    wait_for(
+        "four quotes and two USDT/USD rates",
+        Duration::from_secs(5),
+        || {
+            [Exchange::Coinbase, Exchange::Kraken].iter().all(|e| {
+                q.get(*e, "BTCUSDT").is_some()
+                    && q.get(*e, "ETHUSDT").is_some()
+                    && q.get(*e, "USDTUSD").is_some()
+            })
+        },
+    )
     .await;
+    // the USDT/USD rate is fetched through the same feed: Coinbase USDT-USD, Kraken USDTUSD
+    assert_eq!(q.get(Exchange::Coinbase, "USDTUSD").unwrap().price, 0.999);
+    assert_eq!(q.get(Exchange::Kraken, "USDTUSD").unwrap().price, 1.0002);
     assert_eq!(
         q.get(Exchange::Coinbase, "BTCUSDT").unwrap().price,
         60010.02
@@ -170,7 +183,10 @@ async fn feed_fills_quotes_from_the_real_formats() {
         )
         .unwrap();
     assert_eq!(r.low, (Exchange::Binance, 59_700.0));
-    assert_eq!(r.high, (Exchange::Kraken, 60012.4));
+    // the USD prices in USDT: Coinbase 60010.02 / 0.999 = 60070.09 is now dearer than Kraken 60012.4 / 1.0002
+    assert_eq!(r.high.0, Exchange::Coinbase);
+    assert!((r.high.1 - 60010.02 / 0.999).abs() < 1e-6, "{:?}", r.high);
+    assert!((r.quote_usd_rate.unwrap() - (0.999 + 1.0002) / 2.0).abs() < 1e-12);
     // healthy sources are polled again at the poll interval
     wait_for("a second round", Duration::from_secs(5), || {
         hits_of(&hits, "/products/BTC-USD/ticker").len() >= 2
@@ -201,10 +217,11 @@ async fn backoff_then_circuit_breaker_then_recovery() {
     );
     let q = run.quotes.clone();
     wait_for("three failures", Duration::from_secs(5), || {
-        hits_of(&hits, "/products/").len() >= 3
+        hits_of(&hits, "/products/BTC-USD").len() >= 3
     })
     .await;
-    let t = hits_of(&hits, "/products/");
+    // (the USDT-USD rate is a source of its own, with its own backoff)
+    let t = hits_of(&hits, "/products/BTC-USD");
     // exponential backoff: 100 ms, then 200 ms
     assert!(
         t[1] - t[0] >= Duration::from_millis(95),
@@ -230,7 +247,7 @@ async fn backoff_then_circuit_breaker_then_recovery() {
     // the circuit is open: no request for the cooldown (1.5 s)
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
-        hits_of(&hits, "/products/").len(),
+        hits_of(&hits, "/products/BTC-USD").len(),
         3,
         "no request while open"
     );
@@ -244,7 +261,7 @@ async fn backoff_then_circuit_breaker_then_recovery() {
         q.get(Exchange::Coinbase, "BTCUSDT").is_some()
     })
     .await;
-    let t = hits_of(&hits, "/products/");
+    let t = hits_of(&hits, "/products/BTC-USD");
     assert!(
         t[3] - t[2] >= Duration::from_millis(1400),
         "cooldown respected: {:?}",
