@@ -278,6 +278,7 @@ impl Host {
         } else {
             0
         });
+        output = output.with_config(config.clone());
         if settings.signal_revision_id {
             output = output.with_revision_ids(
                 registry

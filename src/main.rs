@@ -13,7 +13,9 @@ async fn main() -> std::process::ExitCode {
     match cli.command {
         None => {
             telemetry::init(&settings);
-            match host::run(settings).await {
+            let result = host::run(settings).await;
+            telemetry::shutdown();
+            match result {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "realtime-strategies failed");

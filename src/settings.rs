@@ -215,6 +215,19 @@ pub struct Settings {
     /// Share of messages dropped in one interval above which the verdict is unhealthy.
     #[arg(long, env = "HEALTH_VERDICT_MAX_DROP_RATE", default_value_t = 0.05)]
     pub health_verdict_max_drop_rate: f64,
+    /// Export traces over OTLP/gRPC (signals, configuration changes, external-feed calls).
+    #[arg(long, env = "ENABLE_OTEL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_otel: bool,
+    /// OTLP/gRPC endpoint of the trace collector.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        default_value = "http://localhost:4317"
+    )]
+    pub otel_exporter_otlp_endpoint: String,
+    /// Service name of the exported spans.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "realtime-strategies")]
+    pub otel_service_name: String,
 }
 
 /// Whether the configuration API's writes need a token.

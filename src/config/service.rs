@@ -438,7 +438,29 @@ impl ConfigService {
         .await
     }
 
+    /// Version of the most specific stored override in force for `(id, symbol)` (0: none).
+    pub fn version_of(&self, id: &str, symbol: &str) -> u64 {
+        let snap = self.snapshot.read();
+        snap.get(id)
+            .and_then(|d| d.symbols.get(symbol).or(d.global.as_ref()))
+            .map_or(0, |d| d.version)
+    }
+
     async fn change(&self, change: Change) -> Result<Applied, ConfigError> {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            target: "otel",
+            "config.change",
+            strategy = %change.strategy_id,
+            symbol = change.symbol.as_deref().unwrap_or("global"),
+            operation = change.operation,
+            changed_by = %change.changed_by,
+            issuer = change.issuer.as_deref().unwrap_or(""),
+        );
+        self.change_inner(change).instrument(span).await
+    }
+
+    async fn change_inner(&self, change: Change) -> Result<Applied, ConfigError> {
         let id = change.strategy_id.clone();
         // One writer at a time in this process (replicas are serialized by the store's transactions).
         let _guard = self.write_lock.lock().await;

@@ -21,6 +21,7 @@ pub struct SignalOutput {
     revision_ids: Option<Arc<std::collections::HashMap<&'static str, String>>>,
     max_age_ms: Option<i64>,
     pending: Vec<&'static str>,
+    config: Option<Arc<crate::config::ConfigService>>,
 }
 
 /// Most publications awaiting confirmation before a flush.
@@ -43,7 +44,14 @@ impl SignalOutput {
             revision_ids: None,
             max_age_ms: None,
             pending: Vec::new(),
+            config: None,
         }
+    }
+
+    /// Names the configuration version in force in each signal's span (OpenTelemetry export).
+    pub fn with_config(mut self, config: Arc<crate::config::ConfigService>) -> Self {
+        self.config = Some(config);
+        self
     }
 
     /// Adds `strategy_revision_id` (by strategy id) to every published signal (`SIGNAL_REVISION_ID=true`).
@@ -90,7 +98,33 @@ impl SignalOutput {
             return;
         }
         let id = uuid::Uuid::new_v4().to_string();
+        // One span per signal when traces are exported, a child of the market data message's trace.
+        let span = crate::telemetry::otel_enabled().then(|| {
+            let version = self
+                .config
+                .as_ref()
+                .map_or(0, |c| c.version_of(signal.strategy_id, &signal.symbol));
+            let span = tracing::info_span!(
+                target: "otel",
+                "signal.publish",
+                strategy = signal.strategy_id,
+                symbol = %signal.symbol,
+                action = signal.action.as_str(),
+                confidence = signal.confidence,
+                config_version = version,
+                signal_id = %id,
+            );
+            if let Some(tp) = &signal.traceparent {
+                crate::telemetry::set_remote_parent(&span, tp);
+            }
+            span
+        });
+        let traceparent = span.as_ref().and_then(crate::telemetry::traceparent_of);
         let mut contract = signal.to_contract(&id);
+        if let Some(tp) = traceparent.as_deref() {
+            contract.otel_trace_context =
+                Some(strategy_sdk::signal::TraceContext { traceparent: tp });
+        }
         if let Some(ids) = &self.revision_ids {
             contract.strategy_revision_id = ids.get(signal.strategy_id).map(String::as_str);
         }

@@ -232,7 +232,8 @@ pub fn parse_kraken(body: &[u8]) -> Result<f64, FetchError> {
 /// Largest response body accepted (a ticker is a few hundred bytes).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Fetches one price.
+/// Fetches one price (an `otel` span per call: exported when the host runs with `ENABLE_OTEL`).
+#[tracing::instrument(target = "otel", name = "feed.fetch", skip(client), fields(exchange = ?exchange, url = %url), err(Display))]
 pub async fn fetch_price(
     client: &reqwest::Client,
     exchange: Exchange,

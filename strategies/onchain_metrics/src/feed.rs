@@ -154,7 +154,8 @@ pub fn parse_chart(body: &[u8]) -> Result<Vec<(i64, f64)>, FetchError> {
 /// Largest response body accepted (90 daily points are a few kilobytes).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Fetches one chart.
+/// Fetches one chart (an `otel` span per call: exported when the host runs with `ENABLE_OTEL`).
+#[tracing::instrument(target = "otel", name = "feed.fetch", skip(client), fields(url = %url), err(Display))]
 pub async fn fetch_chart(
     client: &reqwest::Client,
     url: &str,
