@@ -107,7 +107,12 @@ async fn precedence_default_env_global_symbol_with_provenance() {
     assert_eq!(d["parameters"]["sell_threshold"], 0.5);
     assert_eq!(d["parameters"]["top_levels"], 9);
     assert_eq!(d["parameters"]["buy_threshold"], 1.4);
-    assert_eq!(d["parameters"]["spread_weight"], 0.4);
+    let registry = realtime_strategies::registry::Registry::load().unwrap();
+    let skew = registry.get("orderbook_skew").unwrap();
+    assert_eq!(
+        d["parameters"]["spread_weight"],
+        skew.defaults["spread_weight"]
+    );
     assert_eq!(d["provenance"]["sell_threshold"], "symbol");
     assert_eq!(d["provenance"]["top_levels"], "global");
     assert_eq!(d["provenance"]["buy_threshold"], "env");

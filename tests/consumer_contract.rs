@@ -589,7 +589,8 @@ async fn verdicts_follow_the_input_and_signals_carry_the_revision_id() {
             "--signal-revision-id",
             "true",
         ]),
-        env_of(&[]),
+        // A continuous signal flow (no minimum interval) gives the signal-rate baseline something to measure.
+        env_of(&[("ORDERBOOK_SKEW_MIN_SIGNAL_INTERVAL_SECONDS", "0")]),
     )
     .await;
     h.wait_ready(10).await;
