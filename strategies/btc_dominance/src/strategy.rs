@@ -408,6 +408,48 @@ mod tests {
     }
 
     #[test]
+    fn parameters_change_generated_cases() {
+        // The bundled recording reaches only high_threshold; each other rule parameter changes these cases.
+        use Trend::*;
+        let d = BtcDominanceParams::default();
+        let with = |f: &dyn Fn(&mut BtcDominanceParams)| {
+            let mut p = d.clone();
+            f(&mut p);
+            p
+        };
+        let action = |x: Option<Decision>| x.map(|x| x.action);
+        let conf = |x: Option<Decision>| x.map(|x| x.confidence);
+        assert_eq!(action(decide(39.0, Falling, 0.0, &d)), Some(Action::Sell));
+        let p = with(&|p| p.low_threshold = 35.0);
+        assert_eq!(
+            action(decide(39.0, Falling, 0.0, &p)),
+            None,
+            "low_threshold"
+        );
+        assert!(decide(55.0, Stable, 6.0, &d).is_some());
+        let p = with(&|p| p.change_threshold = 10.0);
+        assert!(decide(55.0, Stable, 6.0, &p).is_none(), "change_threshold");
+        let p = with(&|p| p.base_confidence_high = 0.9);
+        assert_eq!(
+            conf(decide(70.0001, Rising, 0.0, &p)),
+            Some(0.9),
+            "base_confidence_high"
+        );
+        let p = with(&|p| p.base_confidence_low = 0.6);
+        assert_eq!(
+            conf(decide(39.9999, Falling, 0.0, &p)),
+            Some(0.6),
+            "base_confidence_low"
+        );
+        let p = with(&|p| p.momentum_confidence = 0.5);
+        assert_eq!(
+            conf(decide(55.0, Stable, -8.0, &p)),
+            Some(0.5),
+            "momentum_confidence"
+        );
+    }
+
+    #[test]
     fn rules_at_their_edges() {
         let p = BtcDominanceParams::default();
         use Trend::*;

@@ -329,6 +329,41 @@ mod tests {
     }
 
     #[test]
+    fn each_weight_changes_the_score() {
+        // worked_example's window: price term +1, quantity term +1, aggressor term 4/6. The weights are only valid
+        // together (they sum to 1), so a one-parameter grid on the recording cannot move them; this case can.
+        let trades = [
+            (0, 100.0, 1.0, true),
+            (0, 100.0, 1.0, true),
+            (0, 100.0, 1.0, false),
+            (0, 100.0, 1.0, true),
+            (0, 101.0, 2.0, true),
+        ];
+        let score = |pw: f64, qw: f64, mw: f64| {
+            let p = TradeMomentumParams {
+                price_weight: pw,
+                quantity_weight: qw,
+                maker_weight: mw,
+                ..window5()
+            };
+            state_of(&p, &trades).read(0, &p).unwrap().score
+        };
+        assert!((score(0.4, 0.3, 0.3) - 0.9).abs() < 1e-12);
+        assert!(
+            (score(0.0, 0.0, 1.0) - 4.0 / 6.0).abs() < 1e-12,
+            "maker_weight"
+        );
+        assert!(
+            (score(0.5, 0.0, 0.5) - (0.5 + 2.0 / 6.0)).abs() < 1e-12,
+            "price_weight"
+        );
+        assert!(
+            (score(0.0, 0.5, 0.5) - (0.5 + 2.0 / 6.0)).abs() < 1e-12,
+            "quantity_weight"
+        );
+    }
+
+    #[test]
     fn price_term_is_net_over_total_movement() {
         let p = window5();
         // +1 %, -1 %, +1 %, flat: net 1 % of 3 % total (decay-free: same timestamps).
