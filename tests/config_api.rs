@@ -525,7 +525,7 @@ async fn fifty_concurrent_writers_embedded() {
     let db = fresh_config_db();
     let h = host_with(&db, &[], &[]).await;
     fifty_concurrent_writers(
-        &h,
+        &[&h],
         &format!("{SKEW}/config/BTCUSDT"),
         &format!("{SKEW}/audit?symbol=BTCUSDT&limit=1000"),
     )

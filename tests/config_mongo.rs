@@ -19,6 +19,12 @@ fn mongo_uri() -> Option<String> {
         .ok()
         .filter(|u| !u.is_empty());
     if uri.is_none() {
+        // In CI a missing server is a failure, never a silent pass.
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(
+            !ci,
+            "TEST_MONGODB_URI is not set but CI is: start the MongoDB-compatible server (tests/run.sh does)"
+        );
         eprintln!("TEST_MONGODB_URI is not set (run tests/run.sh): skipping this MongoDB test");
     }
     uri
@@ -29,13 +35,22 @@ fn fresh_db() -> String {
 }
 
 async fn mongo_host(uri: &str, db: &str, nats: Option<&str>) -> TestHost {
+    mongo_host_with_timeout(uri, db, nats, "1500").await
+}
+
+async fn mongo_host_with_timeout(
+    uri: &str,
+    db: &str,
+    nats: Option<&str>,
+    timeout_ms: &str,
+) -> TestHost {
     let mut args = vec![
         "--mongodb-uri",
         uri,
         "--mongodb-database",
         db,
         "--mongodb-timeout-ms",
-        "1500",
+        timeout_ms,
         "--signals-to-stdout",
         "false",
     ];
@@ -178,13 +193,43 @@ async fn fifty_concurrent_writers_mongo() {
     let db = fresh_db();
     let h = mongo_host(&uri, &db, None).await;
     let cfg = format!("{SKEW}/config/BTCUSDT");
-    fifty_concurrent_writers(&h, &cfg, &format!("{SKEW}/audit?symbol=BTCUSDT&limit=1000")).await;
+    fifty_concurrent_writers(
+        &[&h],
+        &cfg,
+        &format!("{SKEW}/audit?symbol=BTCUSDT&limit=1000"),
+    )
+    .await;
     let (_, b) = h.get_json(&cfg).await;
     // The store agrees (not just this host's snapshot).
     let (s, _) = post(&h, "/api/v1/strategies/cache/refresh", json!({})).await;
     assert_eq!(s, 200);
     let (_, b2) = h.get_json(&cfg).await;
     assert_eq!(b2["data"]["parameters"], b["data"]["parameters"]);
+    h.shutdown().await;
+    if let Ok(c) = mongodb::Client::with_uri_str(&uri).await {
+        let _ = c.database(&db).drop().await;
+    }
+}
+
+/// The same 50 writers spread over two hosts on one database: only the store's transactions serialize them.
+/// Open defect (issue 13, items 5/6): with the MongoDB-compatible test server, conflicting transactions of the two
+/// processes keep aborting each other and a write answers 503 after the 5 s deadline. Run it with
+/// `cargo test --test config_mongo -- --ignored two_hosts` once the store serializes per key.
+#[tokio::test]
+#[ignore = "exposes an open store-level defect: cross-process write conflicts end in 503 (issue 13 items 5/6)"]
+async fn fifty_concurrent_writers_two_hosts_mongo() {
+    let Some(uri) = mongo_uri() else { return };
+    let db = fresh_db();
+    let h = mongo_host_with_timeout(&uri, &db, None, "5000").await;
+    let h2 = mongo_host_with_timeout(&uri, &db, None, "5000").await;
+    let cfg = format!("{SKEW}/config/BTCUSDT");
+    fifty_concurrent_writers(
+        &[&h, &h2],
+        &cfg,
+        &format!("{SKEW}/audit?symbol=BTCUSDT&limit=1000"),
+    )
+    .await;
+    h2.shutdown().await;
     h.shutdown().await;
     if let Ok(c) = mongodb::Client::with_uri_str(&uri).await {
         let _ = c.database(&db).drop().await;

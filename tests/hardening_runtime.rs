@@ -18,7 +18,10 @@ struct PanicProbe;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
-struct ProbeParams {}
+struct ProbeParams {
+    /// Unused; the host's schema extension needs a properties object.
+    unused: f64,
+}
 
 impl StrategyParams for ProbeParams {}
 

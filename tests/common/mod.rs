@@ -273,14 +273,16 @@ pub fn depth_lines(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// 50 writers set the same config (`cfg`) concurrently. Every write is acknowledged, the effective config is the
+/// 50 writers set the same config (`cfg`) concurrently, spread over `hosts` (several hosts on one store catch
+/// store-level races a single host's locks would hide). Every write is acknowledged, the effective config is the
 /// last acknowledged write, and the audit (newest first) holds exactly 50 records with versions 1..=50, each
 /// record's old state being the previous record's new state (no lost or interleaved update).
-pub async fn fifty_concurrent_writers(h: &TestHost, cfg: &str, audit: &str) {
+pub async fn fifty_concurrent_writers(hosts: &[&TestHost], cfg: &str, audit: &str) {
     use serde_json::{json, Value};
+    let h = hosts[0];
     let mut tasks = Vec::new();
     for i in 0..50u32 {
-        let url = h.url(cfg);
+        let url = hosts[i as usize % hosts.len()].url(cfg);
         tasks.push(tokio::spawn(async move {
             let top = 1 + (i % 20);
             let r = reqwest::Client::new()
@@ -303,6 +305,12 @@ pub async fn fifty_concurrent_writers(h: &TestHost, cfg: &str, audit: &str) {
         .max_by_key(|b| b["data"]["version"].as_u64().unwrap())
         .unwrap();
     assert_eq!(last["data"]["version"], 50);
+    for other in hosts {
+        let (s, _) = other
+            .post_json("/api/v1/strategies/cache/refresh", json!({}))
+            .await;
+        assert_eq!(s, 200);
+    }
     let (_, b) = h.get_json(cfg).await;
     assert_eq!(b["data"]["version"], 50);
     assert_eq!(

@@ -48,6 +48,10 @@ pub enum DecodeError {
     /// A depth message whose best bid is at or above its best ask.
     #[error("order book is crossed")]
     CrossedBook,
+    /// A depth message whose bids are not in strictly falling or asks not in strictly rising price order (a
+    /// level inside the book could cross the other side).
+    #[error("order book levels are not in price order")]
+    UnsortedBook,
     /// A book side with more levels than the configured maximum.
     #[error("order book has too many levels")]
     TooManyLevels,
@@ -55,7 +59,7 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// Every reason, for pre-registering metric label values.
-    pub const ALL: [DecodeError; 10] = [
+    pub const ALL: [DecodeError; 11] = [
         DecodeError::InvalidUtf8,
         DecodeError::MalformedJson,
         DecodeError::MissingField,
@@ -65,6 +69,7 @@ impl DecodeError {
         DecodeError::InvalidTimestamp,
         DecodeError::EmptyBook,
         DecodeError::CrossedBook,
+        DecodeError::UnsortedBook,
         DecodeError::TooManyLevels,
     ];
 
@@ -80,6 +85,7 @@ impl DecodeError {
             DecodeError::InvalidTimestamp => "invalid_timestamp",
             DecodeError::EmptyBook => "empty_book",
             DecodeError::CrossedBook => "crossed_book",
+            DecodeError::UnsortedBook => "unsorted_book",
             DecodeError::TooManyLevels => "too_many_levels",
         }
     }
@@ -181,6 +187,11 @@ impl Decoder {
                 (None, None) => return Err(DecodeError::EmptyBook),
                 (Some(b), Some(a)) if b.price >= a.price => return Err(DecodeError::CrossedBook),
                 _ => {}
+            }
+            if book.bids.windows(2).any(|w| w[1].price >= w[0].price)
+                || book.asks.windows(2).any(|w| w[1].price <= w[0].price)
+            {
+                return Err(DecodeError::UnsortedBook);
             }
         }
 
