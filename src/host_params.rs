@@ -99,9 +99,15 @@ pub fn is_host_param(field: &str) -> bool {
 
 /// Adds the host-level parameters to a strategy's JSON Schema (`properties`) and defaults.
 pub fn extend(descriptor: &StrategyDescriptor, schema: &mut Value, defaults: &mut Value) {
-    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
-        for p in HOST_PARAMS {
-            props.insert(p.name.to_owned(), (p.schema)(descriptor));
+    // A strategy without parameters may have no `properties` at all: the host-level ones still need a place.
+    if let Some(obj) = schema.as_object_mut() {
+        let props = obj
+            .entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(props) = props.as_object_mut() {
+            for p in HOST_PARAMS {
+                props.insert(p.name.to_owned(), (p.schema)(descriptor));
+            }
         }
     }
     if let Some(obj) = defaults.as_object_mut() {

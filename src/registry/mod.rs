@@ -30,6 +30,14 @@ pub enum RegistryError {
         /// Compiler message.
         message: String,
     },
+    /// A strategy crate declares a parameter the host reserves for itself (`crate::host_params`).
+    #[error("strategy `{id}`: parameter `{field}` is reserved for the host (host-level parameters: enabled, stop_loss_pct, take_profit_pct, …)")]
+    ReservedParameter {
+        /// Strategy id.
+        id: &'static str,
+        /// The clashing parameter.
+        field: String,
+    },
     /// A strategy's own defaults fail its schema or cross-field rules.
     #[error("strategy `{id}`: its defaults are invalid: {}", render(errors))]
     BadDefaults {
@@ -73,11 +81,17 @@ impl RegisteredStrategy {
     fn new(descriptor: &'static StrategyDescriptor) -> Result<Self, RegistryError> {
         let mut schema = (descriptor.schema)().to_value();
         let mut defaults = (descriptor.defaults)();
-        let fields = schema
+        let fields: Vec<String> = schema
             .get("properties")
             .and_then(Value::as_object)
             .map(|p| p.keys().cloned().collect())
             .unwrap_or_default();
+        if let Some(field) = fields.iter().find(|f| crate::host_params::is_host_param(f)) {
+            return Err(RegistryError::ReservedParameter {
+                id: descriptor.id,
+                field: field.clone(),
+            });
+        }
         crate::host_params::extend(descriptor, &mut schema, &mut defaults);
         let validator =
             jsonschema::validator_for(&schema).map_err(|e| RegistryError::BadSchema {
