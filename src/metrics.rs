@@ -59,6 +59,10 @@ pub struct Metrics {
     pub symbol_net_pressure: prometheus::GaugeVec,
     /// Wall clock minus the event time of the latest processed message, per symbol (refreshed every second).
     pub consumer_lag: prometheus::GaugeVec,
+    /// Live scorecard: gross bps of published signals by strategy and horizon.
+    pub signal_return_bps: HistogramVec,
+    /// Live scorecard outcomes by strategy (`scored`, `hit` at 60 s, `unscored`).
+    pub signal_outcomes: IntCounterVec,
     /// The health verdict last published (0 healthy, 1 unhealthy, 2 unknown).
     pub health_verdict: IntGauge,
 }
@@ -196,6 +200,24 @@ impl Metrics {
             &["symbol"],
         )
         .expect("metric");
+        let signal_return_bps = HistogramVec::new(
+            HistogramOpts::new(
+                "realtime_signal_return_bps",
+                "Live scorecard: gross return of published signals in bps at each horizon (entry after 200 ms at \
+                 the touch, exit at the other side)",
+            )
+            .buckets(vec![
+                -100.0, -50.0, -20.0, -10.0, -5.0, -2.0, 0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
+            ]),
+            &["strategy_id", "horizon"],
+        )
+        .expect("metric");
+        let signal_outcomes = counter_vec(
+            &registry,
+            "realtime_signal_outcomes_total",
+            "Live scorecard outcomes of published signals: scored, hit (gross > 0 at 60 s), unscored (not tracked)",
+            &["strategy_id", "outcome"],
+        );
         let consumer_lag = prometheus::GaugeVec::new(
             Opts::new(
                 "realtime_consumer_lag_seconds",
@@ -235,6 +257,7 @@ impl Metrics {
             Box::new(circuit_breaker.clone()),
             Box::new(symbol_net_pressure.clone()),
             Box::new(consumer_lag.clone()),
+            Box::new(signal_return_bps.clone()),
             Box::new(health_verdict.clone()),
         ] {
             registry.register(c).expect("metric registration");
@@ -282,6 +305,8 @@ impl Metrics {
             symbol_net_pressure,
             consumer_lag,
             health_verdict,
+            signal_return_bps,
+            signal_outcomes,
         }
     }
 

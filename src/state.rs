@@ -60,6 +60,8 @@ pub struct LiveState {
     pub source_notes: RwLock<Vec<String>>,
     /// Host-level parameters (`enabled`, risk overrides) applied to every signal leaving the pipeline.
     pub host_params: Arc<crate::host_params::HostTable>,
+    /// The live scorecard's scored signals (written by the processing task, read by the performance endpoint).
+    pub scorecard: Arc<crate::scoring::live::ScorecardHistory>,
 }
 
 impl LiveState {
@@ -81,6 +83,9 @@ impl LiveState {
             failure: RwLock::new(None),
             source_notes: RwLock::new(Vec::new()),
             host_params: Arc::new(crate::host_params::HostTable::new()),
+            scorecard: Arc::new(crate::scoring::live::ScorecardHistory::new(
+                crate::scoring::ScoreSettings::default(),
+            )),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod live;
 pub mod market;
 pub mod openapi;
+pub mod performance;
 pub mod service;
 pub mod strategies;
 
@@ -102,6 +103,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(config::delete_symbol),
         )
         .route("/api/v1/strategies/{strategy_id}/audit", get(config::audit))
+        .route(
+            "/api/v1/strategies/{strategy_id}/performance",
+            get(performance::performance),
+        )
         .route("/api/v1/strategies/cache/refresh", post(config::refresh))
         .route(
             "/api/v1/strategies/{strategy_id}/cache/refresh",

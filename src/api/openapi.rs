@@ -380,6 +380,31 @@ pub fn document(registry: &Registry) -> Value {
         ),
     );
     add(
+        "/api/v1/strategies/{strategy_id}/performance",
+        "get",
+        operation(
+            "scorecard",
+            "Live scorecard of the strategy's published signals: hit rate, mean gross/net bps, CI, IC, \
+             bracket and drawdown per horizon (the evaluate scorer's definitions), over a window of event time",
+            vec![
+                sid(),
+                query_param(
+                    "window",
+                    "Window ending at the newest scored signal, e.g. 15m, 1h, 24h (1s to 7d)",
+                    json!({"type": "string", "default": "1h"}),
+                ),
+                query_param(
+                    "symbol",
+                    "Only this symbol (1-32 letters or digits)",
+                    json!({"type": "string", "pattern": "^[A-Za-z0-9]{1,32}$"}),
+                ),
+            ],
+            None,
+            api("data: {strategy_id, window_s, symbol, settings, horizons[], by_symbol{}}"),
+            &["404", "422"],
+        ),
+    );
+    add(
         "/api/v1/strategies/cache/refresh",
         "post",
         operation(

@@ -85,9 +85,17 @@ pub fn evaluate(
             pipeline.add_variant(i as VariantId, runner);
         }
     }
+    // A strategy asked for is evaluated even when it is off by default; a set can still say `enabled: false`.
     let host: Vec<HostParams> = sets
         .iter()
-        .map(|s| HostParams::from_doc(&s.parameters))
+        .map(|s| HostParams {
+            enabled: s
+                .overrides
+                .get("enabled")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true),
+            ..HostParams::from_doc(&s.parameters)
+        })
         .collect();
     let mut scorer = Scorer::new(settings);
     for symbol in &recordings.depth_symbols {

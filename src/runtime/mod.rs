@@ -90,6 +90,14 @@ pub async fn run_processing(processing: Processing) -> Ended {
         }
         output.flush().await;
     });
+    // The live scorecard follows every published signal through the books that come after it.
+    let mut scorecard = crate::scoring::live::LiveScorecard::new(
+        live.scorecard.clone(),
+        crate::scoring::live::ScorecardMetrics {
+            returns: metrics.signal_return_bps.clone(),
+            outcomes: metrics.signal_outcomes.clone(),
+        },
+    );
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_drop_log = Instant::now() - DROP_LOG_INTERVAL;
@@ -122,7 +130,9 @@ pub async fn run_processing(processing: Processing) -> Ended {
             msg = input.next() => {
                 let Some(payload) = msg else { break Ended::InputFinished };
                 let received = Instant::now();
-                match pipeline.process(&payload, &mut signals) {
+                let outcome = pipeline.process(&payload, &mut signals);
+                scorecard.observe(&pipeline);
+                match outcome {
                     Outcome::Processed(_) => {
                         live.processed.fetch_add(1, Ordering::Relaxed);
                     }
@@ -141,6 +151,7 @@ pub async fn run_processing(processing: Processing) -> Ended {
                     if !crate::host_params::apply(&live.host_params, &mut signal) {
                         continue;
                     }
+                    scorecard.on_published(&signal);
                     if publish_tx.send((signal, received)).await.is_err() {
                         tracing::error!("signal publisher stopped");
                     }

@@ -2,6 +2,7 @@
 //! (entry, exits per horizon, stop/take bracket), and [`stats`] turns scored signals into the statistics that
 //! `evaluate` reports and the live scorecard serves. Both are pure and deterministic.
 
+pub mod live;
 pub mod scorer;
 pub mod stats;
 

@@ -148,6 +148,8 @@ pub struct Scorer {
     settings: ScoreSettings,
     symbols: HashMap<Box<str>, SymbolTrack>,
     done: Vec<ScoredSignal>,
+    max_pending_per_symbol: usize,
+    overflow: u64,
 }
 
 impl Scorer {
@@ -159,7 +161,21 @@ impl Scorer {
             settings,
             symbols: HashMap::new(),
             done: Vec::new(),
+            max_pending_per_symbol: usize::MAX,
+            overflow: 0,
         }
+    }
+
+    /// Caps the signals waiting for their exits per symbol (the live scorecard's memory bound); a signal that
+    /// would exceed it is not tracked and counted in [`Scorer::overflow`].
+    pub fn with_max_pending_per_symbol(mut self, max: usize) -> Self {
+        self.max_pending_per_symbol = max.max(1);
+        self
+    }
+
+    /// Signals refused because their symbol already had the maximum pending.
+    pub fn overflow(&self) -> u64 {
+        self.overflow
     }
 
     /// The settings in use.
@@ -179,6 +195,10 @@ impl Scorer {
     /// Registers a signal (it is scored on quotes that arrive after this call).
     pub fn on_signal(&mut self, record: SignalRecord) {
         let horizons = self.settings.horizons_ms.len();
+        if self.track(&record.symbol).pending.len() >= self.max_pending_per_symbol {
+            self.overflow += 1;
+            return;
+        }
         let track = self.track(&record.symbol);
         let source = if track.has_book {
             PriceSource::Book

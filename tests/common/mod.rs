@@ -351,3 +351,63 @@ pub fn metric(text: &str, name: &str, label: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Runs the service binary `bin` in standalone replay of the bundled recording (no loop, `speed` × recorded pace,
+/// `env` added), waits until every message is processed, stops it with SIGTERM and returns the signals it
+/// printed, in print order.
+pub async fn standalone_replay_signals(
+    bin: &str,
+    speed: &str,
+    env: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
+    use std::io::BufRead;
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.env_remove("NATS_URL")
+        .env_remove("MONGODB_URI")
+        .env("REPLAY_SPEED", speed)
+        .env("REPLAY_LOOP", "false")
+        .env("SIGNALS_TO_STDOUT", "true")
+        .env("HEALTH_CHECK_PORT", port.to_string())
+        .env("HTTP_BIND", "127.0.0.1")
+        .env("HEARTBEAT_ENABLED", "false")
+        .env("LOG_LEVEL", "error")
+        .env("CONFIG_DB_PATH", fresh_config_db());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+            .collect::<Vec<_>>()
+    });
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    let total = recording().len() as f64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = reqwest::get(&metrics_url).await {
+            let text = r.text().await.unwrap_or_default();
+            if metric(&text, "realtime_messages_processed_total", "") >= total {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "replay did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the publisher drain, then stop the host as Kubernetes would.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    reader.join().unwrap()
+}

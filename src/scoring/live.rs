@@ -1,0 +1,266 @@
+//! The live scorecard: the running host scores the signals it publishes against the stream it already consumes
+//! (same [`Scorer`], same definitions as `evaluate`, event time). Scored signals feed Prometheus
+//! (`realtime_signal_return_bps{strategy_id,horizon}`, `realtime_signal_outcomes_total{strategy_id,outcome}`) and
+//! a bounded history per strategy that `GET /api/v1/strategies/{id}/performance` summarises.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use parking_lot::RwLock;
+use prometheus::{HistogramVec, IntCounterVec};
+use strategy_sdk::Signal;
+
+use super::scorer::{PriceSource, Quote, ScoreSettings, ScoredSignal, Scorer};
+use super::stats::{horizon_stats, HorizonStats};
+use crate::evaluate::run::record_of;
+use crate::runtime::pipeline::{MarketTouch, Pipeline};
+
+/// Signals waiting for their exits per symbol before new ones are refused (counted as overflow).
+pub const MAX_PENDING_PER_SYMBOL: usize = 1_000;
+/// Scored signals kept per strategy for the performance endpoint (oldest dropped first).
+pub const HISTORY_PER_STRATEGY: usize = 20_000;
+
+/// Scored signals per strategy, shared between the processing task (writer) and the API (reader).
+#[derive(Debug, Default)]
+pub struct ScorecardHistory {
+    by_strategy: RwLock<BTreeMap<String, VecDeque<ScoredSignal>>>,
+    settings: ScoreSettings,
+}
+
+/// The performance document of one strategy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Performance {
+    /// Strategy id.
+    pub strategy_id: String,
+    /// Window in seconds, ending at the newest scored signal's event time.
+    pub window_s: f64,
+    /// The symbol asked for, or `*`.
+    pub symbol: String,
+    /// Entry delay, fee and horizons used.
+    pub settings: PerformanceSettings,
+    /// Statistics per horizon over the window (the asked symbol, or all symbols).
+    pub horizons: Vec<HorizonRow>,
+    /// The same per symbol (only when no symbol was asked for).
+    pub by_symbol: BTreeMap<String, Vec<HorizonRow>>,
+}
+
+/// Scoring settings as served.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PerformanceSettings {
+    /// Entry delay in ms.
+    pub entry_delay_ms: i64,
+    /// Fee per side in bps.
+    pub fee_bps: f64,
+    /// Horizons in seconds.
+    pub horizons_s: Vec<f64>,
+}
+
+/// One horizon's statistics.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HorizonRow {
+    /// Horizon in seconds.
+    pub horizon_s: f64,
+    /// Statistics (the scorer's definitions).
+    #[serde(flatten)]
+    pub stats: HorizonStats,
+}
+
+impl ScorecardHistory {
+    /// An empty history for `settings`.
+    pub fn new(settings: ScoreSettings) -> Self {
+        Self {
+            by_strategy: RwLock::new(BTreeMap::new()),
+            settings,
+        }
+    }
+
+    fn push(&self, strategy: &str, scored: ScoredSignal) {
+        let mut map = self.by_strategy.write();
+        let ring = map.entry(strategy.to_owned()).or_default();
+        if ring.len() >= HISTORY_PER_STRATEGY {
+            ring.pop_front();
+        }
+        ring.push_back(scored);
+    }
+
+    /// Statistics of `strategy`'s scored signals whose signal time lies within `window_ms` of the newest one,
+    /// for one symbol or all. Signals scored so far only (pending ones are not counted as unscored).
+    pub fn performance(&self, strategy: &str, window_ms: i64, symbol: Option<&str>) -> Performance {
+        let map = self.by_strategy.read();
+        let empty = VecDeque::new();
+        let ring = map.get(strategy).unwrap_or(&empty);
+        let newest = ring
+            .iter()
+            .map(|s| s.record.event_time_ms)
+            .max()
+            .unwrap_or(0);
+        let mut in_window: Vec<&ScoredSignal> = ring
+            .iter()
+            .filter(|s| newest - s.record.event_time_ms <= window_ms)
+            .filter(|s| symbol.is_none_or(|sym| s.record.symbol == sym))
+            .collect();
+        in_window.sort_by_key(|s| s.record.event_time_ms);
+        let hours = window_ms as f64 / 3_600_000.0;
+        let rows = |signals: &[&ScoredSignal]| -> Vec<HorizonRow> {
+            self.settings
+                .horizons_ms
+                .iter()
+                .enumerate()
+                .map(|(h, ms)| HorizonRow {
+                    horizon_s: *ms as f64 / 1000.0,
+                    stats: horizon_stats(signals, h, self.settings.fee_bps, hours),
+                })
+                .collect()
+        };
+        let mut by_symbol = BTreeMap::new();
+        if symbol.is_none() {
+            let mut symbols: Vec<&str> =
+                in_window.iter().map(|s| s.record.symbol.as_str()).collect();
+            symbols.sort_unstable();
+            symbols.dedup();
+            for sym in symbols {
+                let of: Vec<&ScoredSignal> = in_window
+                    .iter()
+                    .copied()
+                    .filter(|s| s.record.symbol == sym)
+                    .collect();
+                by_symbol.insert(sym.to_owned(), rows(&of));
+            }
+        }
+        Performance {
+            strategy_id: strategy.to_owned(),
+            window_s: window_ms as f64 / 1000.0,
+            symbol: symbol.unwrap_or("*").to_owned(),
+            settings: PerformanceSettings {
+                entry_delay_ms: self.settings.entry_delay_ms,
+                fee_bps: self.settings.fee_bps,
+                horizons_s: self
+                    .settings
+                    .horizons_ms
+                    .iter()
+                    .map(|h| *h as f64 / 1000.0)
+                    .collect(),
+            },
+            horizons: rows(&in_window),
+            by_symbol,
+        }
+    }
+}
+
+/// Prometheus metrics of the scorecard.
+#[derive(Clone)]
+pub struct ScorecardMetrics {
+    /// Gross bps of scored signals by strategy and horizon.
+    pub returns: HistogramVec,
+    /// Outcomes (`scored`, `hit`, `unscored`) by strategy.
+    pub outcomes: IntCounterVec,
+}
+
+/// The processing task's half: feeds the scorer and records completed signals.
+pub struct LiveScorecard {
+    scorer: Scorer,
+    strategies: Vec<&'static str>,
+    index: HashMap<&'static str, u32>,
+    history: std::sync::Arc<ScorecardHistory>,
+    metrics: ScorecardMetrics,
+    horizon_labels: Vec<String>,
+    hit_horizon: usize,
+    reported_overflow: u64,
+}
+
+impl LiveScorecard {
+    /// A scorecard writing into `history`.
+    pub fn new(history: std::sync::Arc<ScorecardHistory>, metrics: ScorecardMetrics) -> Self {
+        let settings = history.settings.clone();
+        let horizon_labels = settings
+            .horizons_ms
+            .iter()
+            .map(|h| format!("{}s", h / 1000))
+            .collect();
+        let hit_horizon = settings
+            .horizons_ms
+            .iter()
+            .position(|h| *h == 60_000)
+            .unwrap_or(0);
+        Self {
+            hit_horizon,
+            scorer: Scorer::new(settings).with_max_pending_per_symbol(MAX_PENDING_PER_SYMBOL),
+            strategies: Vec::new(),
+            index: HashMap::new(),
+            history,
+            metrics,
+            horizon_labels,
+            reported_overflow: 0,
+        }
+    }
+
+    /// Feeds the prices the pipeline's last message showed.
+    pub fn observe(&mut self, pipeline: &Pipeline) {
+        let Some(touch) = pipeline.last_touch() else {
+            return;
+        };
+        let Some(symbol) = pipeline.symbol_name(touch.symbol_id) else {
+            return;
+        };
+        self.scorer.on_quote(symbol, quote_of(&touch));
+        for scored in self.scorer.drain_completed() {
+            self.record(scored);
+        }
+    }
+
+    /// Starts following a published signal.
+    pub fn on_published(&mut self, signal: &Signal) {
+        let next = self.strategies.len() as u32;
+        let group = *self.index.entry(signal.strategy_id).or_insert_with(|| {
+            self.strategies.push(signal.strategy_id);
+            next
+        });
+        self.scorer.on_signal(record_of(group, signal));
+        let overflow = self.scorer.overflow();
+        if overflow > self.reported_overflow {
+            self.metrics
+                .outcomes
+                .with_label_values(&[signal.strategy_id, "unscored"])
+                .inc_by(overflow - self.reported_overflow);
+            self.reported_overflow = overflow;
+        }
+    }
+
+    fn record(&mut self, scored: ScoredSignal) {
+        let Some(strategy) = self.strategies.get(scored.record.group as usize).copied() else {
+            return;
+        };
+        let mut hit = false;
+        for (h, label) in self.horizon_labels.iter().enumerate() {
+            if let Some(g) = scored.gross_bps(h) {
+                self.metrics
+                    .returns
+                    .with_label_values(&[strategy, label])
+                    .observe(g);
+                hit |= h == self.hit_horizon && g > 0.0;
+            }
+        }
+        self.metrics
+            .outcomes
+            .with_label_values(&[strategy, "scored"])
+            .inc();
+        if hit {
+            self.metrics
+                .outcomes
+                .with_label_values(&[strategy, "hit"])
+                .inc();
+        }
+        self.history.push(strategy, scored);
+    }
+}
+
+fn quote_of(touch: &MarketTouch) -> Quote {
+    Quote {
+        event_time_ms: touch.event_time_ms,
+        bid: touch.bid,
+        ask: touch.ask,
+        source: match touch.kind {
+            strategy_sdk::StreamKind::Depth => PriceSource::Book,
+            _ => PriceSource::Trade,
+        },
+    }
+}
