@@ -98,6 +98,9 @@ pub async fn run_processing(processing: Processing) -> Ended {
             outcomes: metrics.signal_outcomes.clone(),
         },
     );
+    for runner in pipeline.strategies() {
+        scorecard.register(runner.descriptor().id);
+    }
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_drop_log = Instant::now() - DROP_LOG_INTERVAL;

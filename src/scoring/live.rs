@@ -193,6 +193,20 @@ impl LiveScorecard {
         }
     }
 
+    /// Creates the metric series of a strategy up front, so dashboards see zeros instead of missing series.
+    pub fn register(&self, strategy_id: &str) {
+        for outcome in ["scored", "hit", "unscored"] {
+            self.metrics
+                .outcomes
+                .with_label_values(&[strategy_id, outcome]);
+        }
+        for label in &self.horizon_labels {
+            self.metrics
+                .returns
+                .with_label_values(&[strategy_id, label.as_str()]);
+        }
+    }
+
     /// Feeds the prices the pipeline's last message showed.
     pub fn observe(&mut self, pipeline: &Pipeline) {
         let Some(touch) = pipeline.last_touch() else {
