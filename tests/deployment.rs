@@ -1022,6 +1022,8 @@ fn exported_metric_names() -> BTreeSet<String> {
     m.config_changes.with_label_values(&["x", "global"]);
     m.circuit_breaker.with_label_values(&["x"]);
     m.symbol_net_pressure.with_label_values(&["X"]);
+    m.signal_return_bps.with_label_values(&["x", "60s"]);
+    m.signal_outcomes.with_label_values(&["x", "scored"]);
     let mut out = BTreeSet::new();
     for line in m.render().lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
