@@ -1,12 +1,14 @@
 //! The on-chain metrics rules.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use strategy_sdk::{
     Action, DataStatus, EnvVar, EventContext, FeedTask, MarketEvent, Signal, SignalSink, Strategy,
     StreamKind,
 };
 use tokio::sync::watch;
+
+use strategy_sdk::Cooldown;
 
 use crate::feed::{run_feed, FeedConfig};
 use crate::metrics::{wall_clock_ms, Growth, SharedMetrics};
@@ -16,6 +18,9 @@ use crate::params::OnchainMetricsParams;
 #[derive(Debug, Default)]
 pub struct OnchainMetrics {
     metrics: SharedMetrics,
+    /// The coin's own minimum interval: every pair of the coin (BTCUSDT, BTCUSDC, …) shares it, so the coin
+    /// signals once per interval however many of its pairs are streamed.
+    coin_gate: Mutex<Cooldown>,
 }
 
 impl OnchainMetrics {
@@ -135,6 +140,14 @@ impl Strategy for OnchainMetrics {
             return; // same conclusion from the same daily data: said once
         }
         state.last_signalled = Some((g.data_point_ms, action));
+        let coin_ready = self
+            .coin_gate
+            .lock()
+            .map(|mut gate| gate.try_fire(now, Self::min_signal_interval_ms(p)))
+            .unwrap_or(false);
+        if !coin_ready {
+            return; // another pair of the coin signalled within the interval
+        }
         let kind = match action {
             Action::Buy => "network_growth",
             Action::Sell => "network_contraction",
@@ -358,6 +371,23 @@ mod tests {
             inject(h.strategy().metrics(), 12.0, 20.0, 1.0, T0);
             assert_eq!(tick(&mut h, symbol, T0).len(), usize::from(ok), "{symbol}");
         }
+    }
+
+    #[test]
+    fn the_interval_is_per_coin_across_its_pairs() {
+        let mut h = Harness::<OnchainMetrics>::default();
+        inject(h.strategy().metrics(), 12.0, 20.0, 1.0, T0);
+        assert_eq!(tick(&mut h, "BTCUSDT", T0).len(), 1);
+        assert!(
+            tick(&mut h, "BTCUSDC", T0 + 1_000).is_empty(),
+            "BTCUSDC is the same coin: inside the interval"
+        );
+        let interval = OnchainMetrics::min_signal_interval_ms(&OnchainMetricsParams::default());
+        assert_eq!(
+            tick(&mut h, "BTCEUR", T0 + interval).len(),
+            1,
+            "after the coin's interval another pair may signal"
+        );
     }
 
     #[test]
