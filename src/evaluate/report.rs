@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::param_sets::ParameterSet;
 use super::recording::RecordingInfo;
 use super::run::Evaluation;
 use crate::scoring::stats::{calibration, horizon_stats, CalibrationBucket, HorizonStats};
@@ -331,10 +330,4 @@ pub fn csv(report: &Report) -> Result<String, csv::Error> {
         .into_inner()
         .map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// The parameter set of a row (for the characterization's sensitivities).
-pub fn set_of<'a>(sets: &'a [ParameterSet], row: &ResultRow) -> Option<&'a ParameterSet> {
-    sets.iter()
-        .find(|s| s.strategy_id == row.strategy_id && s.name == row.parameter_set)
 }

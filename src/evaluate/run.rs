@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use strategy_sdk::{Action, Signal};
+use strategy_sdk::Signal;
 
 use super::param_sets::ParameterSet;
 use super::recording::MergedRecordings;
@@ -12,7 +12,8 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::runtime::admission::EventTimeGuard;
 use crate::runtime::pipeline::{Outcome, Pipeline, VariantId};
-use crate::scoring::{PriceSource, Quote, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
+use crate::scoring::live::feed_last_touch;
+use crate::scoring::{PriceSource, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
 use strategy_sdk::ParamsUpdate;
 
 /// Decoder limits (the host's `MAX_MESSAGE_BYTES` / `MAX_BOOK_LEVELS`).
@@ -110,21 +111,7 @@ pub fn evaluate(
             Outcome::Dropped(reason) => *dropped.entry(reason).or_default() += 1,
             Outcome::Skipped => {}
         }
-        if let Some(touch) = pipeline.last_touch() {
-            if let Some(symbol) = pipeline.symbol_name(touch.symbol_id) {
-                let source = match touch.kind {
-                    strategy_sdk::StreamKind::Depth => PriceSource::Book,
-                    _ => PriceSource::Trade,
-                };
-                let quote = Quote {
-                    event_time_ms: touch.event_time_ms,
-                    bid: touch.bid,
-                    ask: touch.ask,
-                    source,
-                };
-                scorer.on_quote(symbol, quote);
-            }
-        }
+        feed_last_touch(&mut scorer, &pipeline);
         for (variant, mut signal) in pipeline.drain_variant_signals() {
             let set = &sets[usize::from(variant)];
             // The host-level parameters of the set (enabled, stop/take overrides, risk floor), as live.
@@ -132,7 +119,7 @@ pub fn evaluate(
                 continue;
             }
             on_signal(set, &signal);
-            scorer.on_signal(record_of(u32::from(variant), &signal));
+            scorer.on_signal(SignalRecord::from_signal(u32::from(variant), &signal));
         }
         if n % 4096 == 4095 {
             progress(n as u64 + 1);
@@ -150,22 +137,5 @@ pub fn evaluate(
         dropped,
         processed,
         price_sources,
-    }
-}
-
-/// The scorer's view of a signal: side, confidence and the risk levels it is published with.
-pub fn record_of(group: u32, signal: &Signal) -> SignalRecord {
-    let (stop_loss, take_profit) = signal.risk_levels();
-    SignalRecord {
-        group,
-        symbol: signal.symbol.clone(),
-        event_time_ms: signal.event_time_ms,
-        side: match signal.action {
-            Action::Buy => 1.0,
-            Action::Sell => -1.0,
-        },
-        confidence: signal.confidence,
-        stop_loss: Some(stop_loss),
-        take_profit: Some(take_profit),
     }
 }

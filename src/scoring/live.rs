@@ -9,9 +9,8 @@ use parking_lot::RwLock;
 use prometheus::{HistogramVec, IntCounterVec};
 use strategy_sdk::Signal;
 
-use super::scorer::{PriceSource, Quote, ScoreSettings, ScoredSignal, Scorer};
+use super::scorer::{PriceSource, Quote, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
 use super::stats::{horizon_stats, HorizonStats};
-use crate::evaluate::run::record_of;
 use crate::runtime::pipeline::{MarketTouch, Pipeline};
 
 /// Signals waiting for their exits per symbol before new ones are refused (counted as overflow).
@@ -209,13 +208,7 @@ impl LiveScorecard {
 
     /// Feeds the prices the pipeline's last message showed.
     pub fn observe(&mut self, pipeline: &Pipeline) {
-        let Some(touch) = pipeline.last_touch() else {
-            return;
-        };
-        let Some(symbol) = pipeline.symbol_name(touch.symbol_id) else {
-            return;
-        };
-        self.scorer.on_quote(symbol, quote_of(&touch));
+        feed_last_touch(&mut self.scorer, pipeline);
         for scored in self.scorer.drain_completed() {
             self.record(scored);
         }
@@ -228,7 +221,8 @@ impl LiveScorecard {
             self.strategies.push(signal.strategy_id);
             next
         });
-        self.scorer.on_signal(record_of(group, signal));
+        self.scorer
+            .on_signal(SignalRecord::from_signal(group, signal));
         let overflow = self.scorer.overflow();
         if overflow > self.reported_overflow {
             self.metrics
@@ -264,6 +258,16 @@ impl LiveScorecard {
                 .inc();
         }
         self.history.push(strategy, scored);
+    }
+}
+
+/// Feeds `scorer` the prices the pipeline's last message showed (a book's touch or a trade's price); `evaluate`
+/// and the live scorecard both score through here.
+pub fn feed_last_touch(scorer: &mut Scorer, pipeline: &Pipeline) {
+    if let Some(touch) = pipeline.last_touch() {
+        if let Some(symbol) = pipeline.symbol_name(touch.symbol_id) {
+            scorer.on_quote(symbol, quote_of(&touch));
+        }
     }
 }
 

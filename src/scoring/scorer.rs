@@ -80,6 +80,25 @@ pub struct SignalRecord {
     pub take_profit: Option<f64>,
 }
 
+impl SignalRecord {
+    /// The scorer's view of a published signal: side, confidence and the risk levels it is published with.
+    pub fn from_signal(group: u32, signal: &strategy_sdk::Signal) -> Self {
+        let (stop_loss, take_profit) = signal.risk_levels();
+        Self {
+            group,
+            symbol: signal.symbol.clone(),
+            event_time_ms: signal.event_time_ms,
+            side: match signal.action {
+                strategy_sdk::Action::Buy => 1.0,
+                strategy_sdk::Action::Sell => -1.0,
+            },
+            confidence: signal.confidence,
+            stop_loss: Some(stop_loss),
+            take_profit: Some(take_profit),
+        }
+    }
+}
+
 /// The entry leg.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fill {
