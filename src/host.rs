@@ -307,7 +307,10 @@ impl Host {
             live.clone(),
             input_may_end,
         ));
+        let live_hub = Arc::new(crate::api::live::LiveHub::new(settings.live_max_clients));
+        live_hub.register(metrics.registry());
         let state = AppState {
+            live_hub,
             registry,
             settings,
             live,
@@ -338,12 +341,17 @@ impl Host {
     ) -> Result<(), HostError> {
         let router = self.router();
         let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
+        let limits = crate::api::server::ServerLimits {
+            header_read_timeout: Duration::from_secs(
+                self.state.settings.http_header_read_timeout_seconds.max(1),
+            ),
+            idle_timeout: Duration::from_secs(self.state.settings.http_idle_timeout_seconds.max(1)),
+        };
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_http_rx.changed().await;
-                })
-                .await
+            let stop = async move {
+                let _ = stop_http_rx.changed().await;
+            };
+            crate::api::server::serve(listener, router, limits, stop, Duration::from_secs(5)).await
         });
         signal.await;
         tracing::info!("shutting down: stopping intake and flushing signals");

@@ -310,6 +310,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for components that own their metrics (registered once at start).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The text exposition of every metric (process gauges refreshed first).
     pub fn render(&self) -> String {
         self.memory.set(resident_memory_bytes());

@@ -70,6 +70,17 @@ pub struct Settings {
     /// HTTP bind address.
     #[arg(long, env = "HTTP_BIND", default_value = "0.0.0.0")]
     pub http_bind: String,
+    /// Most live (SSE) streams open at once (`/api/v1/stream/*`); one more is answered 503.
+    #[arg(long, env = "LIVE_MAX_CLIENTS", default_value_t = 100)]
+    pub live_max_clients: usize,
+    /// Seconds a client has to send a request's headers (from connecting, or between requests on a kept-alive
+    /// connection) before the connection is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub http_header_read_timeout_seconds: u64,
+    /// Seconds without a byte read or written after which an HTTP connection is closed (live streams send at
+    /// least every 15 s, so only clients that stopped reading are cut).
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub http_idle_timeout_seconds: u64,
     /// Deployment environment label.
     #[arg(long, env = "ENVIRONMENT", default_value = "production")]
     pub environment: String,

@@ -44,6 +44,9 @@ pub enum ApiError {
     /// The writer is over the write rate limit (answered in the original's shape, with `Retry-After`).
     #[error("rate limit exceeded ({})", .0.reason)]
     RateLimited(crate::config::rate_limit::Denied),
+    /// Too many open live streams (`LIVE_MAX_CLIENTS`).
+    #[error("{0}")]
+    TooManyClients(String),
     /// A conflict (e.g. nothing to restore).
     #[error("{0}")]
     Conflict(String),
@@ -63,6 +66,7 @@ impl ApiError {
             }
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE"),
+            ApiError::TooManyClients(_) => (StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CLIENTS"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),

@@ -9,6 +9,7 @@ pub mod live;
 pub mod market;
 pub mod openapi;
 pub mod performance;
+pub mod server;
 pub mod service;
 pub mod strategies;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub enabled: Arc<BTreeSet<&'static str>>,
     /// Read handles of plugins, by plugin id.
     pub plugin_readers: Arc<Vec<(&'static str, Arc<dyn Any + Send + Sync>)>>,
+    /// Live streams: client cap and the shared market snapshot.
+    pub live_hub: Arc<live::LiveHub>,
 }
 
 impl AppState {

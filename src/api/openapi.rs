@@ -575,12 +575,12 @@ pub fn document(registry: &Registry) -> Value {
     add(
         "/api/v1/stream/signals",
         "get",
-        json!({"tags": ["live"], "summary": "Server-Sent Events: each published signal (event `signal`, data = the published JSON)", "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}),
+        json!({"tags": ["live"], "summary": "Server-Sent Events: each published signal (event `signal`, data = the published JSON)", "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "503": {"description": "LIVE_MAX_CLIENTS streams are open (code TOO_MANY_CLIENTS)"}}}),
     );
     add(
         "/api/v1/stream/market",
         "get",
-        json!({"tags": ["live"], "summary": "Server-Sent Events: market summary and per-symbol metrics about once a second (event `market`)", "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}),
+        json!({"tags": ["live"], "summary": "Server-Sent Events: market summary and per-symbol metrics about once a second (event `market`)", "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "503": {"description": "LIVE_MAX_CLIENTS streams are open (code TOO_MANY_CLIENTS)"}}}),
     );
     add(
         "/docs",
