@@ -84,8 +84,8 @@ impl Host {
             ConfigService::new(
                 registry.clone(),
                 &*env,
-                cmd_tx,
-                store,
+                cmd_tx.clone(),
+                store.clone(),
                 Duration::from_secs(settings.config_cache_ttl_seconds),
             )?
             .with_rate_limits(settings.rate_limits()),
@@ -202,6 +202,23 @@ impl Host {
         }
         config.push_all().map_err(HostError::Settings)?;
         background.push(config.spawn_background(shutdown_rx.clone()));
+        let shadows = Arc::new(crate::config::shadows::ShadowService::new(
+            registry.clone(),
+            config.clone(),
+            store,
+            cmd_tx,
+        ));
+        background.push(shadows.spawn_background(shutdown_rx.clone()));
+        let replicas = Arc::new(crate::config::replicas::Replicas::new(
+            config.clone(),
+            metrics.clone(),
+            Duration::from_millis(settings.config_ack_wait_ms),
+        ));
+        if settings.nats_url.is_none() {
+            background.push(replicas.spawn_gauge(shutdown_rx.clone()));
+        }
+        let safeguards = Arc::new(crate::safeguard::Safeguards::new(live.clone()));
+        background.push(safeguards.spawn(config.clone(), metrics.clone(), shutdown_rx.clone()));
 
         let (input, nats_client) = match &settings.nats_url {
             Some(url) => {
@@ -220,6 +237,16 @@ impl Host {
                     .await
                     .map_err(HostError::Nats)?;
                 background.push(listener);
+                background.push(
+                    replicas
+                        .attach_nats(
+                            client.clone(),
+                            &settings.config_changes_subject,
+                            shutdown_rx.clone(),
+                        )
+                        .await
+                        .map_err(HostError::Nats)?,
+                );
                 (input, Some(client))
             }
             None => {
@@ -316,6 +343,9 @@ impl Host {
             live,
             metrics,
             config,
+            shadows,
+            safeguards,
+            replicas,
             enabled: Arc::new(enabled),
             plugin_readers: Arc::new(readers),
         };
@@ -368,8 +398,13 @@ impl Host {
     pub async fn stop(self) {
         let _ = self.shutdown_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), self.processing).await;
-        for task in self.background {
+        for task in &self.background {
             task.abort();
+        }
+        // Wait until the aborted tasks are dropped, so what they hold (the config store's file lock among it) is
+        // released when this returns.
+        for task in self.background {
+            let _ = task.await;
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod record;
 pub mod registry;
 pub mod revision;
 pub mod runtime;
+pub mod safeguard;
 pub mod scoring;
 pub mod settings;
 pub mod state;

@@ -65,6 +65,63 @@ pub struct Metrics {
     pub signal_outcomes: IntCounterVec,
     /// The health verdict last published (0 healthy, 1 unhealthy, 2 unknown).
     pub health_verdict: IntGauge,
+    /// Shadows, safeguards and applied config versions.
+    pub tuning: TuningMetrics,
+}
+
+/// Metrics of the tuning workflow: shadow parameter sets, guarded changes and the config version each replica
+/// applies.
+#[derive(Clone)]
+pub struct TuningMetrics {
+    /// Shadow parameter sets running in this replica.
+    pub shadows_running: IntGauge,
+    /// Signals of shadows (scored, never published) by strategy and shadow.
+    pub shadow_signals: IntCounterVec,
+    /// Version of the stored override this replica applies, by strategy and scope (`global` or the symbol).
+    pub config_version_applied: IntGaugeVec,
+    /// Changes rolled back because their safeguard broke, by strategy.
+    pub safeguard_rollbacks: IntCounterVec,
+}
+
+impl TuningMetrics {
+    #[allow(clippy::expect_used)]
+    fn new(registry: &Registry) -> Self {
+        let shadows_running = IntGauge::new(
+            "realtime_shadows_running",
+            "Shadow parameter sets running in this replica (scored, never published)",
+        )
+        .expect("metric");
+        let config_version_applied = IntGaugeVec::new(
+            Opts::new(
+                "realtime_config_version_applied",
+                "Version of the stored configuration override this replica applies (scope: global or a symbol)",
+            ),
+            &["strategy_id", "scope"],
+        )
+        .expect("metric");
+        for c in [
+            Box::new(shadows_running.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(config_version_applied.clone()),
+        ] {
+            registry.register(c).expect("metric registration");
+        }
+        Self {
+            shadows_running,
+            shadow_signals: counter_vec(
+                registry,
+                "realtime_shadow_signals_total",
+                "Signals of shadow parameter sets (scored, never published)",
+                &["strategy_id", "shadow"],
+            ),
+            config_version_applied,
+            safeguard_rollbacks: counter_vec(
+                registry,
+                "realtime_safeguard_rollbacks_total",
+                "Configuration changes rolled back because the live scorecard broke their safeguard",
+                &["strategy_id"],
+            ),
+        }
+    }
 }
 
 fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -279,6 +336,7 @@ impl Metrics {
         ] {
             messages_dropped.with_label_values(&[reason]);
         }
+        let tuning = TuningMetrics::new(&registry);
         Self {
             registry,
             messages_received,
@@ -307,6 +365,7 @@ impl Metrics {
             health_verdict,
             signal_return_bps,
             signal_outcomes,
+            tuning,
         }
     }
 

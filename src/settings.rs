@@ -134,6 +134,9 @@ pub struct Settings {
         default_value = "realtime-strategies.config.changed"
     )]
     pub config_changes_subject: String,
+    /// How long a configuration write waits for the other replicas' acknowledgements (listed in its response).
+    #[arg(long, env = "CONFIG_ACK_WAIT_MS", default_value_t = 1_000)]
+    pub config_ack_wait_ms: u64,
     /// Token required by the configuration API's write endpoints (`Authorization: Bearer` or
     /// `X-Petrosa-Internal-Token`). Unset: writes are refused (401) unless
     /// `API_AUTH=disabled`, or the host runs a standalone replay. Set but empty: the start fails.

@@ -62,6 +62,8 @@ pub struct LiveState {
     pub host_params: Arc<crate::host_params::HostTable>,
     /// The live scorecard's scored signals (written by the processing task, read by the performance endpoint).
     pub scorecard: Arc<crate::scoring::live::ScorecardHistory>,
+    /// The latest safeguard rollback (when, what), reported by the health verdict for 10 minutes.
+    pub safeguard_note: RwLock<Option<(Instant, String)>>,
 }
 
 impl LiveState {
@@ -86,6 +88,7 @@ impl LiveState {
             scorecard: Arc::new(crate::scoring::live::ScorecardHistory::new(
                 crate::scoring::ScoreSettings::default(),
             )),
+            safeguard_note: RwLock::new(None),
         }
     }
 

@@ -296,6 +296,17 @@ pub fn spawn(
                 r.truncate(MAX_REASON);
                 r
             };
+            // A safeguard rollback in the last 10 minutes is reported beside the verdict.
+            let reason = match live.safeguard_note.read().as_ref() {
+                Some((at, note)) if at.elapsed() < Duration::from_secs(600) => {
+                    let mut r = format!("{reason}; {note}");
+                    if r.chars().count() > MAX_REASON {
+                        r = r.chars().take(MAX_REASON).collect();
+                    }
+                    r
+                }
+                _ => reason,
+            };
             metrics.health_verdict.set(verdict.gauge());
             if changed {
                 tracing::info!(?verdict, reason, "health verdict changed");

@@ -26,6 +26,7 @@ impl From<ConfigError> for ApiError {
             ConfigError::Validation(errors) => ApiError::Validation(errors),
             ConfigError::Unavailable(m) => ApiError::Unavailable(m),
             ConfigError::RateLimited(d) => ApiError::RateLimited(d),
+            ConfigError::Conflict(m) => ApiError::Conflict(m),
             ConfigError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -48,6 +49,9 @@ pub struct ConfigUpdateRequest {
     /// Only validate, store nothing.
     #[serde(default)]
     pub validate_only: bool,
+    /// Roll the change back automatically if the live scorecard breaks this after it (see `GET /api/v1/safeguards`).
+    #[serde(default)]
+    pub safeguard: Option<crate::safeguard::Safeguard>,
 }
 
 /// Body of `POST …/rollback` and `POST …/restore` (the original's `RollbackRequest`).
@@ -117,7 +121,7 @@ pub const ISSUER_HEADER: &str = "x-petrosa-issuer";
 /// `X-Petrosa-Internal-Token: <token>`, compared in constant time; an empty header counts as missing; no token →
 /// 401, a wrong one → 403. Without a token writes are refused unless they were opened explicitly (see
 /// `Settings::write_auth`).
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let expected = match state.settings.write_auth() {
         WriteAuth::Token(t) => t,
         WriteAuth::Open(_) => return Ok(()),
@@ -156,7 +160,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The `X-Petrosa-Issuer` header (trimmed, at most 100 characters), if sent.
-fn issuer_of(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn issuer_of(headers: &HeaderMap) -> Option<String> {
     headers
         .get(ISSUER_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -173,7 +177,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Upper-cases and checks a symbol (letters and digits, 1–32 characters).
-fn symbol_of(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn symbol_of(raw: &str) -> Result<String, ApiError> {
     let s = raw.trim().to_ascii_uppercase();
     if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::BadRequest {
@@ -185,7 +189,7 @@ fn symbol_of(raw: &str) -> Result<String, ApiError> {
     Ok(s)
 }
 
-fn changed_by_of(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn changed_by_of(raw: &str) -> Result<String, ApiError> {
     let s = raw.trim();
     if s.is_empty() || s.len() > 200 {
         return Err(ApiError::Validation(vec![FieldError {
@@ -245,7 +249,35 @@ pub async fn get_symbol(
     get_config(&state, &id, Some(&symbol)).await
 }
 
-fn applied_data(state: &AppState, id: &str, symbol: Option<&str>, applied: &Applied) -> Value {
+/// The replicas that acknowledged an applied change within `CONFIG_ACK_WAIT_MS` (this one included), for a write's
+/// response.
+pub(crate) async fn acks(
+    state: &AppState,
+    waiter: crate::config::replicas::AckWaiter,
+    id: &str,
+    symbol: Option<&str>,
+    applied: &Applied,
+) -> Value {
+    let version = applied.doc.as_ref().map_or(0, |d| d.version);
+    let acknowledged = state
+        .replicas
+        .acknowledged(waiter, id, symbol, version)
+        .await;
+    let known = state.replicas.peers().len();
+    json!({
+        "acknowledged_by": acknowledged,
+        "known_replicas": known,
+        "all_acknowledged": acknowledged.len() >= known,
+        "applied_version": version,
+    })
+}
+
+pub(crate) fn applied_data(
+    state: &AppState,
+    id: &str,
+    symbol: Option<&str>,
+    applied: &Applied,
+) -> Value {
     let effective = state.config.effective(id, symbol).ok();
     let (parameters, version, created, updated) = match &applied.doc {
         Some(d) => (
@@ -283,6 +315,9 @@ async fn update(
     let changed_by = changed_by_of(&req.changed_by)?;
     crate::api::strategies::find(&state, &id)?;
     require_parameters(&req.parameters).map_err(ApiError::Validation)?;
+    if let Some(guard) = &req.safeguard {
+        guard.check(&state.live.scorecard)?;
+    }
     let mode = if req.replace {
         WriteMode::Replace
     } else {
@@ -308,6 +343,7 @@ async fn update(
         reason: req.reason,
         issuer: issuer_of(&headers),
     };
+    let waiter = state.replicas.waiter();
     let applied = state
         .config
         .write(&id, symbol.as_deref(), req.parameters, writer, mode)
@@ -317,11 +353,20 @@ async fn update(
     } else {
         "updated"
     };
+    let guard = req.safeguard.map(|g| {
+        state
+            .safeguards
+            .arm(&id, symbol.as_deref(), g, &applied.audit)
+    });
+    let mut meta =
+        json!({ "action": action, "audit_id": applied.audit.id, "version": applied.audit.version });
+    if let Some(g) = guard {
+        meta["safeguard"] = serde_json::to_value(&g).unwrap_or(Value::Null);
+    }
+    meta["replicas"] = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
     Ok(ok(
         applied_data(&state, &id, symbol.as_deref(), &applied),
-        Some(
-            json!({ "action": action, "audit_id": applied.audit.id, "version": applied.audit.version }),
-        ),
+        Some(meta),
     ))
 }
 
@@ -355,6 +400,7 @@ async fn patch(
         reason: req.reason,
         issuer: issuer_of(&headers),
     };
+    let waiter = state.replicas.waiter();
     let applied = state
         .config
         .write(
@@ -365,12 +411,14 @@ async fn patch(
             WriteMode::Merge,
         )
         .await?;
+    let replicas = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
     Ok(ok(
         applied_data(&state, &id, symbol.as_deref(), &applied),
         Some(json!({
             "action": applied.audit.action.to_ascii_lowercase(),
             "audit_id": applied.audit.id,
             "version": applied.audit.version,
+            "replicas": replicas,
         })),
     ))
 }
@@ -431,13 +479,16 @@ async fn remove(
         reason: q.reason,
         issuer: issuer_of(&headers),
     };
+    let waiter = state.replicas.waiter();
     let applied = state.config.delete(&id, symbol.as_deref(), writer).await?;
+    let replicas = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
     Ok(ok(
         json!({ "message": "deleted successfully" }),
         Some(json!({
             "symbol": symbol,
             "version": applied.audit.version,
             "audit_id": applied.audit.id,
+            "replicas": replicas,
         })),
     ))
 }
@@ -582,6 +633,7 @@ async fn roll(
         Some(v) => Some(v.unsigned_abs()),
         None => None,
     };
+    let waiter = state.replicas.waiter();
     let applied = state
         .config
         .rollback(
@@ -599,6 +651,7 @@ async fn roll(
             "action": if restore { "restore" } else { "rollback" },
             "audit_id": applied.audit.id,
             "version": applied.audit.version,
+            "replicas": acks(&state, waiter, &id, symbol.as_deref(), &applied).await,
         })),
     ))
 }

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod performance;
 pub mod server;
 pub mod service;
+pub mod shadows;
 pub mod strategies;
 
 use std::any::Any;
@@ -42,6 +43,12 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Configuration service.
     pub config: Arc<ConfigService>,
+    /// Shadow parameter sets.
+    pub shadows: Arc<crate::config::shadows::ShadowService>,
+    /// Guarded changes being watched.
+    pub safeguards: Arc<crate::safeguard::Safeguards>,
+    /// Which replica applies which config version.
+    pub replicas: Arc<crate::config::replicas::Replicas>,
     /// Ids of strategies enabled by their environment switch at start-up (`STRATEGY_ENABLED_<ID>`).
     pub enabled: Arc<BTreeSet<&'static str>>,
     /// Read handles of plugins, by plugin id.
@@ -110,6 +117,20 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/strategies/{strategy_id}/performance",
             get(performance::performance),
         )
+        .route(
+            "/api/v1/strategies/{strategy_id}/shadows",
+            get(shadows::list).post(shadows::create),
+        )
+        .route(
+            "/api/v1/strategies/{strategy_id}/shadows/{name}",
+            axum::routing::delete(shadows::delete),
+        )
+        .route(
+            "/api/v1/strategies/{strategy_id}/shadows/{name}/promote",
+            post(shadows::promote),
+        )
+        .route("/api/v1/safeguards", get(shadows::safeguards))
+        .route("/api/v1/replicas", get(service::replicas))
         .route("/api/v1/strategies/cache/refresh", post(config::refresh))
         .route(
             "/api/v1/strategies/{strategy_id}/cache/refresh",

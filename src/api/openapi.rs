@@ -79,6 +79,16 @@ fn operation(
     op
 }
 
+/// An operation whose success answers 201 instead of 200.
+fn created(mut op: Value) -> Value {
+    if let Some(responses) = op["responses"].as_object_mut() {
+        if let Some(ok) = responses.remove("200") {
+            responses.insert("201".into(), ok);
+        }
+    }
+    op
+}
+
 /// Moves `$defs` of a schemars schema into `components.schemas` (prefixed) and rewrites its `$ref`s.
 fn hoist(schema: &Value, prefix: &str, components: &mut Map<String, Value>) -> Value {
     fn rewrite(v: &mut Value, prefix: &str) {
@@ -128,8 +138,9 @@ pub fn document(registry: &Registry) -> Value {
         .unwrap_or(Value::Null);
     update["properties"]["parameters"] = json!({
         "description": "Partial parameter override (merge patch: null removes a field's override); one of the strategies' parameter schemas",
-        "anyOf": param_refs,
+        "anyOf": param_refs.clone(),
     });
+    let param_refs_shadow = param_refs;
     update["properties"]["parameters"]["minProperties"] = json!(1);
     let mut patch = update.clone();
     if let Some(props) = patch["properties"].as_object_mut() {
@@ -138,8 +149,46 @@ pub fn document(registry: &Registry) -> Value {
     }
     patch["description"] =
         json!("RFC 7396 merge patch of the stored override in `parameters` (null removes a field)");
+    update["properties"]["safeguard"] = reference("Safeguard");
     schemas.insert("ConfigUpdateRequest".into(), update);
     schemas.insert("ConfigPatchRequest".into(), patch);
+    schemas.insert(
+        "Safeguard".into(),
+        json!({
+            "type": "object", "additionalProperties": false,
+            "description": "Rolls the change back (audit operation rollback, changed_by safeguard) when the live scorecard breaks it after the change; needs max_signals_per_hour or min_hit_rate",
+            "properties": {
+                "max_signals_per_hour": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1000000},
+                "min_hit_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "horizon": {"type": ["string", "null"], "enum": ["5s", "30s", "60s", "300s", null], "default": "60s"},
+                "after_signals": {"type": ["integer", "null"], "minimum": 1, "maximum": 100000, "default": 50}
+            }
+        }),
+    );
+    schemas.insert(
+        "CreateShadowRequest".into(),
+        json!({
+            "type": "object", "additionalProperties": false, "required": ["name", "parameters", "changed_by"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
+                "parameters": {"type": "object", "minProperties": 1, "description": "Laid over the live global parameters; one of the strategies' parameter schemas", "anyOf": param_refs_shadow},
+                "symbols": {"type": ["array", "null"], "minItems": 1, "maxItems": 100, "items": {"type": "string", "pattern": "^[A-Za-z0-9]{1,32}$"}},
+                "changed_by": {"type": "string", "minLength": 1, "maxLength": 200}
+            }
+        }),
+    );
+    schemas.insert(
+        "PromoteRequest".into(),
+        json!({
+            "type": "object", "additionalProperties": false, "required": ["changed_by"],
+            "properties": {
+                "changed_by": {"type": "string", "minLength": 1, "maxLength": 200},
+                "reason": {"type": ["string", "null"]},
+                "window": {"type": ["string", "null"], "default": "1h"},
+                "safeguard": {"anyOf": [{"$ref": "#/components/schemas/Safeguard"}, {"type": "null"}]}
+            }
+        }),
+    );
 
     let sid = || strategy_id_param(&ids);
     let symbol = || path_param("symbol", "Trading symbol, e.g. BTCUSDT (case-insensitive)");
@@ -402,6 +451,86 @@ pub fn document(registry: &Registry) -> Value {
             None,
             api("data: {strategy_id, window_s, symbol, settings, horizons[], by_symbol{}}"),
             &["404", "422"],
+        ),
+    );
+    let window = || {
+        query_param(
+            "window",
+            "Window of the scorecards, e.g. 15m, 1h (1s to 7d)",
+            json!({"type": "string", "default": "1h"}),
+        )
+    };
+    let shadow = || path_param("name", "Shadow name");
+    add(
+        "/api/v1/strategies/{strategy_id}/shadows",
+        "get",
+        operation(
+            "shadows",
+            "Shadow parameter sets with their scorecards beside the live set's",
+            vec![sid(), window()],
+            None,
+            api("data: {strategy_id, window_s, max_shadows, live: Performance, shadows[]: {name, parameters, symbols, effective_parameters, performance, comparison}}"),
+            &["404", "422"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/shadows",
+        "post",
+        created(operation(
+            "shadows",
+            "Start a shadow parameter set (scored, never published; at most 8 per strategy; stored)",
+            vec![sid()],
+            Some(reference("CreateShadowRequest")),
+            api("data: shadow"),
+            &["401", "403", "404", "409", "422", "503"],
+        )),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/shadows/{name}",
+        "delete",
+        operation(
+            "shadows",
+            "Stop and delete a shadow",
+            vec![sid(), shadow()],
+            None,
+            api("data: the deleted shadow"),
+            &["401", "403", "404", "422", "503"],
+        ),
+    );
+    add(
+        "/api/v1/strategies/{strategy_id}/shadows/{name}/promote",
+        "post",
+        operation(
+            "shadows",
+            "Write the shadow's parameters into the global override (audited; reason: the comparison), optionally under a safeguard, and delete the shadow",
+            vec![sid(), shadow()],
+            Some(reference("PromoteRequest")),
+            api("data: ConfigResponse + comparison, promoted_shadow, safeguard"),
+            &["401", "403", "404", "422", "429", "503"],
+        ),
+    );
+    add(
+        "/api/v1/safeguards",
+        "get",
+        operation(
+            "shadows",
+            "Guarded changes of this replica (watching, passed, rolled_back, superseded, expired) with measured values",
+            vec![],
+            None,
+            api("data: Guard[]"),
+            &[],
+        ),
+    );
+    add(
+        "/api/v1/replicas",
+        "get",
+        operation(
+            "service",
+            "Replicas heard from in the last minute and the config versions each applies",
+            vec![],
+            None,
+            api("data: {id, config_versions_applied, replicas[], all_replicas_same_version}"),
+            &[],
         ),
     );
     add(

@@ -24,15 +24,10 @@ pub struct PerformanceQuery {
     pub symbol: Option<String>,
 }
 
-/// `GET /api/v1/strategies/{strategy_id}/performance?window=1h&symbol=`
-pub async fn performance(
-    State(state): State<AppState>,
-    Path(strategy_id): Path<String>,
-    Query(q): Query<PerformanceQuery>,
-) -> Result<Json<ApiResponse<Performance>>, ApiError> {
-    let strategy = crate::api::strategies::find(&state, &strategy_id)?;
-    let window_ms = match q.window.as_deref() {
-        None => 3_600_000,
+/// A `window` query value in ms: a duration between 1 s and 7 d (default 1 h).
+pub fn window_of(text: Option<&str>) -> Result<i64, ApiError> {
+    match text {
+        None => Ok(3_600_000),
         Some(text) => crate::evaluate::duration_ms(text)
             .ok()
             .filter(|ms| *ms > 0 && *ms <= MAX_WINDOW_MS)
@@ -44,8 +39,18 @@ pub async fn performance(
                         "window must be a duration between 1s and 7d such as 15m or 1h (got `{text}`)"
                     ),
                 }])
-            })?,
-    };
+            }),
+    }
+}
+
+/// `GET /api/v1/strategies/{strategy_id}/performance?window=1h&symbol=`
+pub async fn performance(
+    State(state): State<AppState>,
+    Path(strategy_id): Path<String>,
+    Query(q): Query<PerformanceQuery>,
+) -> Result<Json<ApiResponse<Performance>>, ApiError> {
+    let strategy = crate::api::strategies::find(&state, &strategy_id)?;
+    let window_ms = window_of(q.window.as_deref())?;
     let symbol = q.symbol.map(|s| s.trim().to_ascii_uppercase());
     if symbol.as_deref().is_some_and(|s| {
         s.is_empty() || s.len() > 32 || !s.chars().all(|c| c.is_ascii_alphanumeric())

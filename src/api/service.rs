@@ -173,7 +173,26 @@ pub async fn info(State(state): State<AppState>) -> Json<Value> {
         },
         "plugins": plugins,
         "config_store": state.config.store_status(),
+        "replica": replica_doc(&state),
     }))
+}
+
+/// This replica, the config versions it applies, and the other replicas it has heard from.
+fn replica_doc(state: &AppState) -> Value {
+    let peers = state.replicas.peers();
+    json!({
+        "id": state.config.instance(),
+        "config_versions_applied": state.config.applied_versions(),
+        "replicas": peers,
+        "all_replicas_same_version": crate::config::replicas::Replicas::all_same(&peers),
+    })
+}
+
+/// `GET /api/v1/replicas` — every replica heard from in the last minute with the config versions it applies.
+pub async fn replicas(
+    State(state): State<AppState>,
+) -> Json<crate::api::envelope::ApiResponse<Value>> {
+    crate::api::envelope::ok(replica_doc(&state), None)
 }
 
 /// `GET /metrics` — Prometheus text format.

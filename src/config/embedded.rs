@@ -11,6 +11,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::config::rate_limit::{self, Events};
+use crate::config::shadow_doc::ShadowDoc;
 use crate::config::store::{
     action_of, key_name, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, Mutation,
     StoreError, StrategyDocs,
@@ -21,6 +22,8 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const AUDIT_INDEX: TableDefinition<&str, u64> = TableDefinition::new("audit_index");
 /// Write rate-limit counters (key → [`Events`] JSON), updated in the change's transaction.
 const RATE: TableDefinition<&str, &[u8]> = TableDefinition::new("rate_limit");
+/// Shadow parameter sets (`strategy␟name` → [`ShadowDoc`] JSON).
+const SHADOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("shadows");
 const SEP: char = '\u{1f}';
 
 /// A redb-backed [`ConfigStore`].
@@ -55,6 +58,7 @@ impl EmbeddedStore {
             txn.open_table(AUDIT).map_err(other)?;
             txn.open_table(AUDIT_INDEX).map_err(other)?;
             txn.open_table(RATE).map_err(other)?;
+            txn.open_table(SHADOWS).map_err(other)?;
         }
         txn.commit().map_err(other)?;
         Ok(Self {
@@ -306,6 +310,50 @@ impl ConfigStore for EmbeddedStore {
                 Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(other)?)),
                 None => Ok(None),
             }
+        })
+        .await
+    }
+
+    async fn load_shadows(&self) -> Result<Vec<ShadowDoc>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(other)?;
+            let table = txn.open_table(SHADOWS).map_err(other)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(other)? {
+                let (_, v) = entry.map_err(other)?;
+                out.push(serde_json::from_slice(v.value()).map_err(other)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_shadow(&self, shadow: &ShadowDoc) -> Result<(), StoreError> {
+        let key = format!("{}{SEP}{}", shadow.strategy_id, shadow.name);
+        let bytes = serde_json::to_vec(shadow).map_err(other)?;
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            txn.open_table(SHADOWS)
+                .map_err(other)?
+                .insert(key.as_str(), bytes.as_slice())
+                .map_err(other)?;
+            txn.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn delete_shadow(&self, strategy_id: &str, name: &str) -> Result<bool, StoreError> {
+        let key = format!("{strategy_id}{SEP}{name}");
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            let existed = txn
+                .open_table(SHADOWS)
+                .map_err(other)?
+                .remove(key.as_str())
+                .map_err(other)?
+                .is_some();
+            txn.commit().map_err(other)?;
+            Ok(existed)
         })
         .await
     }

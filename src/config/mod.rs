@@ -5,8 +5,11 @@ pub mod embedded;
 pub mod merge;
 pub mod mongo;
 pub mod rate_limit;
+pub mod replicas;
 pub mod resolve;
 pub mod service;
+pub mod shadow_doc;
+pub mod shadows;
 pub mod store;
 
 use std::sync::Arc;

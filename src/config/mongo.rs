@@ -26,6 +26,8 @@ const AUDIT: &str = "strategy_config_audit";
 const MAX_TXN_ATTEMPTS: usize = 20;
 /// Write rate-limit counters (`_id` = `realtime-strategies:<key>`, `at_ms` = change times of the last hour).
 const RATE: &str = "config_rate_limits";
+/// Shadow parameter sets, `_id` = `strategy/name`.
+const SHADOWS: &str = "strategy_shadows";
 
 /// A MongoDB-backed [`ConfigStore`].
 pub struct MongoStore {
@@ -613,6 +615,64 @@ impl ConfigStore for MongoStore {
                 .await
                 .map_err(classify)?
                 .map(|d| doc_to_audit(&d)))
+        })
+        .await
+    }
+
+    async fn load_shadows(&self) -> Result<Vec<crate::config::shadow_doc::ShadowDoc>, StoreError> {
+        self.timed(async {
+            let docs: Vec<Document> = self
+                .db
+                .collection::<Document>(SHADOWS)
+                .find(doc! {})
+                .await
+                .map_err(classify)?
+                .try_collect()
+                .await
+                .map_err(classify)?;
+            let mut out = Vec::with_capacity(docs.len());
+            for mut d in docs {
+                d.remove("_id");
+                match mongodb::bson::from_document(d) {
+                    Ok(shadow) => out.push(shadow),
+                    Err(e) => tracing::warn!(error = %e, "ignoring a malformed stored shadow"),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_shadow(
+        &self,
+        shadow: &crate::config::shadow_doc::ShadowDoc,
+    ) -> Result<(), StoreError> {
+        let id = format!("{}/{}", shadow.strategy_id, shadow.name);
+        let mut d =
+            mongodb::bson::to_document(shadow).map_err(|e| StoreError::Other(e.to_string()))?;
+        d.insert("_id", id.clone());
+        self.timed(async {
+            self.db
+                .collection::<Document>(SHADOWS)
+                .replace_one(doc! { "_id": &id }, d)
+                .upsert(true)
+                .await
+                .map_err(classify)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_shadow(&self, strategy_id: &str, name: &str) -> Result<bool, StoreError> {
+        let id = format!("{strategy_id}/{name}");
+        self.timed(async {
+            let r = self
+                .db
+                .collection::<Document>(SHADOWS)
+                .delete_one(doc! { "_id": &id })
+                .await
+                .map_err(classify)?;
+            Ok(r.deleted_count > 0)
         })
         .await
     }

@@ -44,6 +44,9 @@ pub enum ConfigError {
     /// The writer is over its write rate limit.
     #[error("rate limit exceeded: {}", .0.reason)]
     RateLimited(Denied),
+    /// The request conflicts with what exists (a shadow name taken, too many shadows).
+    #[error("{0}")]
+    Conflict(String),
     /// Anything else.
     #[error("{0}")]
     Internal(String),
@@ -112,6 +115,18 @@ pub struct ConfigService {
     nats: OnceLock<(async_nats::Client, String)>,
     rate_limits: RateLimits,
     host: Arc<HostTable>,
+    changes: tokio::sync::broadcast::Sender<KeyChanged>,
+}
+
+/// A key whose stored override this replica now applies (sent after every install that changed it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChanged {
+    /// Strategy id.
+    pub strategy_id: String,
+    /// Symbol, `None` for the global override.
+    pub symbol: Option<String>,
+    /// Version now applied (0: no stored override, env/defaults).
+    pub version: u64,
 }
 
 /// A change event broadcast to every replica.
@@ -161,7 +176,37 @@ impl ConfigService {
                 global: 0,
             },
             host: Arc::new(HostTable::new()),
+            changes: tokio::sync::broadcast::channel(1024).0,
         })
+    }
+
+    /// Every key whose applied override changes from now on.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<KeyChanged> {
+        self.changes.subscribe()
+    }
+
+    /// The version of the stored override this replica applies per strategy and scope (`global` or a symbol);
+    /// strategies without stored overrides are absent.
+    pub fn applied_versions(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        self.snapshot
+            .read()
+            .iter()
+            .map(|(id, docs)| {
+                let mut scopes = BTreeMap::new();
+                if let Some(g) = &docs.global {
+                    scopes.insert("global".to_owned(), g.version);
+                }
+                for (sym, d) in &docs.symbols {
+                    scopes.insert(sym.clone(), d.version);
+                }
+                (id.clone(), scopes)
+            })
+            .collect()
+    }
+
+    /// The instance id this replica announces itself with.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// The effective host-level parameters (`enabled`, risk overrides) of every strategy and symbol, kept current
@@ -627,6 +672,24 @@ impl ConfigService {
             return;
         }
         let global_changed = old.global != new.global;
+        let changed = |symbol: Option<&String>, doc: Option<&ConfigDoc>| KeyChanged {
+            strategy_id: id.to_owned(),
+            symbol: symbol.cloned(),
+            version: doc.map_or(0, |d| d.version),
+        };
+        if global_changed {
+            let _ = self.changes.send(changed(None, new.global.as_ref()));
+        }
+        for (sym, d) in &new.symbols {
+            if old.symbols.get(sym) != Some(d) {
+                let _ = self.changes.send(changed(Some(sym), Some(d)));
+            }
+        }
+        for sym in old.symbols.keys() {
+            if !new.symbols.contains_key(sym) {
+                let _ = self.changes.send(changed(Some(sym), None));
+            }
+        }
         let global = new.global.as_ref().map(|g| &g.parameters);
         if global_changed {
             self.push(s, None, global, None);

@@ -214,6 +214,15 @@ pub trait ConfigStore: Send + Sync {
     ) -> Result<Vec<AuditRecord>, StoreError>;
     /// One audit record by id.
     async fn audit_by_id(&self, id: &str) -> Result<Option<AuditRecord>, StoreError>;
+    /// Every stored shadow parameter set.
+    async fn load_shadows(&self) -> Result<Vec<crate::config::shadow_doc::ShadowDoc>, StoreError>;
+    /// Stores a shadow (replacing one of the same strategy and name).
+    async fn put_shadow(
+        &self,
+        shadow: &crate::config::shadow_doc::ShadowDoc,
+    ) -> Result<(), StoreError>;
+    /// Deletes a shadow; `false` when there was none.
+    async fn delete_shadow(&self, strategy_id: &str, name: &str) -> Result<bool, StoreError>;
 }
 
 /// Milliseconds since the epoch, now.

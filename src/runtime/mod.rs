@@ -6,6 +6,7 @@ pub mod lag;
 pub mod nats_auth;
 pub mod output;
 pub mod pipeline;
+pub mod shadows;
 pub mod source;
 pub mod symbols;
 
@@ -101,6 +102,7 @@ pub async fn run_processing(processing: Processing) -> Ended {
     for runner in pipeline.strategies() {
         scorecard.register(runner.descriptor().id);
     }
+    let mut shadows = shadows::ShadowSet::default();
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_drop_log = Instant::now() - DROP_LOG_INTERVAL;
@@ -116,8 +118,15 @@ pub async fn run_processing(processing: Processing) -> Ended {
                 break Ended::Shutdown;
             }
             Some(cmd) = commands.recv() => {
-                let (strategy, scope) = match &cmd {
-                    PipelineCommand::Params { strategy, symbol, .. } => {
+                let (strategy, scope) = match cmd {
+                    PipelineCommand::Shadow(command) => {
+                        if let Some(stopped) = shadows.apply(&mut pipeline, command) {
+                            live.scorecard.forget_shadow(stopped.strategy, &stopped.name);
+                        }
+                        metrics.tuning.shadows_running.set(shadows.len() as i64);
+                        continue;
+                    }
+                    PipelineCommand::Params { ref strategy, ref symbol, .. } => {
                         (strategy.clone(), if symbol.is_some() { "symbol" } else { "global" })
                     }
                 };
@@ -159,6 +168,9 @@ pub async fn run_processing(processing: Processing) -> Ended {
                         tracing::error!("signal publisher stopped");
                     }
                 }
+                if !shadows.is_empty() {
+                    score_shadow_signals(&mut pipeline, &shadows, &mut scorecard, &live, &metrics);
+                }
             }
             _ = housekeeping.tick() => {
                 pipeline.tick();
@@ -182,6 +194,44 @@ pub async fn run_processing(processing: Processing) -> Ended {
     drop(publish_tx);
     let _ = publisher.await;
     ended
+}
+
+/// Scores the shadows' signals of the last message and shows them on the live stream tagged `"shadow"`; they are
+/// never published.
+fn score_shadow_signals(
+    pipeline: &mut Pipeline,
+    shadows: &shadows::ShadowSet,
+    scorecard: &mut crate::scoring::live::LiveScorecard,
+    live: &LiveState,
+    metrics: &Metrics,
+) {
+    for (variant, mut signal) in pipeline.drain_variant_signals() {
+        let Some(shadow) = shadows.get(variant) else {
+            continue;
+        };
+        let host = crate::host_params::HostParams {
+            enabled: true,
+            ..shadow.host
+        };
+        crate::host_params::apply_params(&host, &mut signal);
+        scorecard.on_shadow(&shadow.name, &signal);
+        metrics
+            .tuning
+            .shadow_signals
+            .with_label_values(&[shadow.strategy, &shadow.name])
+            .inc();
+        if live.signal_feed.receiver_count() > 0 {
+            let id = uuid::Uuid::new_v4().to_string();
+            if let Ok(mut body) = serde_json::to_value(signal.to_contract(&id)) {
+                if let Some(map) = body.as_object_mut() {
+                    map.insert("shadow".into(), serde_json::Value::from(&*shadow.name));
+                }
+                let _ = live
+                    .signal_feed
+                    .send(std::sync::Arc::from(body.to_string()));
+            }
+        }
+    }
 }
 
 /// At shutdown: processes what is buffered (the source stops feeding: the NATS forwarder unsubscribes, the replay

@@ -29,6 +29,8 @@ pub enum PipelineCommand {
         /// The validated parameters.
         params: Option<ParamsHandle>,
     },
+    /// Starts, changes or stops a shadow parameter set.
+    Shadow(crate::runtime::shadows::ShadowCommand),
 }
 
 /// Validated parameters, type-erased (wrapper so the command is `Debug`).
@@ -102,6 +104,8 @@ pub type VariantId = u16;
 struct VariantRunner {
     variant: VariantId,
     runner: Box<dyn StrategyRunner>,
+    /// Symbols whose events it sees (all when `None`).
+    symbols: Option<Vec<String>>,
 }
 
 /// The processing path of one task.
@@ -224,11 +228,51 @@ impl Pipeline {
     /// Adds a runner whose signals are collected under `variant` (see [`Pipeline::drain_variant_signals`]) and
     /// never reach the live output. It runs after the live strategies on every event of its kinds.
     pub fn add_variant(&mut self, variant: VariantId, runner: Box<dyn StrategyRunner>) {
-        let index = self.variants.len();
-        for kind in runner.descriptor().consumes {
-            self.variants_by_kind[kind_index(*kind)].push(index);
+        self.add_variant_for(variant, runner, None);
+    }
+
+    /// [`Pipeline::add_variant`] limited to the events of `symbols` (all symbols when `None`).
+    pub fn add_variant_for(
+        &mut self,
+        variant: VariantId,
+        runner: Box<dyn StrategyRunner>,
+        symbols: Option<Vec<String>>,
+    ) {
+        self.variants.push(VariantRunner {
+            variant,
+            runner,
+            symbols,
+        });
+        self.index_variants();
+    }
+
+    /// Stops and drops a variant; `false` when there was none.
+    pub fn remove_variant(&mut self, variant: VariantId) -> bool {
+        let before = self.variants.len();
+        self.variants.retain(|v| v.variant != variant);
+        self.variant_signals.retain(|(v, _)| *v != variant);
+        self.index_variants();
+        before != self.variants.len()
+    }
+
+    /// The runner of a variant (to change its parameters in place, keeping its state).
+    pub fn variant_runner_mut(
+        &mut self,
+        variant: VariantId,
+    ) -> Option<&mut Box<dyn StrategyRunner>> {
+        self.variants
+            .iter_mut()
+            .find(|v| v.variant == variant)
+            .map(|v| &mut v.runner)
+    }
+
+    fn index_variants(&mut self) {
+        self.variants_by_kind = Default::default();
+        for (index, v) in self.variants.iter().enumerate() {
+            for kind in v.runner.descriptor().consumes {
+                self.variants_by_kind[kind_index(*kind)].push(index);
+            }
         }
-        self.variants.push(VariantRunner { variant, runner });
     }
 
     /// Signals of the variants since the last call, tagged with their variant, in emission order.
@@ -373,6 +417,12 @@ impl Pipeline {
         }
         for &i in &self.variants_by_kind[k] {
             let v = &mut self.variants[i];
+            if v.symbols
+                .as_ref()
+                .is_some_and(|list| !list.iter().any(|s| s == decoded.symbol))
+            {
+                continue;
+            }
             v.runner.on_event(&ctx, &decoded.event, &mut self.sink);
             for signal in self.sink.drain() {
                 self.variant_signals.push((v.variant, signal));
@@ -409,6 +459,8 @@ impl Pipeline {
                 };
                 Some(runner.apply(update))
             }
+            // Shadows are run by the processing task's `ShadowSet`, which owns their names.
+            PipelineCommand::Shadow(_) => Some(false),
         }
     }
 

@@ -4,6 +4,7 @@
 //! a bounded history per strategy that `GET /api/v1/strategies/{id}/performance` summarises.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 use prometheus::{HistogramVec, IntCounterVec};
@@ -18,11 +19,37 @@ pub const MAX_PENDING_PER_SYMBOL: usize = 1_000;
 /// Scored signals kept per strategy for the performance endpoint (oldest dropped first).
 pub const HISTORY_PER_STRATEGY: usize = 20_000;
 
-/// Scored signals per strategy, shared between the processing task (writer) and the API (reader).
+/// Points of the cumulative net curve served (older points are thinned evenly).
+pub const MAX_CURVE_POINTS: usize = 240;
+
+/// Scored signals per strategy and shadow, shared between the processing task (writer) and the API (reader).
 #[derive(Debug, Default)]
 pub struct ScorecardHistory {
     by_strategy: RwLock<BTreeMap<String, VecDeque<ScoredSignal>>>,
+    /// Event time and symbol of every published signal (live sets only), for rate checks of safeguards.
+    published: RwLock<BTreeMap<String, VecDeque<(i64, String)>>>,
     settings: ScoreSettings,
+}
+
+/// The history key of a strategy's live set (`shadow: None`) or of one of its shadows.
+fn history_key(strategy: &str, shadow: Option<&str>) -> String {
+    match shadow {
+        None => strategy.to_owned(),
+        Some(name) => format!("{strategy}\u{1f}{name}"),
+    }
+}
+
+/// Counts since a point in event time, for safeguards.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SinceCounts {
+    /// Signals published since.
+    pub published: usize,
+    /// Of those, scored at the horizon asked for.
+    pub scored: usize,
+    /// Of the scored, those with a positive gross return.
+    pub hits: usize,
+    /// Newest event time seen in the history of this strategy (published or scored).
+    pub newest_ms: i64,
 }
 
 /// The performance document of one strategy.
@@ -34,12 +61,28 @@ pub struct Performance {
     pub window_s: f64,
     /// The symbol asked for, or `*`.
     pub symbol: String,
+    /// The shadow's name, or `None` for the live (published) set.
+    pub shadow: Option<String>,
     /// Entry delay, fee and horizons used.
     pub settings: PerformanceSettings,
     /// Statistics per horizon over the window (the asked symbol, or all symbols).
     pub horizons: Vec<HorizonRow>,
     /// The same per symbol (only when no symbol was asked for).
     pub by_symbol: BTreeMap<String, Vec<HorizonRow>>,
+    /// Cumulative net bps (after fees) at `curve_horizon_s`, signal by signal in event time, thinned to at most
+    /// 240 points.
+    pub cumulative_net_bps: Vec<CurvePoint>,
+    /// Horizon of the curve, in seconds (60 s when scored, else the first horizon).
+    pub curve_horizon_s: f64,
+}
+
+/// One point of the cumulative net curve.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CurvePoint {
+    /// Signal event time (ms since the epoch).
+    pub t: i64,
+    /// Cumulative net bps up to and including this signal.
+    pub net_bps: f64,
 }
 
 /// Scoring settings as served.
@@ -68,13 +111,14 @@ impl ScorecardHistory {
     pub fn new(settings: ScoreSettings) -> Self {
         Self {
             by_strategy: RwLock::new(BTreeMap::new()),
+            published: RwLock::new(BTreeMap::new()),
             settings,
         }
     }
 
-    fn push(&self, strategy: &str, scored: ScoredSignal) {
+    fn push(&self, key: String, scored: ScoredSignal) {
         let mut map = self.by_strategy.write();
-        let ring = map.entry(strategy.to_owned()).or_default();
+        let ring = map.entry(key).or_default();
         if ring.len() >= HISTORY_PER_STRATEGY {
             ring.pop_front();
         }
@@ -84,9 +128,76 @@ impl ScorecardHistory {
     /// Statistics of `strategy`'s scored signals whose signal time lies within `window_ms` of the newest one,
     /// for one symbol or all. Signals scored so far only (pending ones are not counted as unscored).
     pub fn performance(&self, strategy: &str, window_ms: i64, symbol: Option<&str>) -> Performance {
+        self.performance_of(strategy, None, window_ms, symbol)
+    }
+
+    fn note_published(&self, strategy: &str, event_time_ms: i64, symbol: &str) {
+        let mut map = self.published.write();
+        let ring = map.entry(strategy.to_owned()).or_default();
+        if ring.len() >= HISTORY_PER_STRATEGY {
+            ring.pop_front();
+        }
+        ring.push_back((event_time_ms, symbol.to_owned()));
+    }
+
+    /// Drops the history of a shadow (it was deleted).
+    pub fn forget_shadow(&self, strategy: &str, name: &str) {
+        self.by_strategy
+            .write()
+            .remove(&history_key(strategy, Some(name)));
+    }
+
+    /// Published, scored and hit counts of a strategy's live set for signals at or after `since_ms` (event time),
+    /// one symbol or all, at horizon index `horizon`.
+    pub fn since(
+        &self,
+        strategy: &str,
+        symbol: Option<&str>,
+        since_ms: i64,
+        horizon: usize,
+    ) -> SinceCounts {
+        let mut counts = SinceCounts::default();
+        if let Some(ring) = self.published.read().get(strategy) {
+            for (t, sym) in ring {
+                counts.newest_ms = counts.newest_ms.max(*t);
+                if *t >= since_ms && symbol.is_none_or(|s| s == sym) {
+                    counts.published += 1;
+                }
+            }
+        }
+        if let Some(ring) = self.by_strategy.read().get(strategy) {
+            for s in ring {
+                counts.newest_ms = counts.newest_ms.max(s.record.event_time_ms);
+                if s.record.event_time_ms < since_ms
+                    || symbol.is_some_and(|sym| sym != s.record.symbol)
+                {
+                    continue;
+                }
+                if let Some(g) = s.gross_bps(horizon) {
+                    counts.scored += 1;
+                    counts.hits += usize::from(g > 0.0);
+                }
+            }
+        }
+        counts
+    }
+
+    /// Index of the horizon of `ms` among the scored horizons.
+    pub fn horizon_index(&self, ms: i64) -> Option<usize> {
+        self.settings.horizons_ms.iter().position(|h| *h == ms)
+    }
+
+    /// [`ScorecardHistory::performance`] of the live set (`shadow: None`) or of one shadow.
+    pub fn performance_of(
+        &self,
+        strategy: &str,
+        shadow: Option<&str>,
+        window_ms: i64,
+        symbol: Option<&str>,
+    ) -> Performance {
         let map = self.by_strategy.read();
         let empty = VecDeque::new();
-        let ring = map.get(strategy).unwrap_or(&empty);
+        let ring = map.get(&history_key(strategy, shadow)).unwrap_or(&empty);
         let newest = ring
             .iter()
             .map(|s| s.record.event_time_ms)
@@ -125,10 +236,24 @@ impl ScorecardHistory {
                 by_symbol.insert(sym.to_owned(), rows(&of));
             }
         }
+        let curve_horizon = self
+            .settings
+            .horizons_ms
+            .iter()
+            .position(|h| *h == 60_000)
+            .unwrap_or(0);
+        let cumulative_net_bps = curve(&in_window, curve_horizon, self.settings.fee_bps);
         Performance {
             strategy_id: strategy.to_owned(),
             window_s: window_ms as f64 / 1000.0,
             symbol: symbol.unwrap_or("*").to_owned(),
+            shadow: shadow.map(str::to_owned),
+            cumulative_net_bps,
+            curve_horizon_s: self
+                .settings
+                .horizons_ms
+                .get(curve_horizon)
+                .map_or(0.0, |ms| *ms as f64 / 1000.0),
             settings: PerformanceSettings {
                 entry_delay_ms: self.settings.entry_delay_ms,
                 fee_bps: self.settings.fee_bps,
@@ -145,6 +270,34 @@ impl ScorecardHistory {
     }
 }
 
+/// Cumulative net bps (gross minus a round trip of fees) signal by signal, thinned evenly to at most
+/// [`MAX_CURVE_POINTS`] points (the last point is always the total).
+fn curve(signals: &[&ScoredSignal], horizon: usize, fee_bps: f64) -> Vec<CurvePoint> {
+    let mut total = 0.0;
+    let full: Vec<CurvePoint> = signals
+        .iter()
+        .filter_map(|s| {
+            let g = s.gross_bps(horizon)?;
+            total += g - 2.0 * fee_bps;
+            Some(CurvePoint {
+                t: s.record.event_time_ms,
+                net_bps: total,
+            })
+        })
+        .collect();
+    if full.len() <= MAX_CURVE_POINTS {
+        return full;
+    }
+    let step = full.len() as f64 / MAX_CURVE_POINTS as f64;
+    let mut out: Vec<CurvePoint> = (1..=MAX_CURVE_POINTS)
+        .map(|i| full[((i as f64 * step).ceil() as usize).min(full.len()) - 1])
+        .collect();
+    if let (Some(last), Some(end)) = (out.last_mut(), full.last()) {
+        *last = *end;
+    }
+    out
+}
+
 /// Prometheus metrics of the scorecard.
 #[derive(Clone)]
 pub struct ScorecardMetrics {
@@ -157,8 +310,8 @@ pub struct ScorecardMetrics {
 /// The processing task's half: feeds the scorer and records completed signals.
 pub struct LiveScorecard {
     scorer: Scorer,
-    strategies: Vec<&'static str>,
-    index: HashMap<&'static str, u32>,
+    groups: Vec<(&'static str, Option<Arc<str>>)>,
+    index: HashMap<(&'static str, Option<Arc<str>>), u32>,
     history: std::sync::Arc<ScorecardHistory>,
     metrics: ScorecardMetrics,
     horizon_labels: Vec<String>,
@@ -183,7 +336,7 @@ impl LiveScorecard {
         Self {
             hit_horizon,
             scorer: Scorer::new(settings).with_max_pending_per_symbol(MAX_PENDING_PER_SYMBOL),
-            strategies: Vec::new(),
+            groups: Vec::new(),
             index: HashMap::new(),
             history,
             metrics,
@@ -216,11 +369,27 @@ impl LiveScorecard {
 
     /// Starts following a published signal.
     pub fn on_published(&mut self, signal: &Signal) {
-        let next = self.strategies.len() as u32;
-        let group = *self.index.entry(signal.strategy_id).or_insert_with(|| {
-            self.strategies.push(signal.strategy_id);
-            next
-        });
+        self.history
+            .note_published(signal.strategy_id, signal.event_time_ms, &signal.symbol);
+        self.follow(signal, None);
+    }
+
+    /// Starts following a shadow's signal (never published; scored the same way, kept apart).
+    pub fn on_shadow(&mut self, shadow: &Arc<str>, signal: &Signal) {
+        self.follow(signal, Some(shadow.clone()));
+    }
+
+    fn follow(&mut self, signal: &Signal, shadow: Option<Arc<str>>) {
+        let next = self.groups.len() as u32;
+        let key = (signal.strategy_id, shadow);
+        let group = match self.index.get(&key) {
+            Some(g) => *g,
+            None => {
+                self.groups.push(key.clone());
+                self.index.insert(key, next);
+                next
+            }
+        };
         self.scorer
             .on_signal(SignalRecord::from_signal(group, signal));
         let overflow = self.scorer.overflow();
@@ -234,9 +403,15 @@ impl LiveScorecard {
     }
 
     fn record(&mut self, scored: ScoredSignal) {
-        let Some(strategy) = self.strategies.get(scored.record.group as usize).copied() else {
+        let Some((strategy, shadow)) = self.groups.get(scored.record.group as usize).cloned()
+        else {
             return;
         };
+        if let Some(name) = shadow {
+            self.history
+                .push(history_key(strategy, Some(&name)), scored);
+            return;
+        }
         let mut hit = false;
         for (h, label) in self.horizon_labels.iter().enumerate() {
             if let Some(g) = scored.gross_bps(h) {
@@ -257,7 +432,7 @@ impl LiveScorecard {
                 .with_label_values(&[strategy, "hit"])
                 .inc();
         }
-        self.history.push(strategy, scored);
+        self.history.push(history_key(strategy, None), scored);
     }
 }
 

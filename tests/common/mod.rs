@@ -411,3 +411,19 @@ pub async fn standalone_replay_signals(
     let _ = child.wait();
     reader.join().unwrap()
 }
+
+/// `TEST_MONGODB_URI`, or `None` outside CI (the caller returns); under `CI=true` a missing server is a failure.
+pub fn mongo_uri() -> Option<String> {
+    let uri = std::env::var("TEST_MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if uri.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(
+            !ci,
+            "TEST_MONGODB_URI is not set but CI is: start the MongoDB-compatible server (tests/run.sh does)"
+        );
+        eprintln!("TEST_MONGODB_URI is not set (run tests/run.sh): skipping this MongoDB test");
+    }
+    uri
+}

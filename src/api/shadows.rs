@@ -1,0 +1,292 @@
+//! Shadow parameter sets over HTTP: `GET|POST /api/v1/strategies/{id}/shadows`,
+//! `DELETE …/shadows/{name}`, `POST …/shadows/{name}/promote`. Writes need the token like every config write.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::api::config::{authorize, changed_by_of, issuer_of};
+use crate::api::envelope::{ok, ApiResponse};
+use crate::api::error::ApiError;
+use crate::api::performance::window_of;
+use crate::api::AppState;
+use crate::config::merge::{WriteMode, Writer};
+use crate::safeguard::Safeguard;
+use crate::scoring::live::{HorizonRow, Performance};
+
+type ApiResult = Result<Json<ApiResponse<Value>>, ApiError>;
+
+/// Body of `POST …/shadows`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShadowRequest {
+    /// Name, unique per strategy (1–32 of `a-z 0-9 _ -`).
+    pub name: String,
+    /// Parameters laid over the live global ones (partial, validated like a config write; at least one).
+    pub parameters: Map<String, Value>,
+    /// Symbols it runs on; all when absent.
+    #[serde(default)]
+    pub symbols: Option<Vec<String>>,
+    /// Who creates it.
+    pub changed_by: String,
+}
+
+/// Body of `POST …/shadows/{name}/promote`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteRequest {
+    /// Who promotes it.
+    pub changed_by: String,
+    /// Why (prepended to the comparison summary in the audit record).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Window of the comparison (default `1h`).
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Safeguard the promoted change runs under (rolled back when the live scorecard breaks it).
+    #[serde(default)]
+    pub safeguard: Option<Safeguard>,
+}
+
+/// Query of `GET …/shadows`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowsQuery {
+    /// Window of the scorecards (default `1h`).
+    pub window: Option<String>,
+}
+
+/// The scorecard row at 60 s (or the first horizon) of a performance document.
+fn headline(p: &Performance) -> Option<&HorizonRow> {
+    p.horizons
+        .iter()
+        .find(|h| (h.horizon_s - p.curve_horizon_s).abs() < 1e-9)
+        .or(p.horizons.first())
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.digits$}"))
+}
+
+/// One line comparing a shadow with the live set (what promote writes as its audit reason).
+fn comparison(
+    name: &str,
+    window_s: f64,
+    live: &Performance,
+    shadow: &Performance,
+) -> (String, Value) {
+    let (l, s) = (headline(live), headline(shadow));
+    let side = |r: Option<&HorizonRow>| match r {
+        Some(r) => format!(
+            "n={} hit {} net {} bps, {:.1}/h",
+            r.stats.n,
+            fmt_opt(r.stats.hit_rate, 3),
+            fmt_opt(r.stats.mean_net_bps, 2),
+            r.stats.signals_per_hour
+        ),
+        None => "no signals".to_owned(),
+    };
+    let text = format!(
+        "promote shadow {name}: over {window_s:.0} s at the {:.0} s horizon, shadow {} vs live {}",
+        shadow.curve_horizon_s,
+        side(s),
+        side(l)
+    );
+    let doc = json!({
+        "window_s": window_s,
+        "horizon_s": shadow.curve_horizon_s,
+        "shadow": s.map(|r| &r.stats),
+        "live": l.map(|r| &r.stats),
+        "summary": text,
+    });
+    (text, doc)
+}
+
+fn shadow_name(raw: &str) -> Result<String, ApiError> {
+    crate::config::shadow_doc::check_name(raw).map_err(|m| ApiError::BadRequest {
+        code: "INVALID_SHADOW_NAME",
+        message: m,
+        field: Some("/name".into()),
+    })?;
+    Ok(raw.to_owned())
+}
+
+/// `GET /api/v1/strategies/{strategy_id}/shadows?window=1h` — the shadows with their scorecards beside the live
+/// set's.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ShadowsQuery>,
+) -> ApiResult {
+    let s = crate::api::strategies::find(&state, &id)?;
+    let window_ms = window_of(q.window.as_deref())?;
+    let live = state.live.scorecard.performance(s.id(), window_ms, None);
+    let shadows: Vec<Value> = state
+        .shadows
+        .list(s.id())
+        .into_iter()
+        .map(|view| {
+            let perf =
+                state
+                    .live
+                    .scorecard
+                    .performance_of(s.id(), Some(&view.doc.name), window_ms, None);
+            let (_, cmp) = comparison(&view.doc.name, window_ms as f64 / 1000.0, &live, &perf);
+            let mut v = serde_json::to_value(&view).unwrap_or(Value::Null);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert(
+                    "created_at".into(),
+                    crate::config::store::iso(view.doc.created_at_ms).into(),
+                );
+                obj.insert(
+                    "performance".into(),
+                    serde_json::to_value(&perf).unwrap_or(Value::Null),
+                );
+                obj.insert("comparison".into(), cmp);
+            }
+            v
+        })
+        .collect();
+    Ok(ok(
+        json!({
+            "strategy_id": s.id(),
+            "window_s": window_ms as f64 / 1000.0,
+            "max_shadows": crate::config::shadow_doc::MAX_SHADOWS_PER_STRATEGY,
+            "live": live,
+            "shadows": shadows,
+        }),
+        None,
+    ))
+}
+
+/// `POST /api/v1/strategies/{strategy_id}/shadows` — starts a shadow (201).
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<CreateShadowRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<ApiResponse<Value>>), ApiError> {
+    authorize(&state, &headers)?;
+    let Json(req) = body?;
+    let s = crate::api::strategies::find(&state, &id)?;
+    let name = shadow_name(&req.name)?;
+    let by = changed_by_of(&req.changed_by)?;
+    let view = state
+        .shadows
+        .create(s.id(), &name, req.parameters, req.symbols, by)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        ok(
+            serde_json::to_value(&view).unwrap_or(Value::Null),
+            Some(json!({ "action": "created" })),
+        ),
+    ))
+}
+
+/// `DELETE /api/v1/strategies/{strategy_id}/shadows/{name}` — stops and deletes a shadow.
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult {
+    authorize(&state, &headers)?;
+    let s = crate::api::strategies::find(&state, &id)?;
+    let name = shadow_name(&name)?;
+    let doc = state.shadows.delete(s.id(), &name).await?;
+    Ok(ok(
+        serde_json::to_value(&doc).unwrap_or(Value::Null),
+        Some(json!({ "action": "deleted" })),
+    ))
+}
+
+/// `POST /api/v1/strategies/{strategy_id}/shadows/{name}/promote` — writes the shadow's parameters into the
+/// global override through the audited config path (reason: the comparison summary), optionally under a
+/// safeguard, then deletes the shadow.
+pub async fn promote(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, name)): Path<(String, String)>,
+    body: Result<Json<PromoteRequest>, JsonRejection>,
+) -> ApiResult {
+    authorize(&state, &headers)?;
+    let Json(req) = body?;
+    let s = crate::api::strategies::find(&state, &id)?;
+    let name = shadow_name(&name)?;
+    let by = changed_by_of(&req.changed_by)?;
+    if let Some(guard) = &req.safeguard {
+        guard.check(&state.live.scorecard)?;
+    }
+    let window_ms = window_of(req.window.as_deref())?;
+    let doc = state
+        .shadows
+        .get(s.id(), &name)
+        .ok_or_else(|| ApiError::NotFound(format!("shadow {name} of {} not found", s.id())))?;
+    let live = state.live.scorecard.performance(s.id(), window_ms, None);
+    let perf = state
+        .live
+        .scorecard
+        .performance_of(s.id(), Some(&name), window_ms, None);
+    let (summary, cmp) = comparison(&name, window_ms as f64 / 1000.0, &live, &perf);
+    let reason = match req
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        Some(r) => format!("{r} — {summary}"),
+        None => summary,
+    };
+    let writer = Writer {
+        changed_by: by,
+        reason: Some(reason),
+        issuer: issuer_of(&headers),
+    };
+    let waiter = state.replicas.waiter();
+    let applied = state
+        .config
+        .write(
+            s.id(),
+            None,
+            doc.parameters.clone(),
+            writer,
+            WriteMode::Merge,
+        )
+        .await?;
+    let replicas = crate::api::config::acks(&state, waiter, s.id(), None, &applied).await;
+    let guard = req
+        .safeguard
+        .map(|g| state.safeguards.arm(s.id(), None, g, &applied.audit));
+    if let Err(e) = state.shadows.delete(s.id(), &name).await {
+        tracing::warn!(error = %e, shadow = %name, "promoted shadow not deleted; delete it by hand");
+    }
+    let mut data = crate::api::config::applied_data(&state, s.id(), None, &applied);
+    if let Some(obj) = data.as_object_mut() {
+        obj.insert("comparison".into(), cmp);
+        obj.insert(
+            "promoted_shadow".into(),
+            serde_json::to_value(&doc).unwrap_or(Value::Null),
+        );
+        obj.insert(
+            "safeguard".into(),
+            serde_json::to_value(&guard).unwrap_or(Value::Null),
+        );
+    }
+    Ok(ok(
+        data,
+        Some(
+            json!({ "action": "promoted", "audit_id": applied.audit.id, "version": applied.audit.version, "replicas": replicas }),
+        ),
+    ))
+}
+
+/// `GET /api/v1/safeguards` — every guarded change of this replica, newest first, with the measured values.
+pub async fn safeguards(State(state): State<AppState>) -> ApiResult {
+    Ok(ok(
+        serde_json::to_value(state.safeguards.list()).unwrap_or(Value::Null),
+        None,
+    ))
+}
