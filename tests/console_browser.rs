@@ -650,6 +650,97 @@ async fn console_in_a_real_browser() {
         "live"
     );
 
+    // The scorecard: live set and shadows side by side, the cumulative net curve, shadow create and promote.
+    css(&c, "[data-strategy='orderbook_skew']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "the scorecard panel",
+        "return !document.querySelector('#score-panel').hidden && !!document.querySelector('#score-table tr[data-set=\"live\"]')",
+        20,
+    )
+    .await;
+    type_into(&c, "#shadow-name", "fast").await;
+    type_into(&c, "#shadow-params", "{\"min_signal_interval_seconds\": 0}").await;
+    css(&c, "#shadow-create").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the new shadow's row",
+        "return !!document.querySelector('#score-table tr[data-set=\"fast\"]') && \
+         document.querySelector('#shadow-status').textContent.includes('runs from now on')",
+        20,
+    )
+    .await;
+    // Its signals show on the live table tagged as shadow, and are scored (the panel refreshes every 10 s).
+    wait_js(
+        &c,
+        "a shadow signal on the live table",
+        "const r = document.querySelector('#signal-table tr.shadow[data-shadow=\"fast\"]'); return !!r && r.textContent.includes('not published')",
+        60,
+    )
+    .await;
+    wait_js(
+        &c,
+        "scored shadow signals",
+        "const r = document.querySelector('#score-table tr[data-set=\"fast\"] td'); return !!r && Number(r.textContent) > 0",
+        90,
+    )
+    .await;
+    assert_eq!(
+        js(&c, "return !!document.querySelector('#score-chart canvas') && document.querySelectorAll('#horizon-table tbody tr').length").await,
+        json!(4)
+    );
+    assert!(js(
+        &c,
+        "return document.querySelector('#replica-status').textContent"
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .contains("One replica"));
+    css(&c, "#score-table [data-promote='fast']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let confirm = wait_js(
+        &c,
+        "the promote confirmation",
+        "const d = document.querySelector('#confirm-dialog'); return d.open ? document.querySelector('#confirm-text').textContent : ''",
+        10,
+    )
+    .await;
+    assert!(
+        confirm.as_str().unwrap().contains("promote shadow fast"),
+        "{confirm}"
+    );
+    css(&c, "#confirm-ok").await.click().await.unwrap();
+    wait_js(
+        &c,
+        "the promotion",
+        "return /Promoted fast as version \\d+; 1 replica acknowledged/.test(document.querySelector('#shadow-status').textContent)",
+        20,
+    )
+    .await;
+    let (_, audit) = host
+        .get_json("/api/v1/strategies/orderbook_skew/audit?limit=1")
+        .await;
+    assert!(
+        audit["data"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("promote shadow fast"),
+        "{audit}"
+    );
+    let (_, guards) = host.get_json("/api/v1/safeguards").await;
+    assert_eq!(
+        guards["data"][0]["safeguard"]["max_signals_per_hour"],
+        120.0
+    );
+
     // The layout holds on a phone and on a laptop.
     no_horizontal_overflow(&c, 390).await;
     no_horizontal_overflow(&c, 1280).await;
@@ -816,7 +907,7 @@ async fn console_is_served_from_embedded_assets() {
         .split(['"', '\''])
         .filter(|s| s.starts_with("/assets/"))
         .collect();
-    assert_eq!(refs.len(), 5, "{refs:?}");
+    assert_eq!(refs.len(), 6, "{refs:?}");
     for href in refs {
         assert!(href.contains("?v="), "{href} is not versioned");
         let r = http.get(host.url(href)).send().await.unwrap();

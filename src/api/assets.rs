@@ -49,6 +49,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
     asset!("console/console.js", "text/javascript; charset=utf-8"),
     asset!("console/console.css", "text/css; charset=utf-8"),
+    asset!("console/scorecard.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Looks an asset up by path.

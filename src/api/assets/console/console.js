@@ -251,6 +251,7 @@
     history.replaceState(null, '', '#' + enc(id));
     $('#config-panel').hidden = false;
     $('#audit-panel').hidden = false;
+    document.dispatchEvent(new CustomEvent('rs:strategy', { detail: id }));
     $('#config-h').textContent = 'Parameters — ' + (s.name || id);
     $('#config-desc').textContent = s.description || '';
     setStatus('Loading the schema…');
@@ -843,9 +844,10 @@
     const action = String(sig.action || sig.signal_type || '').toLowerCase();
     const strategy = sig.strategy_id || sig.strategy || (sig.metadata && sig.metadata.strategy_id) || '—';
     const name = sig.metadata && sig.metadata.strategy_name;
-    const row = el('tr', { class: 'fresh signal', 'data-strategy': strategy, 'data-symbol': sig.symbol },
+    const shadow = typeof sig.shadow === 'string' ? sig.shadow : null;
+    const row = el('tr', { class: 'fresh signal' + (shadow ? ' shadow' : ''), 'data-strategy': strategy, 'data-symbol': sig.symbol, 'data-shadow': shadow || '' },
       el('td', { title: timeText(sig.timestamp) }, clockText(sig.timestamp)),
-      el('td', { title: name || '' }, strategy),
+      el('td', { title: name || '' }, shadow ? strategy + ' (shadow ' + shadow + ', not published)' : strategy),
       el('td', {}, sig.symbol || '—'),
       el('td', { class: 'action-' + action }, action ? action.toUpperCase() : '—'),
       el('td', { class: 'num' }, typeof sig.confidence === 'number' ? (sig.confidence * 100).toFixed(1) + '%' : '—'),
@@ -932,6 +934,14 @@
     // When the stream is down the table still refreshes from the REST endpoints.
     setInterval(() => { if (Date.now() - state.lastMarketAt > 5000) pollMarket(); }, 5000);
   }
+
+  // The scorecard panel (scorecard.js) uses the same API client, dialogs and formatting.
+  window.RSConsoleCore = {
+    api, el, num, signed, signClass, enc: (x) => enc(x), confirmAction, author, requireAuthor,
+    current: () => state.strategy && state.strategy.strategy_id,
+    reason: () => $('#reason-input').value.trim(),
+    afterConfigChange: () => { loadConfig(); loadAudit(); refreshStrategyList(); },
+  };
 
   // For the browser test: render any schema with the same glue (proves nullable unions, $defs and $ref).
   window.RSConsole = {
