@@ -1,0 +1,281 @@
+//! The compact per-symbol level store: per book side at most [`LEVELS_PER_SIDE`] price levels, taken from the
+//! [`BOOK_LEVELS_TRACKED`] levels of each snapshot nearest the mid, each with a fixed ring of its last
+//! [`QTY_RING`] quantities. When a side is full, the level seen least recently that is not in the current
+//! snapshot leaves the store. A level that leaves with refills on record keeps its [`Record`] in a short list
+//! ([`REFILL_MEMORY`] per side) and resumes from it when its price comes back, as the original's unbounded
+//! tracker would have. At most ≈ 60 KB per symbol; after warm-up nothing is allocated.
+
+use strategy_sdk::Level;
+
+use crate::params::IcebergDetectorParams;
+
+/// Most price levels tracked per side; beyond it the level seen least recently (outside the current snapshot)
+/// leaves the store.
+pub const LEVELS_PER_SIDE: usize = 64;
+/// Levels of each snapshot side that are tracked, nearest the mid first (a depth20 book has 20).
+pub const BOOK_LEVELS_TRACKED: usize = 32;
+/// Quantities remembered per level for the consistent-size test (the original kept 100).
+pub const QTY_RING: usize = 64;
+/// Levels with refills remembered per side after they left the store.
+pub const REFILL_MEMORY: usize = 128;
+
+const _: () = assert!(BOOK_LEVELS_TRACKED < LEVELS_PER_SIDE && LEVELS_PER_SIDE <= 256);
+const _: () = assert!(QTY_RING <= 255);
+
+/// A level's identity and refill record: all that is kept once it leaves the store with refills.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record {
+    pub(crate) price: f64,
+    /// Creation order within the symbol (ties between equally strong levels go to the older one).
+    pub(crate) seq: u64,
+    pub(crate) first_seen_ms: i64,
+    pub(crate) last_seen_ms: i64,
+    pub(crate) refill_count: u32,
+    pub(crate) avg_refill_speed_s: f64,
+}
+
+/// The history of one price level in the store.
+#[derive(Debug, Clone)]
+pub(crate) struct LevelTrack {
+    pub(crate) rec: Record,
+    /// Event times of the two appearances before the latest, and the quantities of the last three, oldest first
+    /// (valid for the last `min(appearances, 3)`).
+    earlier_ms: [i64; 2],
+    last_qty: [f64; 3],
+    appearances: u32,
+    /// Snapshot number of the latest appearance (levels of the current snapshot are never evicted).
+    snapshot: u32,
+    /// The last quantities, a ring written at `head`; the first `len` entries are valid.
+    ring: [f32; QTY_RING],
+    head: u8,
+    len: u8,
+}
+
+impl LevelTrack {
+    fn new(rec: Record) -> Self {
+        Self {
+            rec,
+            earlier_ms: [rec.last_seen_ms; 2],
+            last_qty: [0.0; 3],
+            appearances: 0,
+            snapshot: 0,
+            ring: [0.0; QTY_RING],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Records one appearance: the quantity ring, then the refill rule on the last three appearances: high → low →
+    /// high, the middle one below half the first, the last above 80 % of the first, all within
+    /// `refill_speed_threshold_seconds` (strict).
+    fn record(&mut self, qty: f64, now_ms: i64, snapshot: u32, p: &IcebergDetectorParams) {
+        self.ring[usize::from(self.head)] = qty as f32;
+        self.head = ((usize::from(self.head) + 1) % QTY_RING) as u8;
+        self.len = (usize::from(self.len) + 1).min(QTY_RING) as u8;
+        self.earlier_ms = [self.earlier_ms[1], self.rec.last_seen_ms];
+        self.rec.last_seen_ms = now_ms;
+        self.last_qty = [self.last_qty[1], self.last_qty[2], qty];
+        self.appearances = self.appearances.saturating_add(1);
+        self.snapshot = snapshot;
+        let [v0, v1, v2] = self.last_qty;
+        let elapsed_s = (now_ms - self.earlier_ms[0]) as f64 / 1000.0;
+        if self.appearances >= 3
+            && v1 < v0 * 0.5
+            && v2 > v0 * 0.8
+            && elapsed_s < p.refill_speed_threshold_seconds
+        {
+            let rec = &mut self.rec;
+            rec.refill_count = rec.refill_count.saturating_add(1);
+            if rec.refill_count > 1 {
+                let since_first_s = (now_ms - rec.first_seen_ms) as f64 / 1000.0;
+                rec.avg_refill_speed_s = since_first_s / f64::from(rec.refill_count);
+            }
+        }
+    }
+
+    /// Exact mean and population standard deviation of the remembered quantities (two passes); `None` with fewer
+    /// than two. Only run for levels that could win the strongest-level search, and for a signal that goes out.
+    fn stats(&self) -> Option<(f64, f64)> {
+        let q = &self.ring[..usize::from(self.len)];
+        if q.len() < 2 {
+            return None;
+        }
+        let n = q.len() as f64;
+        let mean = q.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let var = q
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        Some((mean, var.sqrt()))
+    }
+
+    /// Consistent size: std / mean of the remembered quantities below `threshold` (never with a zero mean).
+    pub(crate) fn is_consistent(&self, threshold: f64) -> bool {
+        matches!(self.stats(), Some((mean, std)) if mean > 0.0 && std / mean < threshold)
+    }
+
+    /// 1 − std / mean, 0 when undefined.
+    pub(crate) fn consistency_score(&self) -> f64 {
+        match self.stats() {
+            Some((mean, std)) if mean > 0.0 && (std / mean).is_finite() => 1.0 - std / mean,
+            _ => 0.0,
+        }
+    }
+
+    /// Quantities remembered.
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
+        usize::from(self.len)
+    }
+}
+
+/// The tracked levels of one book side: slots, an index sorted by price, and the records of refilling levels
+/// that left.
+#[derive(Debug, Default)]
+pub(crate) struct SideStore {
+    levels: Vec<LevelTrack>,
+    /// `(price, slot)` sorted by price (`total_cmp`), one entry per slot.
+    by_price: Vec<(f64, u8)>,
+    memory: Vec<Record>,
+}
+
+impl SideStore {
+    /// The live levels, in slot order.
+    pub(crate) fn levels(&self) -> &[LevelTrack] {
+        &self.levels
+    }
+
+    /// The records of levels with refills that left the store.
+    pub(crate) fn memory(&self) -> &[Record] {
+        &self.memory
+    }
+
+    /// Heap bytes held (capacities).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.levels.capacity() * std::mem::size_of::<LevelTrack>()
+            + self.by_price.capacity() * std::mem::size_of::<(f64, u8)>()
+            + self.memory.capacity() * std::mem::size_of::<Record>()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.levels.clear();
+        self.by_price.clear();
+        self.memory.clear();
+    }
+
+    fn position(&self, price: f64) -> Result<usize, usize> {
+        self.by_price.binary_search_by(|e| e.0.total_cmp(&price))
+    }
+
+    fn find(&self, price: f64) -> Option<usize> {
+        let at = self.position(price).ok()?;
+        Some(usize::from(self.by_price[at].1))
+    }
+
+    /// Records a snapshot side: levels already tracked first, then new prices (which may evict the level seen
+    /// least recently, never one of this snapshot's).
+    pub(crate) fn observe(
+        &mut self,
+        book: &[Level],
+        now_ms: i64,
+        snapshot: u32,
+        next_seq: &mut u64,
+        p: &IcebergDetectorParams,
+    ) {
+        let usable = |l: &&Level| l.price.is_finite() && l.qty.is_finite() && l.qty >= 0.0;
+        let near = || book.iter().take(BOOK_LEVELS_TRACKED).filter(usable);
+        for l in near() {
+            if let Some(slot) = self.find(l.price) {
+                self.levels[slot].record(l.qty, now_ms, snapshot, p);
+            }
+        }
+        for l in near() {
+            if self.find(l.price).is_some() {
+                continue;
+            }
+            *next_seq += 1;
+            if let Some(slot) = self.insert(l.price, *next_seq, now_ms, snapshot) {
+                self.levels[slot].record(l.qty, now_ms, snapshot, p);
+            }
+        }
+    }
+
+    /// A new level at `price` (not tracked yet), resuming its remembered record; `None` only if every slot holds
+    /// a level of this snapshot. When the side is full the level seen least recently makes room.
+    fn insert(&mut self, price: f64, seq: u64, now_ms: i64, snapshot: u32) -> Option<usize> {
+        let victim = if self.levels.len() < LEVELS_PER_SIDE {
+            None
+        } else {
+            let outside = self.levels.iter().enumerate();
+            let outside = outside.filter(|(_, l)| l.snapshot != snapshot);
+            let oldest = outside.min_by_key(|(_, l)| (l.rec.last_seen_ms, l.rec.seq));
+            Some(oldest?.0)
+        };
+        let rec = match self.memory.iter().position(|m| m.price == price) {
+            Some(i) => self.memory.swap_remove(i),
+            None => Record {
+                price,
+                seq,
+                first_seen_ms: now_ms,
+                last_seen_ms: now_ms,
+                refill_count: 0,
+                avg_refill_speed_s: 0.0,
+            },
+        };
+        let slot = match victim {
+            None => {
+                self.levels.push(LevelTrack::new(rec));
+                self.levels.len() - 1
+            }
+            Some(victim) => {
+                let old = std::mem::replace(&mut self.levels[victim], LevelTrack::new(rec)).rec;
+                if let Ok(at) = self.position(old.price) {
+                    self.by_price.remove(at);
+                }
+                self.remember(old);
+                victim
+            }
+        };
+        let at = self.position(price).unwrap_or_else(|at| at);
+        self.by_price.insert(at, (price, slot as u8));
+        Some(slot)
+    }
+
+    /// Keeps the record of an evicted level with refills (replacing the one seen least recently when full).
+    fn remember(&mut self, rec: Record) {
+        if rec.refill_count == 0 {
+            return;
+        }
+        if self.memory.len() < REFILL_MEMORY {
+            self.memory.push(rec);
+        } else if let Some(oldest) = self
+            .memory
+            .iter_mut()
+            .min_by_key(|m| (m.last_seen_ms, m.seq))
+        {
+            *oldest = rec;
+        }
+    }
+
+    /// Forgets the levels (and remembered records) last seen before `cutoff_ms`.
+    pub(crate) fn prune(&mut self, cutoff_ms: i64) {
+        self.memory.retain(|m| m.last_seen_ms >= cutoff_ms);
+        let mut i = 0;
+        while i < self.levels.len() {
+            if self.levels[i].rec.last_seen_ms >= cutoff_ms {
+                i += 1;
+                continue;
+            }
+            if let Ok(at) = self.position(self.levels[i].rec.price) {
+                self.by_price.remove(at);
+            }
+            self.levels.swap_remove(i);
+            if let Some(moved) = self.levels.get(i) {
+                if let Ok(at) = self.position(moved.rec.price) {
+                    self.by_price[at].1 = i as u8;
+                }
+            }
+        }
+    }
+}
