@@ -90,6 +90,7 @@ impl Host {
             )?
             .with_rate_limits(settings.rate_limits()),
         );
+        config.register_metrics(metrics.registry());
         config.load_initial().await;
 
         let enabled: BTreeSet<&'static str> = registry

@@ -2,9 +2,11 @@
 //! stores (MongoDB or an embedded file) and live propagation.
 
 pub mod embedded;
+pub mod key_lock;
 pub mod merge;
 pub mod mongo;
 pub mod rate_limit;
+pub mod regression;
 pub mod replicas;
 pub mod resolve;
 pub mod service;

@@ -3,6 +3,17 @@
 //!
 //! Timeouts: server selection and connect are capped at 2 s (the driver's default 30 s would hang requests while
 //! the database is down) and every operation runs under an outer `MONGODB_TIMEOUT_MS` deadline.
+//!
+//! Durability: the client, and every transaction explicitly, use write concern `majority` with journal and read
+//! concern `majority`, so an acknowledged change survives the loss of the primary (or a `kill -9` of a single
+//! node) and reads never see a change that could still be rolled back. A change's version is derived inside its
+//! transaction from the highest version stored for the key (audit trail and current document), never from a
+//! counter in memory.
+//!
+//! Concurrency across processes: transactions on the same key conflict (`WriteConflict`, a duplicate version on
+//! the unique audit index) and are retried with jittered exponential backoff until the deadline. A host whose
+//! attempt lost announces itself in `config_write_claims` (one document per key); other hosts start no new
+//! transaction on that key while the claim is fresh, so a busy replica cannot starve another one's writes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +21,9 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use mongodb::error::{Error as MongoError, ErrorKind, TRANSIENT_TRANSACTION_ERROR};
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::{
+    Acknowledgment, ClientOptions, IndexOptions, ReadConcern, TransactionOptions, WriteConcern,
+};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde_json::{Map, Value};
 
@@ -23,7 +36,8 @@ use crate::config::store::{
 const GLOBAL: &str = "strategy_configs_global";
 const SYMBOL: &str = "strategy_configs_symbol";
 const AUDIT: &str = "strategy_config_audit";
-const MAX_TXN_ATTEMPTS: usize = 20;
+/// Claims of hosts whose transaction on a key lost a conflict (`_id` = key, `owner`, `at`).
+const CLAIMS: &str = "config_write_claims";
 /// Write rate-limit counters (`_id` = `realtime-strategies:<key>`, `at_ms` = change times of the last hour).
 const RATE: &str = "config_rate_limits";
 /// Shadow parameter sets, `_id` = `strategy/name`.
@@ -35,6 +49,24 @@ pub struct MongoStore {
     db: Database,
     name: String,
     timeout: Duration,
+    /// This store's id in write claims.
+    instance: String,
+}
+
+/// Write concern of every write: acknowledged by a majority of the replica set and journaled.
+fn durable_writes() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Majority)
+        .journal(true)
+        .build()
+}
+
+/// Options of every transaction (explicit, whatever the URI says).
+fn transaction_options() -> TransactionOptions {
+    TransactionOptions::builder()
+        .read_concern(ReadConcern::majority())
+        .write_concern(durable_writes())
+        .build()
 }
 
 fn classify(e: MongoError) -> StoreError {
@@ -66,18 +98,30 @@ fn retryable(e: &MongoError) -> bool {
 impl MongoStore {
     /// Creates the client (no connection is made yet: a database that is down does not stop start-up).
     pub async fn connect(uri: &str, database: &str, timeout_ms: u64) -> Result<Self, StoreError> {
-        let timeout = Duration::from_millis(timeout_ms.max(100));
-        let mut options = ClientOptions::parse(uri).await.map_err(|e| {
+        let options = ClientOptions::parse(uri).await.map_err(|e| {
             StoreError::Other(format!(
                 "MONGODB_URI: {}",
                 crate::settings::redact_urls(&e.to_string())
             ))
         })?;
+        Self::with_options(options, database, timeout_ms)
+    }
+
+    /// Creates the client from parsed options, setting this store's timeouts and its write and read concerns
+    /// over whatever the options say (tests add a command monitor this way).
+    pub fn with_options(
+        mut options: ClientOptions,
+        database: &str,
+        timeout_ms: u64,
+    ) -> Result<Self, StoreError> {
+        let timeout = Duration::from_millis(timeout_ms.max(100));
         let short = timeout.min(Duration::from_secs(2));
         options.server_selection_timeout = Some(short);
         options.connect_timeout = Some(short);
         options.app_name = Some(crate::SERVICE_NAME.to_owned());
         options.max_pool_size = Some(10);
+        options.write_concern = Some(durable_writes());
+        options.read_concern = Some(ReadConcern::majority());
         let client = Client::with_options(options).map_err(classify)?;
         let db = client.database(database);
         Ok(Self {
@@ -85,6 +129,7 @@ impl MongoStore {
             db,
             name: database.to_owned(),
             timeout,
+            instance: uuid::Uuid::new_v4().to_string(),
         })
     }
 
@@ -109,6 +154,62 @@ impl MongoStore {
         self.db.collection(AUDIT)
     }
 
+    /// How long a claim keeps other hosts from starting transactions on its key (its owner renews it on every
+    /// lost attempt; a crashed owner's claim simply expires).
+    fn claim_ttl(&self) -> Duration {
+        (self.timeout / 3).clamp(Duration::from_millis(300), Duration::from_secs(2))
+    }
+
+    /// Claims `key` after a lost conflict: other hosts wait until this host's change is through. False when
+    /// another host holds a fresh claim (this one waits for it instead).
+    async fn claim(&self, key: &str) -> bool {
+        let now = now_ms();
+        let stale = now - i64::try_from(self.claim_ttl().as_millis()).unwrap_or(i64::MAX);
+        let r = self
+            .db
+            .collection::<Document>(CLAIMS)
+            .update_one(
+                doc! { "_id": key, "$or": [ { "owner": &self.instance }, { "at": { "$lt": stale } } ] },
+                doc! { "$set": { "owner": &self.instance, "at": now } },
+            )
+            .upsert(true)
+            .await;
+        r.is_ok()
+    }
+
+    /// Removes this host's claim on `key`.
+    async fn release(&self, key: &str) {
+        let _ = tokio::time::timeout(
+            self.timeout,
+            self.db
+                .collection::<Document>(CLAIMS)
+                .delete_one(doc! { "_id": key, "owner": &self.instance }),
+        )
+        .await;
+    }
+
+    /// Waits (until `deadline` at most) while another host holds a fresh claim on `key`.
+    async fn wait_for_claims(&self, key: &str, deadline: tokio::time::Instant) {
+        let claims = self.db.collection::<Document>(CLAIMS);
+        let ttl = i64::try_from(self.claim_ttl().as_millis()).unwrap_or(i64::MAX);
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let Ok(Some(claim)) = claims.find_one(doc! { "_id": key }).await else {
+                return;
+            };
+            let owner = claim.get_str("owner").unwrap_or_default();
+            let at = claim.get("at").and_then(bson_ms_value).unwrap_or(0);
+            if owner == self.instance || at < now_ms() - ttl {
+                return;
+            }
+            if tokio::time::Instant::now() + pause >= deadline {
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(40));
+        }
+    }
+
     async fn try_apply(&self, change: &Change) -> Result<Applied, MongoOutcome> {
         let symbol = change.symbol.as_deref();
         let coll = self.coll(symbol.is_some());
@@ -126,6 +227,7 @@ impl MongoStore {
             .map_err(MongoOutcome::Fatal)?;
         session
             .start_transaction()
+            .with_options(transaction_options())
             .await
             .map_err(MongoOutcome::Fatal)?;
         let result: Result<Applied, MongoOutcome> = async {
@@ -288,6 +390,14 @@ impl MongoOutcome {
             MongoOutcome::Fatal(e)
         }
     }
+}
+
+/// Pause before retry `attempt` (1-based) of a conflicting transaction: exponential from 5 ms, capped at 160 ms,
+/// with full jitter so competing hosts do not retry in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    let cap = 5u64 << attempt.clamp(1, 6).saturating_sub(1);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % cap.max(1);
+    Duration::from_millis(cap / 2 + jitter / 2)
 }
 
 fn symbol_bson(symbol: Option<&str>) -> Bson {
@@ -557,24 +667,34 @@ impl ConfigStore for MongoStore {
     }
 
     async fn apply(&self, change: Change) -> Result<Applied, StoreError> {
-        self.timed(async {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                match self.try_apply(&change).await {
-                    Ok(applied) => return Ok(applied),
-                    Err(MongoOutcome::Store(e)) => return Err(e),
-                    Err(MongoOutcome::Retry(e)) if attempt < MAX_TXN_ATTEMPTS => {
-                        tracing::debug!(error = %e, attempt, "config transaction conflict; retrying");
-                        tokio::time::sleep(Duration::from_millis(2 * attempt as u64)).await;
-                    }
-                    Err(MongoOutcome::Retry(e)) | Err(MongoOutcome::Fatal(e)) => {
-                        return Err(classify(e))
+        let key = key_name(&change.strategy_id, change.symbol.as_deref());
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let claimed = std::sync::atomic::AtomicBool::new(false);
+        let result = self
+            .timed(async {
+                let mut attempt = 0u32;
+                loop {
+                    attempt += 1;
+                    self.wait_for_claims(&key, deadline).await;
+                    match self.try_apply(&change).await {
+                        Ok(applied) => return Ok(applied),
+                        Err(MongoOutcome::Store(e)) => return Err(e),
+                        Err(MongoOutcome::Retry(e)) => {
+                            tracing::debug!(error = %e, attempt, key, "config transaction conflict; retrying");
+                            if self.claim(&key).await {
+                                claimed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            tokio::time::sleep(backoff(attempt)).await;
+                        }
+                        Err(MongoOutcome::Fatal(e)) => return Err(classify(e)),
                     }
                 }
-            }
-        })
-        .await
+            })
+            .await;
+        if claimed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.release(&key).await;
+        }
+        result
     }
 
     async fn audit(

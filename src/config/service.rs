@@ -7,7 +7,7 @@
 //! (or env/defaults if it was never loaded) and writes fail with [`ConfigError::Unavailable`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -108,7 +108,18 @@ pub struct ConfigService {
     commands: mpsc::UnboundedSender<PipelineCommand>,
     store: Arc<dyn ConfigStore>,
     snapshot: RwLock<BTreeMap<String, StrategyDocs>>,
+    /// Serializes reloads (writes are ordered per key by `key_locks`).
     write_lock: tokio::sync::Mutex<()>,
+    /// One lock per (strategy, symbol): writes to one key are ordered, other keys proceed.
+    key_locks: crate::config::key_lock::KeyLocks,
+    /// Held while the snapshot is updated and the new parameters are pushed (no await inside).
+    install_lock: Mutex<()>,
+    /// Counts installed writes, so a reload that raced with a write is redone instead of installing older data.
+    installs: AtomicU64,
+    /// Counts store failures, so writes queued behind a failing one answer at once instead of trying again.
+    outages: AtomicU64,
+    /// Versions seen per key, to detect a store that went backwards.
+    versions: crate::config::regression::VersionWatch,
     status: StoreStatus,
     cache_ttl: Duration,
     instance: String,
@@ -161,6 +172,11 @@ impl ConfigService {
             store,
             snapshot: RwLock::new(BTreeMap::new()),
             write_lock: tokio::sync::Mutex::new(()),
+            key_locks: Default::default(),
+            install_lock: Mutex::new(()),
+            installs: AtomicU64::new(0),
+            outages: AtomicU64::new(0),
+            versions: Default::default(),
             status: StoreStatus {
                 available: AtomicBool::new(false),
                 loaded: AtomicBool::new(false),
@@ -241,6 +257,7 @@ impl ConfigService {
                 *self.status.last_error.lock() = None;
             }
             Err(StoreError::Unavailable(m)) => {
+                self.outages.fetch_add(1, Ordering::Relaxed);
                 if self.status.available.swap(false, Ordering::Relaxed) {
                     tracing::warn!(store = self.store.kind(), error = %m, "configuration store unavailable; serving the last known config");
                 }
@@ -506,16 +523,41 @@ impl ConfigService {
     }
 
     async fn change_inner(&self, change: Change) -> Result<Applied, ConfigError> {
-        let id = change.strategy_id.clone();
-        // One writer at a time in this process (replicas are serialized by the store's transactions).
-        let _guard = self.write_lock.lock().await;
+        let key = crate::config::store::key_name(&change.strategy_id, change.symbol.as_deref());
+        // Writes to one key are ordered; other keys do not wait. A write queued behind one that found the store
+        // down answers at once (the outage was just seen), so n queued writes take one timeout, not n.
+        let outages = self.outages.load(Ordering::Relaxed);
+        let _guard = self.key_locks.lock(&key).await;
+        if self.outages.load(Ordering::Relaxed) != outages && !self.store_available() {
+            let why = self.status.last_error.lock().clone().unwrap_or_default();
+            return Err(StoreError::Unavailable(why).into());
+        }
         let result = self.store.apply(change).await;
         self.note(&result);
         let applied = result?;
-        let mut docs = self.snapshot.read().get(&id).cloned().unwrap_or_default();
-        match (&applied.doc, &applied.audit.symbol) {
+        self.install_applied(&applied);
+        drop(_guard);
+        self.broadcast(&applied.audit).await;
+        Ok(applied)
+    }
+
+    /// Puts a stored change into the snapshot (unless a reload already brought a newer version of its key).
+    fn install_applied(&self, applied: &Applied) {
+        let id = &applied.audit.strategy_id;
+        let symbol = applied.audit.symbol.as_deref();
+        self.versions.applied(id, symbol, applied.audit.version);
+        let _install = self.install_lock.lock();
+        let mut docs = self.snapshot.read().get(id).cloned().unwrap_or_default();
+        let current = match symbol {
+            Some(s) => docs.symbols.get(s),
+            None => docs.global.as_ref(),
+        };
+        if current.is_some_and(|d| d.version > applied.audit.version) {
+            return;
+        }
+        match (&applied.doc, symbol) {
             (Some(d), Some(s)) => {
-                docs.symbols.insert(s.clone(), d.clone());
+                docs.symbols.insert(s.to_owned(), d.clone());
             }
             (Some(d), None) => docs.global = Some(d.clone()),
             (None, Some(s)) => {
@@ -523,10 +565,8 @@ impl ConfigService {
             }
             (None, None) => docs.global = None,
         }
-        self.install(&id, docs);
-        drop(_guard);
-        self.broadcast(&applied.audit).await;
-        Ok(applied)
+        self.install(id, docs);
+        self.installs.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Rolls a key back to a version (`target_version`), to an audit record's parameters (`rollback_id`), or to
@@ -610,18 +650,28 @@ impl ConfigService {
     /// Reloads every override from the store and applies what changed.
     pub async fn refresh(&self) -> Result<(), ConfigError> {
         let _guard = self.write_lock.lock().await;
-        let r = self.store.load_all().await;
-        self.note(&r);
-        let all = r?;
-        self.status.loaded.store(true, Ordering::Relaxed);
-        self.status.last_load_ms.store(now_ms(), Ordering::Relaxed);
-        let ids: Vec<String> = {
-            let snap = self.snapshot.read();
-            snap.keys().chain(all.keys()).cloned().collect()
-        };
-        for id in ids {
-            let docs = all.get(&id).cloned().unwrap_or_default();
-            self.install(&id, docs);
+        for attempt in 1..=3 {
+            let installs = self.installs.load(Ordering::Relaxed);
+            let r = self.store.load_all().await;
+            self.note(&r);
+            let all = r?;
+            self.status.loaded.store(true, Ordering::Relaxed);
+            self.status.last_load_ms.store(now_ms(), Ordering::Relaxed);
+            let _install = self.install_lock.lock();
+            // A write installed meanwhile may be missing from what was read: read again (last try: install).
+            if self.installs.load(Ordering::Relaxed) != installs && attempt < 3 {
+                continue;
+            }
+            self.versions.loaded(&all);
+            let ids: Vec<String> = {
+                let snap = self.snapshot.read();
+                snap.keys().chain(all.keys()).cloned().collect()
+            };
+            for id in ids {
+                let docs = all.get(&id).cloned().unwrap_or_default();
+                self.install(&id, docs);
+            }
+            break;
         }
         Ok(())
     }
@@ -629,11 +679,28 @@ impl ConfigService {
     /// Reloads one strategy's overrides from the store.
     pub async fn reload_strategy(&self, id: &str) -> Result<(), ConfigError> {
         let _guard = self.write_lock.lock().await;
-        let r = self.store.load_strategy(id).await;
-        self.note(&r);
-        let docs = r?;
-        self.install(id, docs);
+        for attempt in 1..=3 {
+            let installs = self.installs.load(Ordering::Relaxed);
+            let r = self.store.load_strategy(id).await;
+            self.note(&r);
+            let docs = r?;
+            let _install = self.install_lock.lock();
+            if self.installs.load(Ordering::Relaxed) != installs && attempt < 3 {
+                continue;
+            }
+            let id = id.to_owned();
+            self.versions.loaded([(&id, &docs)]);
+            self.install(&id, docs);
+            break;
+        }
         Ok(())
+    }
+
+    /// Registers the configuration service's metrics (store regressions).
+    pub fn register_metrics(&self, registry: &prometheus::Registry) {
+        if let Err(e) = registry.register(Box::new(self.versions.regressions.clone())) {
+            tracing::warn!(error = %e, "configuration metrics not registered");
+        }
     }
 
     /// Start-up: creates indexes and loads every override. A store that is down is reported, not fatal.
@@ -801,6 +868,7 @@ impl ConfigService {
             "writes": if available { "accepted" } else { "rejected with 503 until the store answers" },
             "cache_ttl_seconds": self.cache_ttl.as_secs(),
             "change_events": self.nats.get().map(|(_, subject)| subject.clone()),
+            "regressions": self.versions.total(),
         })
     }
 
