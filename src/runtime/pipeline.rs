@@ -16,6 +16,8 @@ use crate::metrics::Metrics;
 use crate::runtime::admission::{EventTimeGuard, SymbolAdmission};
 use crate::runtime::symbols::SymbolTable;
 
+pub mod prefilter;
+
 /// A change for the processing task, sent by the configuration layer.
 #[derive(Debug, Clone)]
 pub enum PipelineCommand {
@@ -306,6 +308,9 @@ impl Pipeline {
                 .with_label_values(&["oversized"])
                 .inc();
             return Outcome::Dropped("oversized");
+        }
+        if let Some(skipped) = self.skip_before_decode(payload) {
+            return skipped;
         }
         let started = Instant::now();
         let decoded = match self.decoder.decode(payload) {
