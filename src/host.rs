@@ -489,10 +489,25 @@ pub async fn run(settings: Settings) -> Result<(), HostError> {
     let addr = settings
         .http_addr()
         .map_err(|e| HostError::Settings(format!("HTTP_BIND/HEALTH_CHECK_PORT: {e}")))?;
+    survive_file_size_limit();
     let host = Host::start(settings).await?;
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(%addr, "serving HTTP");
     host.serve(listener, shutdown_signal()).await
+}
+
+/// A write past the file size limit (`RLIMIT_FSIZE`) raises SIGXFSZ, whose default action kills the process: catch
+/// it, so such a write fails with EFBIG and the configuration store reports itself unavailable instead.
+fn survive_file_size_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        const SIGXFSZ: i32 = 25;
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ)) {
+            // The handler stays installed for the life of the process; the stream itself is not needed.
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "SIGXFSZ not caught"),
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -10,6 +10,7 @@ apt_install() {
 }
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
 command -v openssl >/dev/null || apt_install openssl
+command -v prlimit >/dev/null || apt_install util-linux
 command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v chromedriver >/dev/null || [ -x /usr/bin/chromedriver ] || apt_install chromium chromium-driver
 

@@ -73,10 +73,22 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let pipeline = state.live.pipeline_running.load(Ordering::Relaxed);
     let source = state.live.source_connected.load(Ordering::Relaxed);
     let failure = state.live.failure();
-    let ready = pipeline && source && failure.is_none();
+    // The embedded store is this pod's own file: while it cannot be written the pod is not ready. A MongoDB outage
+    // is shared by every replica and only reported (reads keep serving the last known config).
+    let store = state.config.store_status();
+    let store_down = state.config.store_kind() == "embedded" && !state.config.store_available();
+    let reason = failure.clone().or_else(|| {
+        store_down.then(|| {
+            store["last_error"]
+                .as_str()
+                .unwrap_or("embedded configuration store unavailable")
+                .to_owned()
+        })
+    });
+    let ready = pipeline && source && failure.is_none() && !store_down;
     let body = json!({
         "ready": ready,
-        "reason": failure,
+        "reason": reason,
         "timestamp": now_seconds(),
         "checks": {
             "health_status": true,
@@ -88,7 +100,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             "config_store_available": state.config.store_available(),
         },
         "source": state.live.source,
-        "config_store": state.config.store_status(),
+        "config_store": store,
         "health_status": health_doc(&state),
     });
     let status = if ready {
