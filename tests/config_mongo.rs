@@ -745,3 +745,55 @@ async fn the_store_asks_for_majority_journaled_writes_and_majority_reads() {
         let _ = c.database(&db).drop().await;
     }
 }
+
+/// Issue 13 item 10 on MongoDB: an override edited in the database so that it no longer fits is shown invalid,
+/// does not run, is counted, and the next write replaces it.
+#[tokio::test]
+async fn an_override_edited_to_not_fit_is_shown_invalid_and_replaced_mongo() {
+    let Some(uri) = mongo_uri() else { return };
+    let db = fresh_db();
+    let h = mongo_host(&uri, &db, None).await;
+    let cfg = format!("{SKEW}/config");
+    let (s, b) = post(&h, &cfg, set_body(json!({"buy_threshold": 1.6}))).await;
+    assert_eq!(s, 200, "{b}");
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let d = client.database(&db);
+    d.collection::<Document>("strategy_configs_global")
+        .update_one(
+            doc! {"strategy_id": "orderbook_skew"},
+            doc! {"$set": {"parameters.buy_threshold": "high", "parameters.top_levels": 500_i64}},
+        )
+        .await
+        .unwrap();
+    let (s, _) = post(&h, "/api/v1/strategies/cache/refresh", json!({})).await;
+    assert_eq!(s, 200);
+    let (_, defaults) = h.get_json(&format!("{SKEW}/defaults")).await;
+    let (_, g) = h.get_json(&cfg).await;
+    assert_eq!(
+        g["data"]["parameters"]["buy_threshold"], defaults["data"]["buy_threshold"],
+        "{g}"
+    );
+    assert_eq!(g["data"]["invalid_overrides"][0]["scope"], "global", "{g}");
+    assert_eq!(
+        g["data"]["invalid_overrides"][0]["parameters"]["top_levels"],
+        500
+    );
+    let (_, text) = h.get_text("/metrics").await;
+    assert_eq!(
+        common::metric(
+            &text,
+            "realtime_config_invalid_overrides",
+            "strategy_id=\"orderbook_skew\""
+        ),
+        1.0
+    );
+    let (s, b) = post(&h, &cfg, set_body(json!({"buy_threshold": 1.8}))).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["data"]["version"], 2);
+    assert_eq!(b["data"]["parameters"]["buy_threshold"], 1.8);
+    let (_, g) = h.get_json(&cfg).await;
+    assert_eq!(g["data"]["invalid_overrides"], json!([]));
+    assert_eq!(g["data"]["provenance"]["buy_threshold"], "global");
+    h.shutdown().await;
+    let _ = d.drop().await;
+}

@@ -214,6 +214,7 @@ fn config_data(state: &AppState, id: &str, symbol: Option<&str>, e: &Effective) 
         "provenance": e.provenance,
         "global_version": e.global_version,
         "symbol_version": e.symbol_version,
+        "invalid_overrides": e.invalid_overrides,
         "store": state.config.store_kind(),
     })
 }

@@ -92,6 +92,8 @@ pub struct Effective {
     pub global_version: Option<u64>,
     /// Version of the symbol override, if any.
     pub symbol_version: Option<u64>,
+    /// Stored overrides of this key that do not fit the strategy and do not run, with their validation errors.
+    pub invalid_overrides: Vec<Value>,
 }
 
 struct StoreStatus {
@@ -120,6 +122,8 @@ pub struct ConfigService {
     outages: AtomicU64,
     /// Versions seen per key, to detect a store that went backwards.
     versions: crate::config::regression::VersionWatch,
+    /// `realtime_config_invalid_overrides{strategy_id}`: stored overrides that do not fit their strategy.
+    invalid_overrides: prometheus::IntGaugeVec,
     status: StoreStatus,
     cache_ttl: Duration,
     instance: String,
@@ -177,6 +181,7 @@ impl ConfigService {
             installs: AtomicU64::new(0),
             outages: AtomicU64::new(0),
             versions: Default::default(),
+            invalid_overrides: invalid_overrides_gauge(),
             status: StoreStatus {
                 available: AtomicBool::new(false),
                 loaded: AtomicBool::new(false),
@@ -300,7 +305,10 @@ impl ConfigService {
         global: Option<&Map<String, Value>>,
         symbol: Option<&Map<String, Value>>,
     ) -> (Value, Provenance) {
-        merge_layers(s, self.env.get(s.id()), global, symbol)
+        // A stored layer that no longer fits the strategy does not run: the layer below applies.
+        let env = self.env.get(s.id());
+        let (global, symbol) = crate::config::validity::runnable(s, env, global, symbol);
+        merge_layers(s, env, global, symbol)
     }
 
     /// The effective configuration of a strategy (and symbol) from the last known overrides.
@@ -308,10 +316,38 @@ impl ConfigService {
         let s = self.lookup(id)?;
         let snap = self.snapshot.read();
         let docs = snap.get(id);
-        let global = docs.and_then(|d| d.global.as_ref());
-        let sym = symbol.and_then(|sym| docs.and_then(|d| d.symbols.get(sym)));
-        let (parameters, provenance) =
-            self.merge(s, global.map(|g| &g.parameters), sym.map(|d| &d.parameters));
+        let env = self.env.get(id);
+        let stored_global = docs.and_then(|d| d.global.as_ref());
+        let stored_sym = symbol.and_then(|sym| docs.and_then(|d| d.symbols.get(sym)));
+        let (runs_global, runs_sym) = crate::config::validity::runnable(
+            s,
+            env,
+            stored_global.map(|g| &g.parameters),
+            stored_sym.map(|d| &d.parameters),
+        );
+        let global = stored_global.filter(|_| runs_global.is_some());
+        let sym = stored_sym.filter(|_| runs_sym.is_some());
+        let mut invalid = Vec::new();
+        if let Some(g) = stored_global.filter(|_| runs_global.is_none()) {
+            let errors = crate::config::validity::layer_errors(s, env, None, &g.parameters, false);
+            invalid.push(crate::config::validity::invalid_doc(
+                None,
+                g.version,
+                &g.parameters,
+                &errors,
+            ));
+        }
+        if let Some(d) = stored_sym.filter(|_| runs_sym.is_none()) {
+            let errors =
+                crate::config::validity::layer_errors(s, env, runs_global, &d.parameters, true);
+            invalid.push(crate::config::validity::invalid_doc(
+                symbol,
+                d.version,
+                &d.parameters,
+                &errors,
+            ));
+        }
+        let (parameters, provenance) = merge_layers(s, env, runs_global, runs_sym);
         let top: Option<&ConfigDoc> = sym.or(global);
         let source = match top {
             Some(_) => self.store.kind().to_owned(),
@@ -328,7 +364,19 @@ impl ConfigService {
             updated_at: top.map(|d| iso(d.updated_at_ms)),
             global_version: global.map(|d| d.version),
             symbol_version: sym.map(|d| d.version),
+            invalid_overrides: invalid,
         })
+    }
+
+    /// Whether the stored override of `(id, symbol)` exists and does not fit the strategy (it does not run).
+    fn stored_layer_invalid(&self, s: &RegisteredStrategy, symbol: Option<&str>) -> bool {
+        let snap = self.snapshot.read();
+        let Some(docs) = snap.get(s.id()) else {
+            return false;
+        };
+        crate::config::validity::invalid_layers(s, self.env.get(s.id()), docs)
+            .iter()
+            .any(|(sym, _)| sym.as_deref() == symbol)
     }
 
     /// Validates an override for a key without storing it: the partial document against the schema, the merged
@@ -409,6 +457,16 @@ impl ConfigService {
         normalize_integers(s, &mut params);
         let mutation = match mode {
             WriteMode::Replace => {
+                let errors = self.validate(id, symbol, &params)?;
+                if !errors.is_empty() {
+                    return Err(ConfigError::Validation(errors));
+                }
+                Mutation::Set(params)
+            }
+            // A stored layer that does not fit the strategy is replaced, not merged into.
+            WriteMode::Merge if self.stored_layer_invalid(s, symbol) => {
+                params.retain(|_, v| !v.is_null());
+                require_parameters(&params).map_err(ConfigError::Validation)?;
                 let errors = self.validate(id, symbol, &params)?;
                 if !errors.is_empty() {
                     return Err(ConfigError::Validation(errors));
@@ -701,6 +759,12 @@ impl ConfigService {
         if let Err(e) = registry.register(Box::new(self.versions.regressions.clone())) {
             tracing::warn!(error = %e, "configuration metrics not registered");
         }
+        if let Err(e) = registry.register(Box::new(self.invalid_overrides.clone())) {
+            tracing::warn!(error = %e, "configuration metrics not registered");
+        }
+        for s in self.registry.strategies() {
+            self.invalid_overrides.with_label_values(&[s.id()]);
+        }
     }
 
     /// Start-up: creates indexes and loads every override. A store that is down is reported, not fatal.
@@ -738,6 +802,7 @@ impl ConfigService {
         if old == new {
             return;
         }
+        self.note_invalid(s, &new);
         let global_changed = old.global != new.global;
         let changed = |symbol: Option<&String>, doc: Option<&ConfigDoc>| KeyChanged {
             strategy_id: id.to_owned(),
@@ -775,6 +840,22 @@ impl ConfigService {
                     params: None,
                 });
             }
+        }
+    }
+
+    /// Counts and logs the stored overrides of a strategy that do not fit it (they do not run).
+    fn note_invalid(&self, s: &RegisteredStrategy, docs: &StrategyDocs) {
+        let invalid = crate::config::validity::invalid_layers(s, self.env.get(s.id()), docs);
+        let gauge = self.invalid_overrides.with_label_values(&[s.id()]);
+        #[allow(clippy::cast_possible_wrap)]
+        gauge.set(invalid.len() as i64);
+        for (symbol, errors) in invalid {
+            tracing::warn!(
+                strategy = s.id(),
+                symbol = symbol.as_deref().unwrap_or("global"),
+                errors = %errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "),
+                "stored configuration override does not fit the strategy: not applied (the layer below is); the next write replaces it"
+            );
         }
     }
 
@@ -958,6 +1039,18 @@ impl ConfigService {
     }
 }
 
+#[allow(clippy::expect_used)]
+fn invalid_overrides_gauge() -> prometheus::IntGaugeVec {
+    prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "realtime_config_invalid_overrides",
+            "Stored configuration overrides that do not fit their strategy and do not run (the layer below applies)",
+        ),
+        &["strategy_id"],
+    )
+    .expect("static metric")
+}
+
 /// Defaults ← env ← global ← symbol, field by field, with the layer each effective value came from.
 fn merge_layers(
     s: &RegisteredStrategy,
@@ -965,23 +1058,7 @@ fn merge_layers(
     global: Option<&Map<String, Value>>,
     symbol: Option<&Map<String, Value>>,
 ) -> (Value, Provenance) {
-    let mut doc = s.defaults.clone();
-    let mut prov = Map::new();
-    if let Some(obj) = doc.as_object() {
-        for k in obj.keys() {
-            prov.insert(k.clone(), "default".into());
-        }
-    }
-    let layers = [("env", env), ("global", global), ("symbol", symbol)];
-    if let Some(obj) = doc.as_object_mut() {
-        for (name, layer) in layers {
-            for (k, v) in layer.into_iter().flatten() {
-                obj.insert(k.clone(), v.clone());
-                prov.insert(k.clone(), name.into());
-            }
-        }
-    }
-    (doc, prov)
+    crate::config::validity::merge_layers(s, env, global, symbol)
 }
 
 /// Every problem of `params` as the override of `(strategy, symbol)`: the layer against the schema, the merged
@@ -994,7 +1071,13 @@ fn validate_layer(
     params: &Map<String, Value>,
 ) -> Vec<FieldError> {
     let mut errors = s.check_schema(&Value::Object(params.clone()));
-    let stored_global = docs.global.as_ref().map(|g| &g.parameters);
+    // The global layer that runs (a stored one that does not fit the strategy does not count).
+    let (stored_global, _) = crate::config::validity::runnable(
+        s,
+        env,
+        docs.global.as_ref().map(|g| &g.parameters),
+        None,
+    );
     let mut push = |errs: Vec<FieldError>, context: Option<&str>| {
         for mut e in errs {
             if let Some(c) = context {
@@ -1021,6 +1104,18 @@ fn validate_layer(
                 push(errs, None);
             }
             for (sym, d) in &docs.symbols {
+                // A symbol override that does not run today is not protected by refusing this write.
+                if !crate::config::validity::layer_errors(
+                    s,
+                    env,
+                    stored_global,
+                    &d.parameters,
+                    true,
+                )
+                .is_empty()
+                {
+                    continue;
+                }
                 let (merged, _) = merge_layers(s, env, Some(params), Some(&d.parameters));
                 if let Err(errs) = s.check_complete(&merged) {
                     push(errs, Some(sym));
