@@ -1,4 +1,5 @@
-//! Envelope decoding of real depth20 / trade / ticker messages from the bundled recording.
+//! Envelope decoding of real depth20 / trade / ticker messages from the bundled recording; `<kind>_generic` is the
+//! same with the generic serde path alone (`Decoder::generic`, no specialised book-side scan), in the same run.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -20,18 +21,25 @@ fn decode(c: &mut Criterion) {
             .map(|l| l.as_bytes())
             .collect();
         group.throughput(Throughput::Elements(msgs.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(name), &msgs, |b, msgs| {
-            let mut decoder = Decoder::default();
-            b.iter(|| {
-                let mut n = 0usize;
-                for m in msgs {
-                    if decoder.decode(m).is_ok() {
-                        n += 1;
+        for (suffix, generic) in [("", false), ("_generic", true)] {
+            let id = BenchmarkId::from_parameter(format!("{name}{suffix}"));
+            group.bench_with_input(id, &msgs, |b, msgs| {
+                let mut decoder = if generic {
+                    Decoder::generic(1000)
+                } else {
+                    Decoder::default()
+                };
+                b.iter(|| {
+                    let mut n = 0usize;
+                    for m in msgs {
+                        if decoder.decode(m).is_ok() {
+                            n += 1;
+                        }
                     }
-                }
-                n
-            })
-        });
+                    n
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -11,6 +11,8 @@ use serde_json::value::RawValue;
 
 use crate::event::{DepthBook, Level, MarketEvent, StreamKind, Ticker, Trade};
 
+mod fast;
+
 /// Largest accepted absolute value of a price or quantity; anything above is treated as corrupt input.
 pub const MAX_NUMBER: f64 = 1e15;
 /// Default maximum number of levels accepted per book side.
@@ -105,9 +107,15 @@ pub struct Decoded<'a> {
 }
 
 /// Reusable decoder. Keep one per processing task.
+///
+/// Book sides are first read by a specialised scan of Binance's `[["price","qty"],…]` text (no per-number serde
+/// visitor); a message the scan does not fully accept is decoded again by the generic serde path, so every result
+/// and every drop reason is the generic path's ([`Decoder::generic`] runs that path alone, for comparison).
 #[derive(Debug)]
 pub struct Decoder {
     max_levels: usize,
+    fast: bool,
+    retries: u64,
     scratch: Scratch,
 }
 
@@ -119,6 +127,15 @@ struct Scratch {
     symbol: String,
     payload_event_time: Option<i64>,
     failure: Option<DecodeError>,
+    /// The specialised book-side scan is tried (a failed scan fails the attempt, which is then retried without).
+    fast: bool,
+}
+
+/// What one decoding attempt found besides the scratch contents.
+struct Attempt<'a> {
+    kind: StreamKind,
+    event_time_ms: i64,
+    traceparent: Option<&'a str>,
 }
 
 impl Default for Decoder {
@@ -136,16 +153,55 @@ impl Decoder {
         scratch.symbol.reserve(16);
         Self {
             max_levels: max_levels.max(1),
+            fast: true,
+            retries: 0,
             scratch,
         }
+    }
+
+    /// A decoder that only uses the generic serde path (the reference the specialised scans are checked against).
+    pub fn generic(max_levels: usize) -> Self {
+        Self {
+            fast: false,
+            ..Self::new(max_levels)
+        }
+    }
+
+    /// Messages the specialised scan did not accept and the generic path decoded (or dropped) instead.
+    pub fn generic_retries(&self) -> u64 {
+        self.retries
     }
 
     /// Decodes one envelope. On error nothing of the message is kept.
     pub fn decode<'a>(&'a mut self, payload: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
         let text = std::str::from_utf8(payload).map_err(|_| DecodeError::InvalidUtf8)?;
+        let attempt = match self.fast {
+            true => self.attempt(text, true).or_else(|_| {
+                self.retries += 1;
+                self.attempt(text, false)
+            }),
+            false => self.attempt(text, false),
+        }?;
+        let scratch = &self.scratch;
+        let event = match attempt.kind {
+            StreamKind::Depth => MarketEvent::Depth(&scratch.book),
+            StreamKind::Trade => MarketEvent::Trade(&scratch.trade),
+            StreamKind::Ticker => MarketEvent::Ticker(&scratch.ticker),
+        };
+        Ok(Decoded {
+            symbol: &scratch.symbol,
+            event_time_ms: attempt.event_time_ms,
+            traceparent: attempt.traceparent,
+            event,
+        })
+    }
+
+    /// One pass over the envelope into the scratch buffers, with or without the specialised scans.
+    fn attempt<'a>(&mut self, text: &'a str, fast: bool) -> Result<Attempt<'a>, DecodeError> {
         let scratch = &mut self.scratch;
         scratch.failure = None;
         scratch.payload_event_time = None;
+        scratch.fast = fast;
         let mut de = serde_json::Deserializer::from_str(text);
         let parts = de
             .deserialize_map(EnvelopeVisitor {
@@ -195,23 +251,20 @@ impl Decoder {
             }
         }
 
-        let scratch = &self.scratch;
-        let event = match kind {
-            StreamKind::Depth => MarketEvent::Depth(&scratch.book),
-            StreamKind::Trade => MarketEvent::Trade(&scratch.trade),
-            StreamKind::Ticker => MarketEvent::Ticker(&scratch.ticker),
-        };
-        Ok(Decoded {
-            symbol: &scratch.symbol,
+        Ok(Attempt {
+            kind,
             event_time_ms,
             traceparent: parts.traceparent,
-            event,
         })
     }
 }
 
 /// Parses an ISO-8601 / RFC 3339 timestamp (the envelope's `timestamp`, `Z` optional) into epoch milliseconds.
+/// The producer's `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` is read by a specialised scan, anything else by chrono.
 pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
+    if let Some(ms) = fast::timestamp_ms(text) {
+        return Some(ms);
+    }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_millis());
     }
@@ -516,21 +569,31 @@ impl<'de> Visitor<'de> for DepthVisitor<'_> {
             match key {
                 "lastUpdateId" | "u" => scratch.book.last_update_id = map.next_value()?,
                 "E" => scratch.payload_event_time = Some(map.next_value()?),
-                "bids" | "b" => {
-                    map.next_value_seed(LevelsSeed {
-                        side: Side::Bids,
-                        scratch: &mut *scratch,
-                        max_levels: self.max_levels,
-                    })?;
-                    saw_bids = true;
-                }
-                "asks" | "a" => {
-                    map.next_value_seed(LevelsSeed {
-                        side: Side::Asks,
-                        scratch: &mut *scratch,
-                        max_levels: self.max_levels,
-                    })?;
-                    saw_asks = true;
+                "bids" | "b" | "asks" | "a" => {
+                    let side = match key {
+                        "bids" | "b" => Side::Bids,
+                        _ => Side::Asks,
+                    };
+                    if scratch.fast {
+                        // The whole attempt fails (and is retried generically) if the scan does not accept it.
+                        let raw: &'de RawValue = map.next_value()?;
+                        let levels = match side {
+                            Side::Bids => &mut scratch.book.bids,
+                            Side::Asks => &mut scratch.book.asks,
+                        };
+                        fast::scan_levels(raw.get(), self.max_levels, levels)
+                            .ok_or_else(|| de::Error::custom("not a plain book side"))?;
+                    } else {
+                        map.next_value_seed(LevelsSeed {
+                            side,
+                            scratch: &mut *scratch,
+                            max_levels: self.max_levels,
+                        })?;
+                    }
+                    match side {
+                        Side::Bids => saw_bids = true,
+                        Side::Asks => saw_asks = true,
+                    }
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
