@@ -48,6 +48,19 @@ impl BoundedQueue {
         Some(payload)
     }
 
+    /// Moves the queued messages, at most `limit`, into `buf`, waiting only while none is queued (one wake-up for
+    /// a whole batch); 0 once the forwarder stopped and the queue is empty.
+    pub async fn recv_many(&mut self, buf: &mut Vec<Bytes>, limit: usize) -> usize {
+        let n = self.rx.recv_many(buf, limit.max(1)).await;
+        let bytes: usize = buf[buf.len() - n..]
+            .iter()
+            .map(|p| p.len() + OVERHEAD_BYTES)
+            .sum();
+        self.usage.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.usage.messages.fetch_sub(n, Ordering::Relaxed);
+        n
+    }
+
     /// Bytes buffered now.
     pub fn buffered_bytes(&self) -> usize {
         self.usage.bytes.load(Ordering::Relaxed)

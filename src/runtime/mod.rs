@@ -25,6 +25,9 @@ pub use source::Input;
 /// Signals waiting for the publisher task before intake waits (back-pressure).
 const PUBLISH_QUEUE: usize = 16_384;
 
+/// Most input messages processed per wake-up of the processing task.
+const BATCH_MAX: usize = 256;
+
 /// Rate limit for "dropped message" log lines.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -73,6 +76,7 @@ pub async fn run_processing(processing: Processing) -> Ended {
         drain: drain_deadline,
     } = processing;
     let mut signals = Vec::with_capacity(16);
+    let mut batch = Vec::with_capacity(BATCH_MAX);
     // Publishing runs in its own task so a busy NATS connection never stalls intake; the channel is bounded
     // (back-pressure, never loss) and drained before shutdown completes.
     let (publish_tx, mut publish_rx) =
@@ -139,37 +143,41 @@ pub async fn run_processing(processing: Processing) -> Ended {
                     None => {}
                 }
             }
-            msg = input.next() => {
-                let Some(payload) = msg else { break Ended::InputFinished };
-                let received = Instant::now();
-                let outcome = pipeline.process(&payload, &mut signals);
-                scorecard.observe(&pipeline);
-                match outcome {
-                    Outcome::Processed(_) => {
-                        live.processed.fetch_add(1, Ordering::Relaxed);
+            n = input.next_batch(&mut batch, BATCH_MAX) => {
+                // Everything queued is processed on this one wake-up (commands and shutdown are looked at between
+                // batches).
+                if n == 0 { break Ended::InputFinished };
+                for payload in batch.drain(..) {
+                    let received = Instant::now();
+                    let outcome = pipeline.process(&payload, &mut signals);
+                    scorecard.observe(&pipeline);
+                    match outcome {
+                        Outcome::Processed(_) => {
+                            live.processed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Outcome::Dropped(reason) => {
+                            drops_since_log += 1;
+                            if last_drop_log.elapsed() >= DROP_LOG_INTERVAL {
+                                tracing::warn!(reason, dropped = drops_since_log, "dropping invalid market data messages");
+                                last_drop_log = Instant::now();
+                                drops_since_log = 0;
+                            }
+                        }
+                        Outcome::Skipped => {}
                     }
-                    Outcome::Dropped(reason) => {
-                        drops_since_log += 1;
-                        if last_drop_log.elapsed() >= DROP_LOG_INTERVAL {
-                            tracing::warn!(reason, dropped = drops_since_log, "dropping invalid market data messages");
-                            last_drop_log = Instant::now();
-                            drops_since_log = 0;
+                    for mut signal in signals.drain(..) {
+                        // Signals leave the pipeline here: host-level parameters (enabled, risk overrides) apply.
+                        if !crate::host_params::apply(&live.host_params, &mut signal) {
+                            continue;
+                        }
+                        scorecard.on_published(&signal);
+                        if publish_tx.send((signal, received)).await.is_err() {
+                            tracing::error!("signal publisher stopped");
                         }
                     }
-                    Outcome::Skipped => {}
-                }
-                for mut signal in signals.drain(..) {
-                    // Signals leave the pipeline here: host-level parameters (enabled, risk overrides) apply.
-                    if !crate::host_params::apply(&live.host_params, &mut signal) {
-                        continue;
+                    if !shadows.is_empty() {
+                        score_shadow_signals(&mut pipeline, &shadows, &mut scorecard, &live, &metrics);
                     }
-                    scorecard.on_published(&signal);
-                    if publish_tx.send((signal, received)).await.is_err() {
-                        tracing::error!("signal publisher stopped");
-                    }
-                }
-                if !shadows.is_empty() {
-                    score_shadow_signals(&mut pipeline, &shadows, &mut scorecard, &live, &metrics);
                 }
             }
             _ = housekeeping.tick() => {

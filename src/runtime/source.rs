@@ -32,6 +32,17 @@ impl Input {
     }
 }
 
+impl Input {
+    /// Moves the available messages, at most `limit`, into `buf`, waiting only while none is available; 0 when the
+    /// source is finished.
+    pub async fn next_batch(&mut self, buf: &mut Vec<Bytes>, limit: usize) -> usize {
+        match self {
+            Input::Nats(queue) => queue.recv_many(buf, limit).await,
+            Input::Channel(rx) => rx.recv_many(buf, limit.max(1)).await,
+        }
+    }
+}
+
 /// Errors reading a recording.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
