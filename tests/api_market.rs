@@ -222,3 +222,41 @@ async fn twenty_stalled_browsers_do_not_slow_the_stream() {
         "every signal published with 20 stalled clients"
     );
 }
+
+#[tokio::test]
+async fn pressure_history_covers_the_window_when_downsampled() {
+    let (_nats, h) = fed_host().await;
+    let (status, newest) = h
+        .get_json("/api/v1/metrics/pressure/BTCUSDT?timeframe=15m")
+        .await;
+    assert_eq!(status, 200, "{newest}");
+    assert!(
+        newest.get("downsampling").is_none(),
+        "the original's answer is unchanged"
+    );
+    let total = newest["total_data_points"].as_u64().unwrap();
+    assert!(
+        total > 100,
+        "the recording fills more than 100 samples: {total}"
+    );
+    let (status, down) = h
+        .get_json("/api/v1/metrics/pressure/BTCUSDT?timeframe=15m&max_points=50")
+        .await;
+    assert_eq!(status, 200, "{down}");
+    let points = down["pressure_history"].as_array().unwrap();
+    assert!(points.len() <= 50 && points.len() >= 25, "{}", points.len());
+    assert_eq!(down["downsampling"]["method"], "mean_of_consecutive");
+    assert_eq!(down["downsampling"]["source_points"], total);
+    let per = down["downsampling"]["points_per_bucket"].as_u64().unwrap();
+    assert_eq!(per, total.div_ceil(50));
+    // The first downsampled point lies before the first of the newest 100: the window, not its tail.
+    assert!(
+        points[0]["timestamp"].as_str().unwrap()
+            < newest["pressure_history"][0]["timestamp"].as_str().unwrap()
+    );
+    let (status, bad) = h
+        .get_json("/api/v1/metrics/pressure/BTCUSDT?max_points=5")
+        .await;
+    assert_eq!(status, 422);
+    assert!(bad.to_string().contains("/max_points"), "{bad}");
+}

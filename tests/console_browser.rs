@@ -143,6 +143,44 @@ async fn type_into(c: &Client, selector: &str, text: &str) {
     input.send_keys(text).await.unwrap();
 }
 
+/// Clicks Save, checks the confirmation names `scope` and previews `field`, and confirms.
+async fn confirm_save(c: &Client, scope: &str, field: &str) {
+    css(c, "#save-btn").await.click().await.unwrap();
+    let preview = wait_js(
+        c,
+        "the save confirmation with its diff preview",
+        &format!(
+            "const d = document.querySelector('#confirm-dialog'); const p = document.querySelector('#confirm-detail [data-preview=\"{field}\"]'); \
+             return d.open && p ? document.querySelector('#confirm-text').textContent + ' | ' + p.textContent + ' | ' + document.querySelector('#confirm-ok').textContent : ''"
+        ),
+        20,
+    )
+    .await;
+    let preview = preview.as_str().unwrap();
+    assert!(preview.contains(&format!("for {scope}")), "{preview}");
+    assert!(preview.contains('→'), "{preview}");
+    css(c, "#confirm-ok").await.click().await.unwrap();
+}
+
+/// Runs axe-core (vendored in tests/vendor) on the page as it is; returns the violations.
+async fn axe_violations(c: &Client) -> Vec<Value> {
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vendor/axe-core/axe.min.js"
+    ))
+    .unwrap();
+    c.execute(&source, vec![]).await.unwrap();
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5) })))).catch(e => done([{ id: 'axe-error', error: String(e) }]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    result.as_array().cloned().unwrap_or_default()
+}
+
 /// Severe entries of the browser's console log (chromedriver's log endpoint).
 async fn console_errors(c: &Client, driver: &Driver) -> Vec<Value> {
     let sid = c.session_id().await.unwrap().expect("session id");
@@ -213,11 +251,18 @@ async fn console_in_a_real_browser() {
     )
     .expect("chromium is installed next to chromedriver");
 
-    let host = TestHost::start(
-        settings(&["--replay-speed", "20", "--signals-to-stdout", "false"]),
-        env_of(&[]),
-    )
-    .await;
+    let db = common::fresh_config_db();
+    let first_settings = || {
+        settings(&[
+            "--replay-speed",
+            "20",
+            "--signals-to-stdout",
+            "false",
+            "--config-db-path",
+            &db,
+        ])
+    };
+    let host = TestHost::start(first_settings(), env_of(&[])).await;
     host.wait_ready(30).await;
     let driver = Driver::start(&chromedriver).await;
     let profile = tempfile::tempdir().unwrap();
@@ -228,6 +273,30 @@ async fn console_in_a_real_browser() {
     assert!(c.current_url().await.unwrap().path() == "/ui/");
     let (_, root) = host.get_json("/").await;
     assert_eq!(root["endpoints"]["console"], "/ui/");
+
+    // A replay cannot be mistaken for a live feed: a banner with the recording and its date, "not traded".
+    let banner = wait_js(
+        &c,
+        "the replay banner",
+        "const b = document.querySelector('#source-banner'); return b && !b.hidden ? b.textContent : ''",
+        20,
+    )
+    .await;
+    let banner = banner.as_str().unwrap();
+    assert!(
+        banner.contains("STANDALONE REPLAY")
+            && banner.contains("NOT traded")
+            && banner.contains("2024-08-08"),
+        "{banner}"
+    );
+    assert!(js(
+        &c,
+        "return document.querySelector('#signals-h').textContent"
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .contains("not traded"));
 
     // Every registered strategy is listed, with its enabled state and type.
     let (_, list) = host.get_json("/api/v1/strategies").await;
@@ -357,6 +426,33 @@ async fn console_in_a_real_browser() {
         20,
     )
     .await;
+    // Enter keeps the focus on the strategy chosen (the list is re-rendered, not the focus lost to the page).
+    assert_eq!(
+        js(
+            &c,
+            "return document.activeElement && document.activeElement.dataset.strategy"
+        )
+        .await,
+        "orderbook_skew"
+    );
+    // Each card says whether its strategy runs, has no data (and why), or is disabled, as /info reports.
+    let (_, info) = host.get_json("/info").await;
+    for (id, st) in info["strategies"]["status"].as_object().unwrap() {
+        let badge = js(
+            &c,
+            &format!("const b = document.querySelector('[data-strategy=\"{id}\"] [data-runtime]'); return b ? b.dataset.runtime : 'none'"),
+        )
+        .await;
+        let enabled = strategies
+            .iter()
+            .any(|s| s["strategy_id"] == id.as_str() && s["enabled"] == true);
+        match st["state"].as_str().unwrap() {
+            _ if !enabled => assert_eq!(badge, "none", "{id} is disabled"),
+            "no_data" => assert_eq!(badge, "no_data", "{id}"),
+            "ready" => assert_eq!(badge, "ready", "{id}"),
+            _ => assert_eq!(badge, "none", "{id}"),
+        }
+    }
     // The host-level parameters (enabled, stop_loss_pct, take_profit_pct) are in every form too.
     for name in ["enabled", "stop_loss_pct", "take_profit_pct"] {
         let present = js(
@@ -447,7 +543,7 @@ async fn console_in_a_real_browser() {
         )
         .await;
         type_into(c, "#reason-input", reason).await;
-        css(c, "#save-btn").await.click().await.unwrap();
+        confirm_save(c, "ALL symbols", "buy_threshold").await;
         wait_js(
             c,
             "the save",
@@ -502,11 +598,27 @@ async fn console_in_a_real_browser() {
     )
     .await;
     assert!(diff.as_str().unwrap().contains("1.3 → 1.5"), "{diff}");
+    // Versions are named with their scope; the rollback's confirmation previews the change.
+    let label = js(
+        &c,
+        "return document.querySelector('button[data-rollback=\"1\"]').textContent + ' | ' + \
+         document.querySelector('#audit-table tr[data-version=\"2\"] .version').textContent",
+    )
+    .await;
+    assert_eq!(label, "Roll back global to v1 | global v2");
     css(&c, "button[data-rollback='1']")
         .await
         .click()
         .await
         .unwrap();
+    let preview = wait_js(
+        &c,
+        "the rollback preview",
+        "const p = document.querySelector('#confirm-detail [data-preview=\"buy_threshold\"]'); return p ? p.textContent : ''",
+        10,
+    )
+    .await;
+    assert!(preview.as_str().unwrap().contains("1.5 → 1.3"), "{preview}");
     css(&c, "#confirm-ok").await.click().await.unwrap();
     wait_js(
         &c,
@@ -520,6 +632,14 @@ async fn console_in_a_real_browser() {
         .get_json("/api/v1/strategies/orderbook_skew/config")
         .await;
     assert_eq!(cfg["data"]["parameters"]["buy_threshold"], 1.3);
+    // The operation is shown as the API gives it.
+    wait_js(
+        &c,
+        "the rollback's operation in the history",
+        "const r = document.querySelector('#audit-table tr[data-version=\"3\"] .operation'); return !!r && r.textContent === 'rollback'",
+        20,
+    )
+    .await;
 
     // Delete the override, then restore it from the history.
     type_into(&c, "#reason-input", "back to defaults").await;
@@ -552,14 +672,68 @@ async fn console_in_a_real_browser() {
         .await;
     assert_eq!(cfg["data"]["parameters"]["buy_threshold"], 1.3);
 
-    // One symbol: its own override on top of the global one, each field naming the layer it comes from.
+    // The scope saved is the scope shown: an edit of the global form, then "One symbol" + ETHUSDT typed but not
+    // loaded: Save is off and says why (before, this wrote a global override while the radio said ETHUSDT).
+    assert_eq!(
+        js(&c, "return document.querySelector('#save-btn').textContent").await,
+        "Save for ALL symbols"
+    );
+    type_into(&c, "[data-field='top_levels'] input", "9").await;
+    wait_js(
+        &c,
+        "the edit",
+        "return !document.querySelector('#save-btn').disabled",
+        20,
+    )
+    .await;
     css(&c, "input[name=scope][value=symbol]")
         .await
         .click()
         .await
         .unwrap();
     type_into(&c, "#symbol-input", "ethusdt").await;
+    let hint = wait_js(
+        &c,
+        "the scope hint",
+        "const h = document.querySelector('#scope-hint'); return document.querySelector('#save-btn').disabled && !h.hidden ? h.textContent : ''",
+        10,
+    )
+    .await;
+    assert!(
+        hint.as_str()
+            .unwrap()
+            .contains("Press Load to edit ETHUSDT"),
+        "{hint}"
+    );
+    let (_, audit_before) = host
+        .get_json("/api/v1/strategies/orderbook_skew/audit?limit=100")
+        .await;
+    // Loading another scope with unsaved edits asks first, listing them.
     css(&c, "#symbol-load").await.click().await.unwrap();
+    let ask = wait_js(
+        &c,
+        "the unsaved-edits warning",
+        "const d = document.querySelector('#confirm-dialog'); const p = document.querySelector('#confirm-detail [data-preview=\"top_levels\"]'); \
+         return d.open && p ? document.querySelector('#confirm-text').textContent + ' | ' + p.textContent : ''",
+        10,
+    )
+    .await;
+    assert!(
+        ask.as_str()
+            .unwrap()
+            .contains("Discard your unsaved edits to orderbook_skew for ALL symbols"),
+        "{ask}"
+    );
+    let violations = axe_violations(&c).await;
+    assert!(
+        violations.is_empty(),
+        "axe-core with the confirmation open: {violations:#?}"
+    );
+    css(&c, "#confirm-ok").await.click().await.unwrap();
+    let (_, audit_after) = host
+        .get_json("/api/v1/strategies/orderbook_skew/audit?limit=100")
+        .await;
+    assert_eq!(audit_before, audit_after, "nothing was written");
     wait_js(
         &c,
         "the ETHUSDT configuration",
@@ -568,9 +742,13 @@ async fn console_in_a_real_browser() {
         20,
     )
     .await;
+    assert_eq!(
+        js(&c, "return document.querySelector('#save-btn').textContent").await,
+        "Save for ETHUSDT"
+    );
     type_into(&c, "[data-field='top_levels'] input", "7").await;
     type_into(&c, "#reason-input", "deeper book for ETH").await;
-    css(&c, "#save-btn").await.click().await.unwrap();
+    confirm_save(&c, "ETHUSDT", "top_levels").await;
     wait_js(
         &c,
         "the symbol save",
@@ -628,6 +806,15 @@ async fn console_in_a_real_browser() {
         20,
     )
     .await;
+    // The chart covers the window (downsampled, and it says so), not just the newest 100 samples (~10 s).
+    let span = wait_js(
+        &c,
+        "a chart spanning the window",
+        "const s = document.querySelector('#chart-summary'); const v = Number(s.dataset.spanS); return v > 60 && /mean of|every sample/.test(s.textContent) ? v : 0",
+        30,
+    )
+    .await;
+    assert!(span.as_f64().unwrap() <= 300.0, "{span}");
 
     // Live signals arrive over the SSE stream.
     let first = wait_js(
@@ -647,8 +834,92 @@ async fn console_in_a_real_browser() {
             "return document.querySelector('#stream-status').textContent"
         )
         .await,
-        "live"
+        "replaying (not live)"
     );
+
+    // The signal explorer: filter by strategy, pause and resume, a detail row, the rate and the hidden count.
+    let shown_strategy = js(
+        &c,
+        "return document.querySelector('#signal-table tr.signal').dataset.strategy",
+    )
+    .await;
+    let shown_strategy = shown_strategy.as_str().unwrap().to_owned();
+    js(
+        &c,
+        &format!(
+            "const s = document.querySelector('#filter-strategy'); s.value = {}; s.dispatchEvent(new Event('change')); return true",
+            json!(shown_strategy)
+        ),
+    )
+    .await;
+    let visible_other = js(
+        &c,
+        &format!(
+            "return [...document.querySelectorAll('#signal-table tr.signal')].filter(r => !r.hidden && r.dataset.strategy !== {}).length",
+            json!(shown_strategy)
+        ),
+    )
+    .await;
+    assert_eq!(visible_other, json!(0));
+    js(&c, "const s = document.querySelector('#filter-strategy'); s.value = ''; s.dispatchEvent(new Event('change')); return true").await;
+    css(&c, "#signal-pause").await.click().await.unwrap();
+    let rows_paused = js(
+        &c,
+        "return document.querySelectorAll('#signal-table tr.signal').length",
+    )
+    .await;
+    let waiting = wait_js(
+        &c,
+        "signals held while paused",
+        "const t = document.querySelector('#signal-rate').textContent; const m = t.match(/paused: (\\d+) waiting/); return m && Number(m[1]) > 0 ? Number(m[1]) : 0",
+        60,
+    )
+    .await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelectorAll('#signal-table tr.signal').length"
+        )
+        .await,
+        rows_paused,
+        "no row is added while paused ({waiting} waiting)"
+    );
+    css(&c, "#signal-pause").await.click().await.unwrap();
+    assert!(
+        js(
+            &c,
+            "return document.querySelectorAll('#signal-table tr.signal').length"
+        )
+        .await
+        .as_u64()
+        .unwrap()
+            > rows_paused.as_u64().unwrap()
+    );
+    css(&c, "#signal-table tr.signal")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let detail = js(&c, "const d = document.querySelector('#signal-table tr.detail-row'); return d ? d.textContent : ''").await;
+    assert!(detail.as_str().unwrap().contains("signal id"), "{detail}");
+    assert!(
+        js(
+            &c,
+            "return Number(document.querySelector('#signal-rate').dataset.rate)"
+        )
+        .await
+        .as_u64()
+        .unwrap()
+            > 0
+    );
+    // The selected symbol's price chart carries the signals as markers.
+    wait_js(
+        &c,
+        "the price chart",
+        "return !!document.querySelector('#price-chart canvas')",
+        30,
+    )
+    .await;
 
     // The scorecard: live set and shadows side by side, the cumulative net curve, shadow create and promote.
     css(&c, "[data-strategy='orderbook_skew']")
@@ -741,6 +1012,12 @@ async fn console_in_a_real_browser() {
         120.0
     );
 
+    let violations = axe_violations(&c).await;
+    assert!(
+        violations.is_empty(),
+        "axe-core on the full console: {violations:#?}"
+    );
+
     // The layout holds on a phone and on a laptop.
     no_horizontal_overflow(&c, 390).await;
     no_horizontal_overflow(&c, 1280).await;
@@ -757,6 +1034,46 @@ async fn console_in_a_real_browser() {
     // Nothing went to the browser's console as an error.
     let errors = console_errors(&c, &driver).await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // The host restarts on the same address; the console reconnects and shows fresh data, not what it had.
+    let port: u16 = host.base.rsplit(':').next().unwrap().parse().unwrap();
+    c.set_window_size(1280, 900).await.unwrap();
+    css(&c, "[data-strategy='spread_liquidity']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "the spread_liquidity form",
+        "return !!document.querySelector('#param-form[data-strategy=\"spread_liquidity\"] [data-field=\"lookback_ticks\"] input')",
+        20,
+    )
+    .await;
+    host.shutdown().await;
+    wait_js(
+        &c,
+        "the console to notice the host is gone",
+        "return document.querySelector('#stream-status').className.includes('down')",
+        30,
+    )
+    .await;
+    let host = TestHost::start_at(first_settings(), env_of(&[]), port).await;
+    host.wait_ready(30).await;
+    let (s, b) = host
+        .post_json(
+            "/api/v1/strategies/spread_liquidity/config",
+            json!({"parameters": {"lookback_ticks": 33}, "changed_by": "ops", "reason": "while the console was away"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    wait_js(
+        &c,
+        "fresh configuration after the restart",
+        "const e = document.querySelector('[data-effective=\"lookback_ticks\"]'); return !!e && e.textContent === '33'",
+        60,
+    )
+    .await;
 
     // With API_TOKEN set, the console asks for the token once (on the API's 401), keeps it out of URLs, and saves.
     let secured = TestHost::start(
@@ -813,7 +1130,7 @@ async fn console_in_a_real_browser() {
     )
     .await;
     type_into(&c, "#reason-input", "longer lookback").await;
-    css(&c, "#save-btn").await.click().await.unwrap();
+    confirm_save(&c, "ALL symbols", "lookback_ticks").await;
     wait_js(
         &c,
         "the authorised save",
@@ -907,7 +1224,7 @@ async fn console_is_served_from_embedded_assets() {
         .split(['"', '\''])
         .filter(|s| s.starts_with("/assets/"))
         .collect();
-    assert_eq!(refs.len(), 6, "{refs:?}");
+    assert_eq!(refs.len(), 7, "{refs:?}");
     for href in refs {
         assert!(href.contains("?v="), "{href} is not versioned");
         let r = http.get(host.url(href)).send().await.unwrap();

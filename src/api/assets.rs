@@ -50,6 +50,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("console/console.js", "text/javascript; charset=utf-8"),
     asset!("console/console.css", "text/css; charset=utf-8"),
     asset!("console/scorecard.js", "text/javascript; charset=utf-8"),
+    asset!("console/explorer.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Looks an asset up by path.

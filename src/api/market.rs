@@ -54,6 +54,8 @@ pub async fn depth(
 pub struct PressureQuery {
     /// `1m`, `5m` (default) or `15m`.
     pub timeframe: Option<String>,
+    /// Return the whole window downsampled to at most this many points (10–1000) instead of the newest 100.
+    pub max_points: Option<usize>,
 }
 
 /// `GET /api/v1/metrics/pressure/{symbol}?timeframe=1m|5m|15m`
@@ -64,11 +66,20 @@ pub async fn pressure(
 ) -> Result<Response, ApiError> {
     let timeframe = Timeframe::parse_opt(q.timeframe.as_deref())
         .map_err(|e| ApiError::Validation(vec![field_error(e)]))?;
+    if q.max_points.is_some_and(|n| !(10..=1000).contains(&n)) {
+        return Err(ApiError::Validation(vec![strategy_sdk::FieldError {
+            field: "/max_points".into(),
+            rule: "range".into(),
+            message: "max_points must be between 10 and 1000".into(),
+        }]));
+    }
     let reader = reader(&state)?;
-    Ok(match reader.pressure(&symbol, timeframe) {
-        Some(doc) => Json(doc).into_response(),
-        None => not_tracked(NotTrackedResponse::pressure(&symbol.to_ascii_uppercase())),
-    })
+    Ok(
+        match reader.pressure_window(&symbol, timeframe, q.max_points) {
+            Some(doc) => Json(doc).into_response(),
+            None => not_tracked(NotTrackedResponse::pressure(&symbol.to_ascii_uppercase())),
+        },
+    )
 }
 
 /// `GET /api/v1/metrics/summary`

@@ -634,6 +634,11 @@ pub fn document(registry: &Registry) -> Value {
                     "Window",
                     json!({"type": "string", "enum": ["1m", "5m", "15m"], "default": "5m"}),
                 ),
+                query_param(
+                    "max_points",
+                    "Return the whole window downsampled to at most this many points (means of consecutive samples; `downsampling` says how) instead of the newest 100",
+                    json!({"type": "integer", "minimum": 10, "maximum": 1000}),
+                ),
             ],
             None,
             json_response("Pressure history", json!({"type": "object"})),

@@ -156,10 +156,15 @@ pub struct TestHost {
 impl TestHost {
     /// Starts a host with `settings` and `env`.
     pub async fn start(settings: Settings, env: EnvReader) -> Self {
+        Self::start_at(settings, env, 0).await
+    }
+
+    /// Starts a host listening on `port` (0: any free port), e.g. to restart one where a client expects it.
+    pub async fn start_at(settings: Settings, env: EnvReader, port: u16) -> Self {
         let host = Host::start_with_env(settings, env)
             .await
             .expect("host starts");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {

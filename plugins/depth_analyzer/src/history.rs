@@ -299,11 +299,47 @@ impl History {
         })
     }
 
+    /// Copies the whole window into `out` (oldest first), downsampled to at most `max_points` by averaging runs of
+    /// consecutive points (time, pressure and imbalance); returns the points per run and the points in the window.
+    pub fn downsample_into(
+        &self,
+        window_ms: i64,
+        max_points: usize,
+        out: &mut Vec<Point>,
+    ) -> (usize, usize) {
+        let total = self.window(window_ms).count();
+        let per = total.div_ceil(max_points.max(1)).max(1);
+        let mut run = (0i64, 0.0f64, 0.0f64, 0usize);
+        for p in self.window(window_ms) {
+            run.0 += p.t_ms;
+            run.1 += f64::from(p.pressure);
+            run.2 += f64::from(p.imbalance);
+            run.3 += 1;
+            if run.3 == per {
+                out.push(mean_point(run));
+                run = (0, 0.0, 0.0, 0);
+            }
+        }
+        if run.3 > 0 {
+            out.push(mean_point(run));
+        }
+        (per, total)
+    }
+
     /// Copies the newest `n` points of the window into `out` (oldest first).
     pub fn tail_into(&self, window_ms: i64, n: usize, out: &mut Vec<Point>) {
         let from = out.len();
         out.extend(self.window(window_ms).rev().take(n));
         out[from..].reverse();
+    }
+}
+
+fn mean_point((t, pressure, imbalance, n): (i64, f64, f64, usize)) -> Point {
+    let k = n.max(1) as f64;
+    Point {
+        t_ms: (t as f64 / k).round() as i64,
+        pressure: (pressure / k) as f32,
+        imbalance: (imbalance / k) as f32,
     }
 }
 
@@ -324,6 +360,28 @@ mod tests {
         let mut out = Vec::new();
         h.tail_into(i64::MAX, usize::MAX, &mut out);
         out
+    }
+
+    #[test]
+    fn downsampling_covers_the_whole_window_with_run_means() {
+        let mut h = History::default();
+        for i in 0..1000 {
+            h.push(pt(i * 100, (i % 10) as f32));
+        }
+        let mut out = Vec::new();
+        let (per, total) = h.downsample_into(i64::MAX, 300, &mut out);
+        assert_eq!((per, total), (4, 1000));
+        assert_eq!(out.len(), 250);
+        assert_eq!(out[0].t_ms, 150);
+        assert!((out[0].pressure - 1.5).abs() < 1e-6);
+        assert_eq!(
+            out.last().unwrap().t_ms,
+            99_750,
+            "the newest run ends the series"
+        );
+        let mut few = Vec::new();
+        assert_eq!(h.downsample_into(i64::MAX, 5000, &mut few), (1, 1000));
+        assert_eq!(few.len(), 1000);
     }
 
     #[test]

@@ -25,12 +25,13 @@ pub use history::{
 };
 pub use metrics::{compute, round_dp, DepthMetrics, StrongLevel, Trend, SENTIMENT_THRESHOLD};
 pub use reader::{
-    AllMetricsQuery, AllMetricsResponse, DepthMetricsResponse, FiltersApplied, ImbalanceBlock,
-    ImbalancePoint, IsoTime, LevelBlock, LiquidityBlock, MarketSentiment, MarketSummaryResponse,
-    MetricsReader, NotTrackedResponse, Pagination, PressureBlock, PressureHistoryResponse,
-    PressurePoint, PressureSummary, QualityBlock, QueryError, ReaderStats, SortApplied, SortBy,
-    SortOrder, SpreadBlock, StrongestLevels, SummaryLiquidity, SymbolRow, SymbolRows, Timeframe,
-    TopPressureSymbols, VwapBlock, DEFAULT_LIMIT, MAX_LIMIT, MAX_RETURNED_POINTS, TOP_SYMBOLS,
+    AllMetricsQuery, AllMetricsResponse, DepthMetricsResponse, Downsampling, FiltersApplied,
+    ImbalanceBlock, ImbalancePoint, IsoTime, LevelBlock, LiquidityBlock, MarketSentiment,
+    MarketSummaryResponse, MetricsReader, NotTrackedResponse, Pagination, PressureBlock,
+    PressureHistoryResponse, PressurePoint, PressureSummary, QualityBlock, QueryError, ReaderStats,
+    SortApplied, SortBy, SortOrder, SpreadBlock, StrongestLevels, SummaryLiquidity, SymbolRow,
+    SymbolRows, Timeframe, TopPressureSymbols, VwapBlock, DEFAULT_LIMIT, MAX_LIMIT,
+    MAX_RETURNED_POINTS, TOP_SYMBOLS,
 };
 pub use store::{
     DepthAnalyzer, DepthAnalyzerConfig, DEFAULT_MAX_SYMBOLS, DEFAULT_TTL_MS, ENV_MAX_SYMBOLS,

@@ -624,12 +624,28 @@ pub struct PressureHistoryResponse {
     pub summary: PressureSummary,
     /// Points in the timeframe.
     pub total_data_points: usize,
-    /// Points returned (the newest 100 at most).
+    /// Points returned (the newest 100 at most, or the downsampled window).
     pub returned_data_points: usize,
+    /// How the returned points relate to the window (only with `max_points`; the original's answer has no such
+    /// field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downsampling: Option<Downsampling>,
     /// Net pressure series, oldest first.
     pub pressure_history: Vec<PressurePoint>,
     /// Imbalance ratio series, same times.
     pub imbalance_history: Vec<ImbalancePoint>,
+}
+
+/// How the points of a pressure document were chosen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Downsampling {
+    /// `mean_of_consecutive`: the whole window, each returned point the mean time and values of
+    /// `points_per_bucket` consecutive samples.
+    pub method: &'static str,
+    /// Samples behind each returned point.
+    pub points_per_bucket: usize,
+    /// Samples in the window.
+    pub source_points: usize,
 }
 
 /// `summary` block of the pressure document.
@@ -964,14 +980,40 @@ impl MetricsReader {
 
     /// `GET /api/v1/metrics/pressure/{symbol}?timeframe=`; `None` when the symbol is not tracked.
     pub fn pressure(&self, symbol: &str, timeframe: Timeframe) -> Option<PressureHistoryResponse> {
+        self.pressure_window(symbol, timeframe, None)
+    }
+
+    /// The pressure document with the newest 100 points (`max_points: None`, the original's answer) or the whole
+    /// window downsampled to at most `max_points` points.
+    pub fn pressure_window(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        max_points: Option<usize>,
+    ) -> Option<PressureHistoryResponse> {
         let cell = self.find(symbol)?;
-        let mut tail: Vec<Point> = Vec::with_capacity(MAX_RETURNED_POINTS);
-        let stats = {
+        let mut tail: Vec<Point> = Vec::with_capacity(max_points.unwrap_or(MAX_RETURNED_POINTS));
+        let (stats, downsampling) = {
             let d = cell.data.lock();
             let stats = d.history.stats(timeframe.window_ms())?;
-            d.history
-                .tail_into(timeframe.window_ms(), MAX_RETURNED_POINTS, &mut tail);
-            stats
+            let downsampling = match max_points {
+                None => {
+                    d.history
+                        .tail_into(timeframe.window_ms(), MAX_RETURNED_POINTS, &mut tail);
+                    None
+                }
+                Some(max) => {
+                    let (per, total) =
+                        d.history
+                            .downsample_into(timeframe.window_ms(), max, &mut tail);
+                    Some(Downsampling {
+                        method: "mean_of_consecutive",
+                        points_per_bucket: per,
+                        source_points: total,
+                    })
+                }
+            };
+            (stats, downsampling)
         };
         Some(PressureHistoryResponse {
             symbol: cell.name.to_string(),
@@ -985,6 +1027,7 @@ impl MetricsReader {
             },
             total_data_points: stats.count,
             returned_data_points: tail.len(),
+            downsampling,
             pressure_history: tail
                 .iter()
                 .map(|p| PressurePoint {

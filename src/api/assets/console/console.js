@@ -50,6 +50,10 @@
     chartBusy: false,
     chartAt: 0,
     lastMarketAt: 0,
+    loaded: null, // the scope the form shows: { scope, symbol }
+    tokenRejected: false,
+    auditLatest: {}, // scope → newest audit record
+    info: null,
   };
 
   /* ------------------------------------------------------------------ API */
@@ -95,10 +99,12 @@
     }
     let json = null;
     try { json = await resp.json(); } catch (e) { json = null; }
+    if (resp.status === 403) { state.tokenRejected = true; updateTokenButton(); }
     if ((resp.status === 401 || resp.status === 403) && !options.noAuthRetry) {
       const given = await askToken(describe(resp.status));
       if (given) return api(method, path, body, Object.assign({}, options, { noAuthRetry: true }));
     }
+    if (resp.ok && method !== 'GET' && state.tokenRejected) { state.tokenRejected = false; updateTokenButton(); }
     if (!resp.ok || (json && json.success === false)) {
       const err = json && json.error && typeof json.error === 'object' ? json.error : (json && json.message ? { message: json.message } : null);
       const fieldErrors = err && err.details && Array.isArray(err.details.errors) ? err.details.errors.filter((x) => x && typeof x === 'object') : [];
@@ -129,7 +135,7 @@
         tokenPrompt = null;
         const v = $('#token-input').value.trim();
         $('#token-input').value = '';
-        if (dialog.returnValue === 'save' && v) { sessionStorage.setItem(TOKEN_KEY, v); resolve(true); } else {
+        if (dialog.returnValue === 'save' && v) { sessionStorage.setItem(TOKEN_KEY, v); state.tokenRejected = false; resolve(true); } else {
           if (dialog.returnValue === 'clear') sessionStorage.removeItem(TOKEN_KEY);
           resolve(false);
         }
@@ -141,12 +147,14 @@
     return tokenPrompt;
   }
   function updateTokenButton() {
-    $('#token-btn').textContent = sessionStorage.getItem(TOKEN_KEY) ? 'API token (set)' : 'API token';
+    const has = !!sessionStorage.getItem(TOKEN_KEY);
+    $('#token-btn').textContent = has && state.tokenRejected ? 'API token (rejected)' : has ? 'API token (set)' : 'API token';
   }
 
-  function confirmAction(text, okLabel) {
+  function confirmAction(text, okLabel, detailNode) {
     const dialog = $('#confirm-dialog');
     $('#confirm-text').textContent = text;
+    $('#confirm-detail').replaceChildren(...(detailNode ? [detailNode] : []));
     $('#confirm-ok').textContent = okLabel || 'Confirm';
     return new Promise((resolve) => {
       dialog.addEventListener('close', function onClose() {
@@ -202,7 +210,8 @@
       state.strategies = r.data || [];
       $('#strategies-status').textContent = state.strategies.length + ' registered strategies. Choose one to see and edit its parameters.';
       renderStrategies();
-      const wanted = decodeURIComponent(location.hash.replace(/^#/, ''));
+      let wanted = '';
+      try { wanted = decodeURIComponent(location.hash.replace(/^#/, '')); } catch (e) { wanted = ''; }
       const first = state.strategies.find((s) => s.strategy_id === wanted);
       if (first) selectStrategy(first.strategy_id);
     } catch (e) {
@@ -212,25 +221,41 @@
     }
   }
 
+  /** Runtime state of a strategy from /info: ready, no data (with why) or disabled. */
+  function runtimeBadge(s) {
+    const st = state.info && state.info.strategies && state.info.strategies.status && state.info.strategies.status[s.strategy_id];
+    if (!s.enabled || !st || st.state === 'disabled') return null;
+    if (st.state === 'no_data') {
+      const why = st.reason || 'waiting for data';
+      return el('span', { class: 'badge nodata', 'data-runtime': 'no_data', title: why }, 'no data: ' + (why.length > 70 ? why.slice(0, 67) + '…' : why));
+    }
+    return el('span', { class: 'badge on', 'data-runtime': st.state }, st.state === 'ready' ? 'ready' : String(st.state));
+  }
+
   function renderStrategies() {
     const list = $('#strategy-list');
+    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest('#strategy-list [data-strategy]');
+    const focusId = focused ? focused.getAttribute('data-strategy') : null;
     list.replaceChildren(...state.strategies.map((s) => {
       const overrides = (s.has_global_config ? 1 : 0) + (s.symbol_overrides || []).length;
       return el('li', {},
         el('button', {
           type: 'button', class: 'strategy', 'data-strategy': s.strategy_id,
           'aria-current': state.strategy && state.strategy.strategy_id === s.strategy_id ? 'true' : 'false',
-          onclick: () => selectStrategy(s.strategy_id),
+          onclick: () => selectStrategy(s.strategy_id, true),
         },
         el('span', { class: 'name' }, s.name || s.strategy_id),
         el('code', {}, s.strategy_id),
         el('span', { class: 'desc' }, s.description || ''),
         el('span', { class: 'badges' },
           el('span', { class: 'badge ' + (s.enabled ? 'on' : 'off') }, s.enabled ? 'enabled' : 'disabled'),
+          runtimeBadge(s),
           s.type ? el('span', { class: 'badge' }, s.type) : null,
           el('span', { class: 'badge' }, (s.parameter_count || 0) + ' params'),
           overrides ? el('span', { class: 'badge' }, overrides + ' override' + (overrides > 1 ? 's' : '')) : null)));
     }));
+    if (focusId) { const b = list.querySelector('[data-strategy="' + CSS.escape(focusId) + '"]'); if (b) b.focus(); }
+    if (window.RSExplorer) window.RSExplorer.fillStrategies(state.strategies.map((s) => s.strategy_id));
   }
 
   async function refreshStrategyList() {
@@ -243,9 +268,22 @@
     } catch (e) { /* the list stays as it was; the action that triggered this already reported */ }
   }
 
-  async function selectStrategy(id) {
+  /** Resolves true when there are no unsaved edits or the user agrees to drop them. */
+  async function confirmDiscard(what) {
+    if (!isDirty()) return true;
+    return confirmAction('Discard your unsaved edits to ' + describeLoaded() + ' and ' + what + '?', 'Discard edits', diffPreview(state.config.parameters || {}, state.editor.getValue() || {}));
+  }
+
+  function describeLoaded() {
+    const l = state.loaded;
+    if (!l || !state.strategy) return 'this configuration';
+    return state.strategy.strategy_id + (l.scope === 'symbol' ? ' for ' + l.symbol : ' for ALL symbols');
+  }
+
+  async function selectStrategy(id, fromUser) {
     const s = state.strategies.find((x) => x.strategy_id === id);
     if (!s) return;
+    if (state.strategy && state.strategy.strategy_id !== id && !(await confirmDiscard('open ' + id))) return;
     state.strategy = s;
     renderStrategies();
     history.replaceState(null, '', '#' + enc(id));
@@ -254,6 +292,10 @@
     document.dispatchEvent(new CustomEvent('rs:strategy', { detail: id }));
     $('#config-h').textContent = 'Parameters — ' + (s.name || id);
     $('#config-desc').textContent = s.description || '';
+    if (fromUser) {
+      const r = $('#config-panel').getBoundingClientRect();
+      if (r.top < 0 || r.top > window.innerHeight * 0.6) $('#config-panel').scrollIntoView({ block: 'start' });
+    }
     setStatus('Loading the schema…');
     fillSymbolOptions();
     try {
@@ -374,6 +416,7 @@
     }
     if (!isCurrent(s) || seq !== state.configSeq) return;
     state.config = r.data || {};
+    state.loaded = { scope: state.scope, symbol: state.symbol };
     const meta = [];
     meta.push(state.scope === 'symbol' ? 'Symbol ' + state.symbol : 'Global (all symbols)');
     meta.push('source: ' + (state.config.source || 'default'));
@@ -426,9 +469,33 @@
     if (!state.config) return false;
     return state.scope === 'symbol' ? !!state.config.is_override : !!state.config.global_version;
   }
+  /** The scope the scope form shows right now (which may not be loaded yet). */
+  function shownScope() {
+    const symbol = document.querySelector('input[name=scope]:checked').value === 'symbol';
+    return symbol ? { scope: 'symbol', symbol: $('#symbol-input').value.trim().toUpperCase() } : { scope: 'global', symbol: null };
+  }
+  function scopeMatches() {
+    const shown = shownScope();
+    const l = state.loaded;
+    return !!l && l.scope === shown.scope && (shown.scope === 'global' || l.symbol === shown.symbol);
+  }
+
   function updateButtons() {
     const dirty = isDirty();
-    $('#save-btn').disabled = !state.editorReady || !dirty;
+    const matches = scopeMatches();
+    const l = state.loaded;
+    $('#save-btn').textContent = !l ? 'Save' : l.scope === 'symbol' ? 'Save for ' + l.symbol : 'Save for ALL symbols';
+    const hint = $('#scope-hint');
+    if (!matches && l) {
+      const shown = shownScope();
+      hint.textContent = shown.scope === 'symbol' && !shown.symbol
+        ? 'Type a symbol and press Load. The form below still shows ' + describeLoaded() + '.'
+        : 'Press Load to edit ' + (shown.scope === 'symbol' ? shown.symbol : 'ALL symbols') + '. The form below still shows ' + describeLoaded() + ', and saving is off until the scope you chose is loaded.';
+      hint.hidden = false;
+    } else {
+      hint.hidden = true;
+    }
+    $('#save-btn').disabled = !state.editorReady || !dirty || !matches;
     $('#discard-btn').disabled = !dirty;
     $('#delete-btn').disabled = !state.editorReady || !hasLayerOverride();
     $('#delete-btn').textContent = state.scope === 'symbol' ? 'Delete ' + state.symbol + ' override' : 'Delete global override';
@@ -450,16 +517,20 @@
     if (Object.keys(parameters).length === 0) { showFieldErrors([]); return true; }
     const body = { strategy_id: state.strategy.strategy_id, parameters };
     if (state.scope === 'symbol') body.symbol = state.symbol;
+    state.lastCheckError = null;
     try {
       const r = await api('POST', '/api/v1/config/validate', body);
       if (seq !== state.validateSeq) return false;
       const errors = (r.data && r.data.errors) || [];
       showFieldErrors(errors);
+      if ($('#config-status').dataset.kind === 'check') setStatus('');
       return errors.length === 0 && r.data.validation_passed !== false;
     } catch (e) {
       if (seq === state.validateSeq) {
+        state.lastCheckError = e;
         showFieldErrors(e.fieldErrors);
         setStatus('Could not check the values: ' + e.message, 'error');
+        $('#config-status').dataset.kind = 'check';
       }
       return false;
     }
@@ -509,6 +580,7 @@
     const s = $('#config-status');
     s.textContent = text || '';
     s.className = 'status' + (kind ? ' ' + kind : '');
+    delete s.dataset.kind;
   }
 
   function author() {
@@ -549,15 +621,24 @@
     ev.preventDefault();
     commitTyping();
     if (!state.editorReady || !isDirty()) return;
+    if (!scopeMatches()) { updateButtons(); setStatus('Not saved: load the scope you chose first (see above).', 'error'); return; }
     if (!requireAuthor() || !requireReason()) return;
     setStatus('Checking…');
     clearTimeout(state.validateTimer);
     if (!(await validateNow())) {
+      const e = state.lastCheckError;
+      if (e && !(e.fieldErrors || []).length) {
+        setStatus('Not saved. ' + e.message, 'error');
+        return;
+      }
       setStatus('Not saved: fix the fields marked in red.', 'error');
       const first = document.querySelector('#param-form [aria-invalid=true]');
       if (first) first.focus();
       return;
     }
+    const target = describeLoaded();
+    if (!(await confirmAction('Save these changes for ' + target + '? They are recorded as a new version.', state.loaded.scope === 'symbol' ? 'Save for ' + state.loaded.symbol : 'Save for ALL symbols',
+      diffPreview(state.config.parameters || {}, state.editor.getValue() || {})))) { setStatus('Not saved.'); return; }
     setStatus('Saving…');
     try {
       const r = await api('POST', configPath(), { parameters: overridePayload(), changed_by: author(), reason: $('#reason-input').value.trim() });
@@ -591,6 +672,14 @@
 
   /* ----------------------------------------------------------------- audit */
 
+  /** Old → new of every field that differs, for confirmations. */
+  function diffPreview(before, after) {
+    const keys = [...new Set([...Object.keys(before || {}), ...Object.keys(after || {})])];
+    const items = keys.filter((k) => after && k in after && !same(before[k], after[k])).map((k) =>
+      el('li', { 'data-preview': k }, el('code', {}, k), ': ', el('del', {}, valueText(before[k])), ' → ', el('ins', {}, valueText(after[k]))));
+    return el('ul', { class: 'diff preview' }, items.length ? items : el('li', { class: 'muted' }, 'no parameter change'));
+  }
+
   function diffList(rec) {
     const before = rec.old_parameters || {};
     const after = rec.new_parameters || {};
@@ -619,25 +708,27 @@
     $('#audit-status').textContent = records.length ? records.length + ' change' + (records.length > 1 ? 's' : '') + ', newest first.' : 'No changes recorded yet.';
     const latestByKey = {};
     for (const rec of records) { const k = rec.symbol || ''; if (!(k in latestByKey)) latestByKey[k] = rec; }
+    state.auditLatest = latestByKey;
     $('#audit-table tbody').replaceChildren(...records.map((rec) => {
       const key = rec.symbol || '';
       const scope = rec.symbol || 'global';
       const latest = latestByKey[key] === rec;
       let action = null;
       if (rec.new_parameters && !latest) {
-        action = el('button', { type: 'button', 'data-rollback': rec.version, 'data-scope': scope, onclick: () => rollback(rec) }, 'Roll back to v' + rec.version);
+        action = el('button', { type: 'button', 'data-rollback': rec.version, 'data-scope': scope, onclick: () => rollback(rec) }, 'Roll back ' + scope + ' to v' + rec.version);
       } else if (!rec.new_parameters && latest) {
-        action = el('button', { type: 'button', 'data-restore': scope, onclick: () => restore(rec) }, 'Restore');
+        action = el('button', { type: 'button', 'data-restore': scope, onclick: () => restore(rec) }, 'Restore ' + scope);
       } else if (latest) {
         action = el('span', { class: 'muted' }, 'current');
       }
-      return el('tr', { 'data-version': rec.version, 'data-action': rec.action },
-        el('td', {}, 'v' + rec.version, el('br'), el('span', { class: 'muted' }, String(rec.action || '').toLowerCase())),
-        el('td', {}, timeText(rec.changed_at)),
-        el('td', {}, scope),
-        el('td', {}, rec.changed_by || '—'),
-        el('td', {}, rec.reason || '—'),
-        el('td', {}, diffList(rec)),
+      return el('tr', { 'data-version': rec.version, 'data-action': rec.action, 'data-operation': rec.operation || '', 'data-scope': scope },
+        el('td', { 'data-label': 'Version' }, el('strong', { class: 'version' }, scope + ' v' + rec.version), el('br'),
+          el('span', { class: 'muted operation' }, String(rec.operation || rec.action || '').toLowerCase())),
+        el('td', { 'data-label': 'When' }, timeText(rec.changed_at)),
+        el('td', { 'data-label': 'Scope' }, scope),
+        el('td', { 'data-label': 'Who' }, rec.changed_by || '—'),
+        el('td', { 'data-label': 'Why' }, rec.reason || '—'),
+        el('td', { 'data-label': 'Changes' }, diffList(rec)),
         el('td', {}, action));
     }));
   }
@@ -647,7 +738,9 @@
   async function rollback(rec) {
     if (!requireAuthor()) return;
     const scope = rec.symbol || 'global';
-    if (!(await confirmAction('Roll the ' + scope + ' configuration of ' + state.strategy.strategy_id + ' back to version ' + rec.version + '? This is recorded as a new version.', 'Roll back'))) return;
+    const current = (state.auditLatest[rec.symbol || ''] || {}).new_parameters || {};
+    if (!(await confirmAction('Roll the ' + scope + ' configuration of ' + state.strategy.strategy_id + ' back to version ' + rec.version + '? This is recorded as a new version. The stored override changes as follows:', 'Roll back',
+      diffPreview(current, rec.new_parameters || {})))) return;
     setStatus('Rolling back…');
     try {
       const reason = $('#reason-input').value.trim() || 'Rollback to version ' + rec.version + ' from the console';
@@ -666,7 +759,8 @@
   async function restore(rec) {
     if (!requireAuthor()) return;
     const scope = rec.symbol || 'global';
-    if (!(await confirmAction('Restore the deleted ' + scope + ' configuration of ' + state.strategy.strategy_id + '?', 'Restore'))) return;
+    if (!(await confirmAction('Restore the deleted ' + scope + ' configuration of ' + state.strategy.strategy_id + '? These fields come back:', 'Restore',
+      diffPreview({}, rec.old_parameters || {})))) return;
     setStatus('Restoring…');
     try {
       const reason = $('#reason-input').value.trim() || 'Restore from the console';
@@ -689,8 +783,13 @@
     $('#symbol-options').replaceChildren(...[...set].sort().map((x) => el('option', { value: x })));
   }
 
-  function onScopeChange() {
+  async function onScopeChange() {
     const symbol = document.querySelector('input[name=scope]:checked').value === 'symbol';
+    if (!symbol && state.loaded && state.loaded.scope !== 'global' && !(await confirmDiscard('edit ALL symbols'))) {
+      document.querySelector('input[name=scope][value=symbol]').checked = true;
+      updateButtons();
+      return;
+    }
     $('#symbol-input').disabled = !symbol;
     $('#symbol-load').disabled = !symbol;
     if (!symbol) {
@@ -699,14 +798,15 @@
       loadConfig().then(loadAudit);
     } else {
       $('#symbol-input').focus();
-      if ($('#symbol-input').value.trim()) applySymbol();
+      updateButtons();
     }
   }
 
-  function applySymbol(ev) {
+  async function applySymbol(ev) {
     if (ev) ev.preventDefault();
     const input = $('#symbol-input');
     const v = input.value.trim().toUpperCase();
+    if (state.loaded && !(state.loaded.scope === 'symbol' && state.loaded.symbol === v) && !(await confirmDiscard('edit ' + v))) return;
     if (!/^[A-Z0-9]{1,32}$/.test(v)) {
       setStatus('Type a symbol of letters and digits, e.g. BTCUSDT.', 'error');
       input.setAttribute('aria-invalid', 'true');
@@ -747,6 +847,20 @@
       return;
     }
     if (!state.selectedSymbol || !state.symbols.includes(state.selectedSymbol)) selectSymbol(state.symbols[0], true);
+    const rows = [...tbody.querySelectorAll('tr[data-symbol]')];
+    if (rows.length === entries.length && rows.every((tr, i) => tr.getAttribute('data-symbol') === entries[i][0])) {
+      // Same symbols: update the cells in place so focus and reading position survive.
+      entries.forEach(([sym, m], i) => {
+        const cells = rows[i].querySelectorAll('td');
+        const set = (td, text, cls) => { if (td.textContent !== text) td.textContent = text; td.className = cls; };
+        set(cells[0], signed(m.net_pressure, 2), 'num ' + signClass(m.net_pressure));
+        set(cells[1], signed(m.imbalance_percent, 2), 'num ' + signClass(m.imbalance_percent));
+        set(cells[2], num(m.spread_bps, 2), 'num');
+        set(cells[3], num(m.total_liquidity, 4), 'num');
+        set(cells[4], m.trend || '—', m.trend === 'bullish' ? 'pos' : m.trend === 'bearish' ? 'neg' : '');
+      });
+      return;
+    }
     tbody.replaceChildren(...entries.map(([sym, m]) => el('tr', { 'data-symbol': sym, class: sym === state.selectedSymbol ? 'selected' : '' },
       el('th', { scope: 'row' }, el('button', {
         type: 'button', class: 'link', 'aria-pressed': sym === state.selectedSymbol ? 'true' : 'false',
@@ -763,6 +877,7 @@
     state.lastMarketAt = Date.now();
     if (data.summary) renderSummary(data.summary);
     if (data.symbols) renderMarket(data.symbols);
+    if (data.symbols && window.RSExplorer) window.RSExplorer.onMarket(data.symbols);
     if (Date.now() - state.chartAt > 2000) loadChart();
   }
 
@@ -785,6 +900,7 @@
     });
     $('#chart-panel').hidden = false;
     $('#chart-h').textContent = 'Pressure — ' + sym;
+    if (window.RSExplorer) window.RSExplorer.setSymbol(sym);
     if (!quiet) loadChart();
   }
 
@@ -795,7 +911,7 @@
     state.chartAt = Date.now();
     const tf = state.timeframe;
     try {
-      const r = await api('GET', '/api/v1/metrics/pressure/' + enc(sym) + '?timeframe=' + enc(tf));
+      const r = await api('GET', '/api/v1/metrics/pressure/' + enc(sym) + '?timeframe=' + enc(tf) + '&max_points=300');
       if (sym !== state.selectedSymbol || tf !== state.timeframe) return;
       const hist = r.pressure_history || [];
       const xs = [];
@@ -806,7 +922,11 @@
       }
       drawChart([xs, ys]);
       const s = r.summary || {};
-      $('#chart-summary').textContent = tf + ' window: ' + (r.returned_data_points || xs.length) + ' points, average ' + signed(s.avg_pressure, 2) +
+      const ds = r.downsampling || {};
+      const span = xs.length > 1 ? Math.round(xs[xs.length - 1] - xs[0]) : 0;
+      $('#chart-summary').setAttribute('data-span-s', String(span));
+      $('#chart-summary').textContent = tf + ' window: ' + (r.returned_data_points || xs.length) + ' points covering ' + span + ' s' +
+        (ds.points_per_bucket > 1 ? ' (each the mean of ' + ds.points_per_bucket + ' of ' + ds.source_points + ' samples)' : ' (every sample)') + ', average ' + signed(s.avg_pressure, 2) +
         ', range ' + num(s.min_pressure, 2) + ' to ' + num(s.max_pressure, 2) + ', trend ' + (s.trend || '—') + '.';
     } catch (e) {
       $('#chart-summary').textContent = 'No pressure history for ' + sym + ': ' + e.message;
@@ -838,6 +958,7 @@
   /* --------------------------------------------------------------- signals */
 
   function onSignal(sig) {
+    if (window.RSExplorer) { window.RSExplorer.add(sig); return; }
     const tbody = $('#signal-table tbody');
     const empty = tbody.querySelector('tr.empty');
     if (empty) empty.remove();
@@ -859,33 +980,67 @@
   /* ------------------------------------------------------------------ live */
 
   const streams = { market: false, signals: false };
+  function isReplay() { return !!(state.info && state.info.source && state.info.source.kind === 'replay'); }
+
   function setStream(ok, why) {
     const pill = $('#stream-status');
-    pill.textContent = ok ? 'live' : (why ? 'offline — ' + why : 'live stream disconnected — retrying');
-    pill.className = 'pill ' + (ok ? 'live' : 'down');
+    const label = isReplay() ? 'replaying (not live)' : 'live';
+    pill.textContent = ok ? label : (why ? 'offline — ' + why : 'stream disconnected — retrying');
+    pill.className = 'pill ' + (ok ? (isReplay() ? 'replay' : 'live') : 'down');
     if (!ok && why) showBanner(why);
   }
 
   function openStream(name, path, event, handler) {
     const es = new EventSource(path);
     es.addEventListener('open', () => {
+      const wasDown = streams.lost;
       streams[name] = true;
-      if (streams.market && streams.signals) { setStream(true); hideBanner(); }
+      if (streams.market && streams.signals) {
+        setStream(true);
+        hideBanner();
+        if (wasDown) { streams.lost = false; refreshAll(); }
+      }
     });
     es.addEventListener(event, (ev) => {
       try { handler(JSON.parse(ev.data)); } catch (e) { /* a malformed event is skipped */ }
     });
     es.addEventListener('error', () => {
       streams[name] = false;
+      streams.lost = true;
       setStream(false);
     });
     return es;
+  }
+
+  /** After the host comes back (a restart, the network): everything shown is fetched again. */
+  function refreshAll() {
+    loadInfo();
+    refreshStrategyList();
+    pollMarket();
+    if (state.strategy && !isDirty()) { loadConfig(); loadAudit(); }
+    if (window.RSScorecard) window.RSScorecard.reload();
+  }
+
+  function showSource(info) {
+    const src = info.source || {};
+    if (streams.market && streams.signals) setStream(true);
+    const banner = $('#source-banner');
+    if (src.kind !== 'replay') { banner.hidden = true; $('#signals-h').textContent = 'Signals'; return; }
+    const last = info.processing && info.processing.last_event_time_ms;
+    const when = last ? new Date(last).toISOString().slice(0, 19).replace('T', ' ') + ' UTC' : 'not started';
+    $('#source-banner-text').textContent = 'STANDALONE REPLAY — market data is ' + (src.detail || 'a recording') +
+      ', not a live feed (replayed event time ' + when + '). Signals are printed here and NOT traded.';
+    banner.hidden = false;
+    $('#signals-h').textContent = 'Signals (replay — not traded)';
   }
 
   async function loadInfo() {
     try {
       const r = await fetch('/info', { headers: { Accept: 'application/json' }, cache: 'no-store' });
       const info = await r.json();
+      state.info = info;
+      showSource(info);
+      renderStrategies();
       const ver = info.service && info.service.version;
       $('#host-version').textContent = ver ? 'v' + ver : '';
       const src = info.source || (info.configuration && info.configuration.source) || null;
@@ -907,7 +1062,8 @@
     document.querySelectorAll('input[name=scope]').forEach((r) => r.addEventListener('change', onScopeChange));
     $('#save-form').addEventListener('submit', save);
     $('#reason-input').addEventListener('input', () => { if ($('#reason-input').value.trim()) { $('#reason-error').hidden = true; $('#reason-input').removeAttribute('aria-invalid'); } });
-    $('#discard-btn').addEventListener('click', () => { loadConfig(); setStatus('Edits discarded.'); });
+    $('#discard-btn').addEventListener('click', async () => { await loadConfig(); setStatus('Edits discarded.'); });
+    $('#symbol-input').addEventListener('input', updateButtons);
     $('#delete-btn').addEventListener('click', deleteOverride);
     // json-editor takes a value on `change`; commit a typed value after a short pause so it is checked as you type.
     $('#param-form').addEventListener('input', (ev) => {
@@ -927,6 +1083,7 @@
     window.addEventListener('offline', () => showBanner(describe(0)));
 
     loadInfo();
+    setInterval(loadInfo, 15000);
     loadStrategies();
     pollMarket();
     openStream('market', '/api/v1/stream/market', 'market', onMarket);
