@@ -964,6 +964,16 @@ async fn console_in_a_real_browser() {
         js(&c, "return !!document.querySelector('#score-chart canvas') && document.querySelectorAll('#horizon-table tbody tr').length").await,
         json!(4)
     );
+    assert!(
+        js(
+            &c,
+            "return document.querySelectorAll('#calibration-table tbody tr').length"
+        )
+        .await
+        .as_u64()
+        .unwrap()
+            >= 1
+    );
     assert!(js(
         &c,
         "return document.querySelector('#replica-status').textContent"

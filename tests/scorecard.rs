@@ -78,6 +78,25 @@ async fn live_scorecard_matches_evaluate_on_the_same_data() {
         "the recording scores some signals at 300 s"
     );
     assert_eq!(live_300["n"], offline.stats.n);
+    // Calibration per confidence decile covers every signal scored at the curve's horizon (60 s).
+    let live_60 = live["horizons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["horizon_s"] == 60.0)
+        .unwrap();
+    let calibrated: u64 = live["calibration"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["n"].as_u64().unwrap())
+        .sum();
+    assert_eq!(calibrated, live_60["n"].as_u64().unwrap());
+    assert_eq!(live["curve_horizon_s"], 60.0);
+    assert_eq!(
+        live["cumulative_net_bps"].as_array().unwrap().len() as u64,
+        live_60["n"].as_u64().unwrap().min(240)
+    );
     let live_gross = live_300["mean_gross_bps"].as_f64().unwrap();
     let offline_gross = offline.stats.mean_gross_bps.unwrap();
     assert!(

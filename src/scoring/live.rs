@@ -11,7 +11,7 @@ use prometheus::{HistogramVec, IntCounterVec};
 use strategy_sdk::Signal;
 
 use super::scorer::{PriceSource, Quote, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
-use super::stats::{horizon_stats, HorizonStats};
+use super::stats::{calibration, horizon_stats, CalibrationBucket, HorizonStats};
 use crate::runtime::pipeline::{MarketTouch, Pipeline};
 
 /// Signals waiting for their exits per symbol before new ones are refused (counted as overflow).
@@ -74,6 +74,8 @@ pub struct Performance {
     pub cumulative_net_bps: Vec<CurvePoint>,
     /// Horizon of the curve, in seconds (60 s when scored, else the first horizon).
     pub curve_horizon_s: f64,
+    /// Confidence calibration at `curve_horizon_s`: hit rate and mean net bps per confidence decile.
+    pub calibration: Vec<CalibrationBucket>,
 }
 
 /// One point of the cumulative net curve.
@@ -243,12 +245,14 @@ impl ScorecardHistory {
             .position(|h| *h == 60_000)
             .unwrap_or(0);
         let cumulative_net_bps = curve(&in_window, curve_horizon, self.settings.fee_bps);
+        let calibration = calibration(&in_window, curve_horizon, self.settings.fee_bps);
         Performance {
             strategy_id: strategy.to_owned(),
             window_s: window_ms as f64 / 1000.0,
             symbol: symbol.unwrap_or("*").to_owned(),
             shadow: shadow.map(str::to_owned),
             cumulative_net_bps,
+            calibration,
             curve_horizon_s: self
                 .settings
                 .horizons_ms

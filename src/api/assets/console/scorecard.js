@@ -51,6 +51,16 @@
       el('td', { class: 'num' }, num(h.ic, 2))));
   }
 
+  function calibrationRows(perf) {
+    const rows = (perf && perf.calibration) || [];
+    if (!rows.length) return [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No scored signals in the window.'))];
+    return rows.map((b) => el('tr', { 'data-bucket': b.confidence[0] },
+      el('th', { scope: 'row' }, num(b.confidence[0], 1) + '–' + num(b.confidence[1], 1)),
+      el('td', { class: 'num' }, String(b.n)),
+      el('td', { class: 'num' }, pct(b.hit_rate)),
+      el('td', { class: 'num ' + signClass(b.mean_net_bps) }, signed(b.mean_net_bps, 2))));
+  }
+
   /** Aligns every set's curve on one time axis (uPlot wants shared x values); gaps are spanned. */
   function curveData(sets) {
     const times = new Set();
@@ -145,6 +155,7 @@
       shadows.length + ' of ' + (d.max_shadows || 8) + ' shadows.';
     $('#score-table tbody').replaceChildren(setRow('live', d.live, null), ...shadows.map((sh) => setRow(sh.name, sh.performance, sh)));
     $('#horizon-table tbody').replaceChildren(...horizonRows(d.live));
+    $('#calibration-table tbody').replaceChildren(...calibrationRows(d.live));
     drawChart([{ name: 'live', curve: (d.live && d.live.cumulative_net_bps) || [] },
       ...shadows.map((sh) => ({ name: sh.name, curve: (sh.performance && sh.performance.cumulative_net_bps) || [] }))]);
     s.shadows = shadows;
