@@ -1,5 +1,5 @@
 //! The command line: with no subcommand the binary runs the service (settings from the environment or the
-//! equivalent flags); `evaluate` scores strategies on recordings; `record` writes a recording from NATS.
+//! equivalent flags); `evaluate` scores strategies on recordings; `record` writes a recording from NATS; `k8s-configmap` prints the strategies' ConfigMap.
 
 use clap::{Parser, Subcommand};
 
@@ -31,4 +31,7 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Subscribe to the market data subject and write every message into a gzip JSON-lines recording.
     Record(RecordArgs),
+    /// Print the Kubernetes ConfigMap of every strategy's environment variables with their defaults
+    /// (`k8s/base/configmap-strategies.yaml`).
+    K8sConfigmap,
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod evaluate;
 pub mod host;
 pub mod host_params;
+pub mod k8s_configmap;
 mod linked;
 pub mod metrics;
 pub mod record;

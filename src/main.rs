@@ -39,6 +39,16 @@ async fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Some(Command::K8sConfigmap) => match realtime_strategies::registry::Registry::load() {
+            Ok(registry) => {
+                print!("{}", realtime_strategies::k8s_configmap::render(&registry));
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("realtime-strategies k8s-configmap: {e}");
+                std::process::ExitCode::from(2)
+            }
+        },
         Some(Command::Record(args)) => {
             match record::run(
                 settings.nats_url.as_deref(),

@@ -3,14 +3,14 @@
 //! variable parity (variables the code reads == variables the manifests provide, and the README documents them).
 //!
 //! The strategy part of the ConfigMap is generated from the registry:
-//! `cargo test --test deployment -- --ignored print_configmap_env` rewrites `k8s/base/configmap-strategies.yaml`.
+//! `realtime-strategies k8s-configmap` (the binary's subcommand) prints `k8s/base/configmap-strategies.yaml`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser};
+use realtime_strategies::k8s_configmap::{NAMESPACE, UNSET_ANNOTATION};
 use realtime_strategies::metrics::Metrics;
 use realtime_strategies::registry::Registry;
 use realtime_strategies::settings::Settings;
@@ -21,11 +21,7 @@ use serde_norway::Value as Yaml;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The generated strategy ConfigMap.
 const STRATEGY_CONFIGMAP: &str = "k8s/base/configmap-strategies.yaml";
-const STRATEGY_CONFIGMAP_NAME: &str = "petrosa-realtime-strategies-strategies";
 const DASHBOARD: &str = "k8s/grafana/realtime-strategies-dashboard.json";
-/// Annotation of a ConfigMap listing variables the code reads that are deliberately left unset.
-const UNSET_ANNOTATION: &str = "realtime-strategies.petrosa.io/unset-env";
-const NAMESPACE: &str = "petrosa-apps";
 const PORT: i64 = 8080;
 /// Read by the host (`Settings::shard`) but provided by the platform, not by a ConfigMap: POD_NAME through the
 /// downward API (checked on the StatefulSet below), HOSTNAME by the container runtime.
@@ -720,7 +716,7 @@ fn configmaps_and_secret_provide_exactly_the_variables_the_code_reads() {
         "environment variable parity broken.\n\
          Read by the code but missing from k8s/ ConfigMaps / Secret env ({}):\n{}\n\
          In k8s/ but read by no code ({}):\n{}\n\
-         Strategy switches/parameters: regenerate with `cargo test --test deployment -- --ignored print_configmap_env`; \
+         Strategy switches/parameters: regenerate with `cargo run -- k8s-configmap > k8s/base/configmap-strategies.yaml`; \
          host settings: edit k8s/base/configmap.yaml (or list deliberately unset ones in its {UNSET_ANNOTATION} annotation).",
         missing.len(),
         missing.join("\n"),
@@ -793,129 +789,10 @@ fn readme_documents_every_setting() {
 // Generated strategy ConfigMap
 // ---------------------------------------------------------------------------------------------------------------
 
-/// The env value that reproduces a default through the host's env layer (`config::env_layer`): scalars as
-/// text, a list of plain strings comma-separated (the original's format), other arrays and objects as JSON.
-/// `None` for a null default (left unset).
-fn env_value(v: &Json) -> Option<String> {
-    match v {
-        Json::Null => None,
-        Json::String(s) => Some(s.clone()),
-        Json::Bool(b) => Some(b.to_string()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Array(items)
-            if !items.is_empty()
-                && items.iter().all(|i| {
-                    i.as_str()
-                        .is_some_and(|s| !s.is_empty() && !s.contains(',') && s.trim() == s)
-                }) =>
-        {
-            Some(
-                items
-                    .iter()
-                    .filter_map(Json::as_str)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-        }
-        other => Some(other.to_string()),
-    }
-}
-
-fn yaml_str(s: &str) -> String {
-    // A JSON string literal is a valid YAML double-quoted scalar.
-    serde_json::to_string(s).unwrap()
-}
-
-fn first_sentence(desc: &str) -> String {
-    let flat = desc.split_whitespace().collect::<Vec<_>>().join(" ");
-    let sentence = flat.find(". ").map_or(flat.as_str(), |i| &flat[..=i]);
-    if sentence.chars().count() <= 110 {
-        sentence.to_owned()
-    } else {
-        let mut out: String = sentence.chars().take(109).collect();
-        out.push('…');
-        out
-    }
-}
-
-/// The generated ConfigMap: every strategy's switch and parameter variables with their defaults.
-fn render_strategy_configmap(registry: &Registry) -> String {
-    let mut unset = Vec::new();
-    let mut body = String::new();
-    for st in registry.strategies() {
-        let d = st.descriptor;
-        let _ = writeln!(
-            body,
-            "  # --- {} ({}): {} by default",
-            d.id,
-            d.name,
-            if d.enabled_by_default {
-                "enabled"
-            } else {
-                "disabled"
-            }
-        );
-        let _ = writeln!(
-            body,
-            "  {}: {}",
-            d.enabled_var(),
-            yaml_str(&d.enabled_by_default.to_string())
-        );
-        for f in &st.fields {
-            let var = d.env_var_for(f);
-            if let Some(desc) = st
-                .property(f)
-                .and_then(|p| p.get("description"))
-                .and_then(Json::as_str)
-            {
-                let _ = writeln!(body, "  # {f}: {}", first_sentence(desc));
-            }
-            match st.defaults.get(f).and_then(env_value) {
-                Some(v) => {
-                    let _ = writeln!(body, "  {var}: {}", yaml_str(&v));
-                }
-                None => {
-                    let _ = writeln!(body, "  # {var}: unset (default: none)");
-                    unset.push(var);
-                }
-            }
-        }
-    }
-    let mut out = String::new();
-    out.push_str(
-        "# GENERATED from the strategy registry by\n\
-         #   cargo test --test deployment -- --ignored print_configmap_env\n\
-         # Do not edit by hand: change a strategy's defaults in its crate and regenerate. To override a value for\n\
-         # one deployment, patch it in an overlay, or use the configuration API (global / per-symbol overrides sit\n\
-         # above this environment layer).\n\
-         #\n\
-         # STRATEGY_ENABLED_<ID> switches a strategy on or off; every other key is the environment layer of one\n\
-         # parameter (the original's variable name where it had one, else <ID>_<FIELD>), set to the default.\n",
-    );
-    out.push_str("apiVersion: v1\nkind: ConfigMap\nmetadata:\n");
-    let _ = writeln!(out, "  name: {STRATEGY_CONFIGMAP_NAME}");
-    let _ = writeln!(out, "  namespace: {NAMESPACE}");
-    out.push_str(
-        "  labels:\n    app: realtime-strategies\n    app.kubernetes.io/name: realtime-strategies\n    \
-         app.kubernetes.io/part-of: petrosa\n",
-    );
-    if !unset.is_empty() {
-        out.push_str("  annotations:\n    # Parameters without a default value are left unset.\n");
-        let _ = writeln!(
-            out,
-            "    {UNSET_ANNOTATION}: {}",
-            yaml_str(&unset.join(","))
-        );
-    }
-    out.push_str("data:\n");
-    out.push_str(&body);
-    out
-}
-
 #[test]
 fn strategy_configmap_is_current() {
     let registry = Registry::load().expect("registry loads");
-    let expected = render_strategy_configmap(&registry);
+    let expected = realtime_strategies::k8s_configmap::render(&registry);
     let actual = std::fs::read_to_string(root().join(STRATEGY_CONFIGMAP)).unwrap_or_default();
     if expected != actual {
         let e: BTreeSet<&str> = expected.lines().collect();
@@ -924,20 +801,9 @@ fn strategy_configmap_is_current() {
         let new: Vec<&&str> = e.difference(&a).collect();
         panic!(
             "{STRATEGY_CONFIGMAP} is out of date with the registry; regenerate it with\n  \
-             cargo test --test deployment -- --ignored print_configmap_env\nlines to remove: {stale:#?}\nlines to add: {new:#?}"
+             cargo run -- k8s-configmap > {STRATEGY_CONFIGMAP}\nlines to remove: {stale:#?}\nlines to add: {new:#?}"
         );
     }
-}
-
-/// Regenerates `k8s/base/configmap-strategies.yaml` from the registry and prints it.
-#[test]
-#[ignore = "generator: run with --ignored to rewrite k8s/base/configmap-strategies.yaml"]
-fn print_configmap_env() {
-    let registry = Registry::load().expect("registry loads");
-    let text = render_strategy_configmap(&registry);
-    std::fs::write(root().join(STRATEGY_CONFIGMAP), &text).unwrap();
-    println!("{text}");
-    eprintln!("wrote {STRATEGY_CONFIGMAP}");
 }
 
 /// All ConfigMap data under k8s/, by variable.
@@ -1300,4 +1166,20 @@ fn api_is_protected_by_the_secret_token_and_a_network_policy() {
         ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The binary's `k8s-configmap` subcommand prints exactly the committed file.
+#[test]
+fn the_configmap_subcommand_prints_the_committed_file() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_realtime-strategies"))
+        .arg("k8s-configmap")
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let committed = std::fs::read_to_string(root().join(STRATEGY_CONFIGMAP)).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
 }
