@@ -1,6 +1,6 @@
 //! `realtime-strategies k8s-configmap`: the Kubernetes ConfigMap of every registered strategy's environment layer
 //! (its `STRATEGY_ENABLED_<ID>` switch and one variable per parameter, set to the default), generated from the
-//! registry so `k8s/base/configmap-strategies.yaml` can never drift from the code (`tests/deployment.rs` checks it).
+//! registry so `k8s/base/configmap-strategies.yaml` can never drift from the code (`tests/deployment_env.rs` checks it).
 
 use std::fmt::Write as _;
 
