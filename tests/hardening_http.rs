@@ -195,21 +195,36 @@ async fn silent_connections_are_closed_after_the_idle_timeout() {
         "--http-header-read-timeout-seconds",
         "30",
         "--http-idle-timeout-seconds",
-        "1",
+        "2",
     ])
     .await;
     let addr = h.base.trim_start_matches("http://").to_owned();
     let mut silent = TcpStream::connect(&addr).await.unwrap();
-    let t = closed_within(&mut silent, Duration::from_secs(5)).await;
+    let t = closed_within(&mut silent, Duration::from_secs(6)).await;
     let t = t.expect("a silent connection stays open");
     assert!(
-        t >= Duration::from_millis(800) && t < Duration::from_millis(2500),
+        t >= Duration::from_millis(1800) && t < Duration::from_millis(4000),
         "closed after {t:?}"
     );
-    // A live stream that keeps sending is not idle: it still delivers after twice the idle timeout.
+    // Live streams that keep sending (events, or keep-alive comments) are not idle: both still deliver after
+    // twice the idle timeout.
     let mut market = reqwest::get(h.url("/api/v1/stream/market")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    read_until(&mut market, "event: market", 3).await;
-    read_until(&mut market, "event: market", 3).await;
+    let mut signals = reqwest::get(h.url("/api/v1/stream/signals")).await.unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(4500) {
+        read_until(&mut market, "event: market", 5).await;
+    }
+    // Whether or not a signal was published meanwhile, keep-alive comments keep the signal stream open: it
+    // neither ends nor goes quiet over the next 2 s.
+    let check = Instant::now();
+    let mut last_chunk = Instant::now();
+    while check.elapsed() < Duration::from_secs(2) {
+        match tokio::time::timeout(Duration::from_millis(1500), signals.chunk()).await {
+            Ok(Ok(Some(_))) => last_chunk = Instant::now(),
+            Ok(other) => panic!("the signal stream ended: {other:?}"),
+            Err(_) => panic!("the signal stream went quiet"),
+        }
+    }
+    assert!(last_chunk.elapsed() < Duration::from_millis(1500));
     h.shutdown().await;
 }

@@ -164,6 +164,13 @@ fn market_snapshot(state: &AppState) -> serde_json::Value {
     }
 }
 
+/// Keep-alive comments every 15 s, or more often when `HTTP_IDLE_TIMEOUT_SECONDS` is shorter, so a reading client
+/// is never cut as idle.
+fn keep_alive(state: &AppState) -> KeepAlive {
+    let idle = state.settings.http_idle_timeout_seconds.max(1);
+    KeepAlive::new().interval(Duration::from_millis((idle * 1000 / 3).clamp(300, 15_000)))
+}
+
 /// `GET /api/v1/stream/signals` — event `signal` per published signal (data: the published JSON); an event
 /// `lagged` tells a slow client how many it missed. 503 when `LIVE_MAX_CLIENTS` streams are open.
 pub async fn signals(
@@ -186,7 +193,7 @@ pub async fn signals(
         }
     })
     .take_until(stop);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(stream).keep_alive(keep_alive(&state)))
 }
 
 /// `GET /api/v1/stream/market` — event `market` about once a second: `{"summary": …, "symbols": …}` with the
@@ -207,5 +214,5 @@ pub async fn market(
         ))
     })
     .take_until(stop);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(stream).keep_alive(keep_alive(&state)))
 }
