@@ -49,7 +49,7 @@ impl Strategy for PlantedEdge {
         0
     }
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         _: &NoParams,
         _: &mut (),
@@ -90,7 +90,7 @@ impl Strategy for RandomDirection {
         0
     }
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         _: &NoParams,
         count: &mut u64,

@@ -43,7 +43,7 @@ impl Strategy for PanicProbe {
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         _params: &ProbeParams,
         _state: &mut (),

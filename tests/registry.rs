@@ -163,7 +163,7 @@ mod bad_defaults {
         }
 
         fn on_event(
-            &self,
+            &mut self,
             _: &EventContext<'_>,
             _: &BadParams,
             _: &mut (),

@@ -1,7 +1,6 @@
 //! The Bitcoin dominance rules.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use strategy_sdk::serde_json::{json, Value};
 use strategy_sdk::{
@@ -28,35 +27,31 @@ pub const TREND_BAND: f64 = 1.0;
 const MS_PER_HOUR: i64 = 3_600_000;
 
 /// Latest 24 h quote volume of one altcoin (shared across symbols; written on that altcoin's tickers).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct AltSlot {
-    quote_volume_bits: AtomicU64,
-    time_ms: AtomicI64,
+    quote_volume: f64,
+    time_ms: i64,
 }
 
 impl AltSlot {
     const fn new() -> Self {
         Self {
-            quote_volume_bits: AtomicU64::new(0),
-            time_ms: AtomicI64::new(i64::MIN),
+            quote_volume: 0.0,
+            time_ms: i64::MIN,
         }
     }
 
-    fn store(&self, quote_volume: f64, time_ms: i64) {
-        self.quote_volume_bits
-            .store(quote_volume.to_bits(), Ordering::Relaxed);
-        self.time_ms.store(time_ms, Ordering::Relaxed);
+    fn store(&mut self, quote_volume: f64, time_ms: i64) {
+        self.quote_volume = quote_volume;
+        self.time_ms = time_ms;
     }
 
     /// The quote volume when it is fresh relative to `now_ms`.
     fn fresh(&self, now_ms: i64) -> Option<f64> {
-        let t = self.time_ms.load(Ordering::Relaxed);
-        if t == i64::MIN || now_ms.saturating_sub(t) > ALT_MAX_AGE_MS {
+        if self.time_ms == i64::MIN || now_ms.saturating_sub(self.time_ms) > ALT_MAX_AGE_MS {
             return None;
         }
-        Some(f64::from_bits(
-            self.quote_volume_bits.load(Ordering::Relaxed),
-        ))
+        Some(self.quote_volume)
     }
 }
 
@@ -294,7 +289,7 @@ impl Strategy for BtcDominance {
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &BtcDominanceParams,
         state: &mut DominanceState,
@@ -387,7 +382,7 @@ mod tests {
 
     #[test]
     fn proxy_is_btc_share_of_basket_quote_volume() {
-        let d = BtcDominance::create();
+        let mut d = BtcDominance::create();
         let btc = tk(60_000.0, 700.0);
         assert!(d.read(&btc, 0).is_none(), "no altcoin yet");
         d.alts[1].store(100.0, 0);

@@ -104,7 +104,7 @@ impl Strategy for CrossExchangeSpread {
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &CrossExchangeSpreadParams,
         state: &mut SpreadState,

@@ -57,7 +57,7 @@ fn on_event(c: &mut Criterion) {
     group.throughput(Throughput::Elements(msgs.len() as u64));
     for (name, shift_per_pass) in [("depth20_monotone", span), ("depth20_replay", 0)] {
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
-            let strategy = IcebergDetector::create();
+            let mut strategy = IcebergDetector::create();
             let params = <IcebergDetector as Strategy>::Params::default();
             let mut states: Vec<<IcebergDetector as Strategy>::SymbolState> =
                 symbols.iter().map(|_| Default::default()).collect();

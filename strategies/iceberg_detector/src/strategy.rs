@@ -1,8 +1,6 @@
 //! The iceberg detection rules: patterns and confidences, the strongest-level search, the `max_symbols` slots and
 //! the signal. The levels themselves live in the compact store ([`crate::store`]).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-
 use strategy_sdk::{
     Action, EventContext, Level, MarketEvent, Signal, SignalSink, Strategy, StreamKind, SymbolId,
 };
@@ -231,10 +229,10 @@ impl IcebergState {
 
 /// One `max_symbols` slot shared by all symbols: its owner (`symbol id + 1`, 0 when free) and the event time of the
 /// owner's last snapshot.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct SymbolSlot {
-    pub(crate) owner: AtomicU64,
-    last_ms: AtomicI64,
+    pub(crate) owner: u64,
+    last_ms: i64,
 }
 
 /// The iceberg detector. Holds the `max_symbols` slots; everything else is per-symbol state.
@@ -257,7 +255,7 @@ impl IcebergDetector {
     /// Makes sure the symbol holds one of the first `max_symbols` slots; takes a free slot, or one whose owner has
     /// sent nothing for `history_window_seconds` (its levels would all have expired). False when every slot is busy.
     fn admit(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &IcebergDetectorParams,
         state: &mut IcebergState,
@@ -266,32 +264,23 @@ impl IcebergDetector {
         let now = ctx.event_time_ms;
         let limit = (p.max_symbols as usize).min(self.slots.len());
         if let Some(i) = state.slot {
-            let slot = &self.slots[i];
-            if slot.owner.load(Ordering::Acquire) == me {
+            let slot = &mut self.slots[i];
+            if slot.owner == me {
                 if i < limit {
-                    slot.last_ms.store(now, Ordering::Release);
+                    slot.last_ms = now;
                     return true;
                 }
                 // max_symbols was lowered below this slot: give it up and look again
-                let _ = slot
-                    .owner
-                    .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Acquire);
+                slot.owner = 0;
             }
             state.slot = None;
             state.clear();
         }
         let stale_before = now.saturating_sub(i64::from(p.history_window_seconds) * 1000);
-        for (i, slot) in self.slots[..limit].iter().enumerate() {
-            let owner = slot.owner.load(Ordering::Acquire);
-            let free =
-                owner == 0 || owner == me || slot.last_ms.load(Ordering::Acquire) < stale_before;
-            if free
-                && slot
-                    .owner
-                    .compare_exchange(owner, me, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                slot.last_ms.store(now, Ordering::Release);
+        for (i, slot) in self.slots[..limit].iter_mut().enumerate() {
+            if slot.owner == 0 || slot.owner == me || slot.last_ms < stale_before {
+                slot.owner = me;
+                slot.last_ms = now;
                 state.slot = Some(i);
                 state.clear();
                 return true;
@@ -321,21 +310,16 @@ impl Strategy for IcebergDetector {
     }
 
     /// Frees the symbol's `max_symbols` slot at once (its state is already gone).
-    fn forget_symbol(&self, symbol: SymbolId) {
+    fn forget_symbol(&mut self, symbol: SymbolId) {
         let me = u64::from(symbol.0) + 1;
-        for slot in self.slots.iter() {
-            if slot
-                .owner
-                .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                slot.last_ms.store(i64::MIN, Ordering::Release);
-            }
+        for slot in self.slots.iter_mut().filter(|s| s.owner == me) {
+            slot.owner = 0;
+            slot.last_ms = i64::MIN;
         }
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &IcebergDetectorParams,
         state: &mut IcebergState,

@@ -1,8 +1,6 @@
 //! Unit tests, generated cases and the golden file of the iceberg detector.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::Ordering;
-
 use strategy_sdk::testing::{self, Harness};
 use strategy_sdk::{Action, DepthBook, Level, MarketEvent, Signal, Strategy, StrategyParams};
 
@@ -298,12 +296,7 @@ fn max_symbols_is_honoured() {
     for i in 0..11 {
         h.feed(&format!("SYM{i}"), 0, MarketEvent::Depth(&b));
     }
-    let owners: Vec<u64> = h
-        .strategy()
-        .slots
-        .iter()
-        .map(|s| s.owner.load(Ordering::Relaxed))
-        .collect();
+    let owners: Vec<u64> = h.strategy().slots.iter().map(|s| s.owner).collect();
     assert_eq!(&owners[..10], &(1..=10).collect::<Vec<_>>()[..]);
     assert!(
         owners[10..].iter().all(|&o| o == 0),
@@ -316,14 +309,10 @@ fn max_symbols_is_honoured() {
         }
     }
     h.feed("SYM10", 300_001, MarketEvent::Depth(&b));
-    assert_eq!(h.strategy().slots[3].owner.load(Ordering::Relaxed), 11);
+    assert_eq!(h.strategy().slots[3].owner, 11);
     // and the evicted one starts over when it comes back (no slot free now)
     h.feed("SYM3", 300_002, MarketEvent::Depth(&b));
-    assert!(h
-        .strategy()
-        .slots
-        .iter()
-        .all(|s| s.owner.load(Ordering::Relaxed) != 4));
+    assert!(h.strategy().slots.iter().all(|s| s.owner != 4));
 }
 
 #[test]
@@ -423,7 +412,7 @@ fn state_per_busy_symbol_is_at_most_64_kb() {
 fn feed_recording_states() -> Vec<(String, IcebergState)> {
     use strategy_sdk::decode::Decoder;
     use strategy_sdk::{EventContext, SignalSink, SymbolId};
-    let strategy = IcebergDetector::create();
+    let mut strategy = IcebergDetector::create();
     let p = IcebergDetectorParams::default();
     let mut sink = SignalSink::new();
     let mut decoder = Decoder::default();
@@ -469,7 +458,7 @@ fn busy_symbols_time_and_state() {
             msgs[usize::from(d.symbol != "BTCUSDT")].push((d.event_time_ms, book.clone()));
         }
     }
-    let strategy = IcebergDetector::create();
+    let mut strategy = IcebergDetector::create();
     let p = IcebergDetectorParams::default();
     let mut sink = SignalSink::new();
     let names: Vec<String> = (0..100).map(|i| format!("SYM{i}")).collect();

@@ -118,7 +118,7 @@ impl Strategy for OnchainMetrics {
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &OnchainMetricsParams,
         state: &mut OnchainState,

@@ -105,7 +105,7 @@ impl Strategy for OrderbookSkew {
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &OrderbookSkewParams,
         state: &mut SkewState,

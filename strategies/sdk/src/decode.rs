@@ -3,6 +3,7 @@
 //! One pass over the bytes, strings borrowed from the input, numbers parsed straight into reused buffers: decoding
 //! a depth20 message allocates nothing once the decoder's buffers have grown to the book size.
 
+pub use crate::time::{format_timestamp_ms, parse_timestamp_ms};
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -11,7 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::event::{DepthBook, Level, MarketEvent, StreamKind, Ticker, Trade};
 
-mod fast;
+pub(crate) mod fast;
 
 /// Largest accepted absolute value of a price or quantity; anything above is treated as corrupt input.
 pub const MAX_NUMBER: f64 = 1e15;
@@ -257,28 +258,6 @@ impl Decoder {
             traceparent: parts.traceparent,
         })
     }
-}
-
-/// Parses an ISO-8601 / RFC 3339 timestamp (the envelope's `timestamp`, `Z` optional) into epoch milliseconds.
-/// The producer's `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` is read by a specialised scan, anything else by chrono.
-pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
-    if let Some(ms) = fast::timestamp_ms(text) {
-        return Some(ms);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_millis());
-    }
-    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis())
-}
-
-/// Formats epoch milliseconds as the ISO-8601 UTC form used in signals and API documents.
-pub fn format_timestamp_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
 }
 
 fn parse_stream(stream: &str, scratch: &mut Scratch) -> Result<StreamKind, DecodeError> {

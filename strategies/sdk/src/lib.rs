@@ -4,15 +4,18 @@
 //!
 //! - [`event`]: market events (depth, trade, ticker) decoded once and borrowed by every consumer;
 //! - [`decode`]: the envelope decoder (socket client format), allocation-free in steady state;
+//! - [`time`]: timestamp parsing and formatting of the wire formats;
 //! - [`params`]: typed parameters (serde + schemars + `Default`) and cross-field validation;
 //! - [`strategy`]: the [`Strategy`] trait and its type-erased [`StrategyRunner`];
 //! - [`signal`]: signals and the published output contract;
+//! - [`descriptor`]: what the host knows about a strategy or plugin crate;
 //! - [`registry`]: descriptors collected with `inventory`, [`register_strategy!`] and [`register_plugin!`];
 //! - [`plugin`]: built-in plugins (the depth analyzer);
-//! - [`testing`]: fixtures and a harness for strategy tests.
+//! - `testing` (feature `testing`, enabled by dev-dependencies): fixtures and a harness for strategy tests.
 
 pub mod cooldown;
 pub mod decode;
+pub mod descriptor;
 pub mod event;
 pub mod feed;
 pub mod params;
@@ -20,14 +23,16 @@ pub mod plugin;
 pub mod registry;
 pub mod signal;
 pub mod strategy;
+#[cfg(feature = "testing")]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod testing;
+pub mod time;
 
 pub use cooldown::{Cooldown, EventWindow};
+pub use descriptor::{EnvVar, PluginDescriptor, StrategyDescriptor};
 pub use event::{DepthBook, EventContext, Level, MarketEvent, StreamKind, SymbolId, Ticker, Trade};
 pub use params::{FieldError, Rules, StrategyParams};
 pub use plugin::Plugin;
-pub use registry::{EnvVar, PluginDescriptor, StrategyDescriptor};
 pub use signal::{Action, Signal, SignalSink};
 pub use strategy::{DataStatus, FeedTask, ParamsUpdate, Strategy, StrategyRunner};
 

@@ -3,8 +3,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::decode::format_timestamp_ms;
 use crate::event::EventContext;
+use crate::time::format_timestamp_ms;
 
 /// Direction of a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -10,9 +10,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::cooldown::Cooldown;
+use crate::descriptor::{EnvVar, StrategyDescriptor};
 use crate::event::{EventContext, MarketEvent, StreamKind, SymbolId};
 use crate::params::StrategyParams;
-use crate::registry::{EnvVar, StrategyDescriptor};
 use crate::signal::SignalSink;
 
 /// A boxed background task (an external data feed); it ends when `shutdown` becomes true.
@@ -70,9 +70,10 @@ pub trait Strategy: Send + Sync + Sized + 'static {
     /// dropped), so a strategy only exposes the parameter.
     fn min_signal_interval_ms(params: &Self::Params) -> i64;
 
-    /// Handles one event for one symbol.
+    /// Handles one event for one symbol. `&mut self`: state shared across symbols lives in the strategy value
+    /// itself (the host gives each runner its own instance and calls it from one task).
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         params: &Self::Params,
         state: &mut Self::SymbolState,
@@ -83,7 +84,7 @@ pub trait Strategy: Send + Sync + Sized + 'static {
     /// Called when the host frees a symbol (idle for `SYMBOL_IDLE_SECONDS`) after dropping its `SymbolState`; the
     /// id may later be given to another symbol. Strategies that keep anything per symbol outside `SymbolState`
     /// release it here.
-    fn forget_symbol(&self, _symbol: SymbolId) {}
+    fn forget_symbol(&mut self, _symbol: SymbolId) {}
 
     /// Whether the strategy has its data. Strategies fed from outside the stream override it.
     fn status(&self) -> DataStatus {

@@ -315,7 +315,7 @@ impl Strategy for SpreadLiquidity {
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &SpreadLiquidityParams,
         state: &mut SpreadState,

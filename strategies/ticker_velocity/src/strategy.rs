@@ -202,7 +202,7 @@ impl Strategy for TickerVelocity {
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &TickerVelocityParams,
         state: &mut VelocityState,

@@ -163,7 +163,7 @@ impl Strategy for TradeMomentum {
     }
 
     fn on_event(
-        &self,
+        &mut self,
         ctx: &EventContext<'_>,
         p: &TradeMomentumParams,
         state: &mut MomentumState,

@@ -55,7 +55,7 @@ fn decimal(b: &[u8], i: &mut usize) -> Option<f64> {
 
 /// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS`, optionally `.` and 1–9 fraction digits, optionally `Z` (UTC);
 /// `None` for any other text or an invalid date or time (leap seconds included), which the caller hands to chrono.
-pub(super) fn timestamp_ms(text: &str) -> Option<i64> {
+pub(crate) fn timestamp_ms(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     let digits = |from: usize, to: usize| -> Option<i64> {
         b.get(from..to)?.iter().try_fold(0i64, |acc, &c| {
