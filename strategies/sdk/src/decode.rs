@@ -177,7 +177,11 @@ impl Decoder {
     pub fn decode<'a>(&'a mut self, payload: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
         let text = std::str::from_utf8(payload).map_err(|_| DecodeError::InvalidUtf8)?;
         let attempt = match self.fast {
-            true => self.attempt(text, true).or_else(|_| {
+            true => match self.depth_fast(text) {
+                Some(attempt) => Ok(attempt),
+                None => self.attempt(text, true),
+            }
+            .or_else(|_| {
                 self.retries += 1;
                 self.attempt(text, false)
             }),
@@ -194,6 +198,32 @@ impl Decoder {
             event_time_ms: attempt.event_time_ms,
             traceparent: attempt.traceparent,
             event,
+        })
+    }
+
+    /// The producer's depth envelope read by the specialised scan alone (see `fast::depth_envelope`), with the
+    /// generic path's checks; `None` for anything it does not fully accept (the caller then decodes generically).
+    fn depth_fast<'a>(&mut self, text: &'a str) -> Option<Attempt<'a>> {
+        let scratch = &mut self.scratch;
+        let found = fast::depth_envelope(text, self.max_levels, &mut scratch.book)?;
+        if parse_stream(found.stream, scratch).ok()? != StreamKind::Depth {
+            return None;
+        }
+        scratch.book.last_update_id = found.last_update_id;
+        let event_time_ms = parse_timestamp_ms(found.timestamp?)?;
+        let book = &scratch.book;
+        let (bid, ask) = (book.best_bid(), book.best_ask());
+        if (bid.is_none() && ask.is_none())
+            || matches!((bid, ask), (Some(b), Some(a)) if b.price >= a.price)
+            || book.bids.windows(2).any(|w| w[1].price >= w[0].price)
+            || book.asks.windows(2).any(|w| w[1].price <= w[0].price)
+        {
+            return None;
+        }
+        Some(Attempt {
+            kind: StreamKind::Depth,
+            event_time_ms,
+            traceparent: None,
         })
     }
 
@@ -651,6 +681,21 @@ mod tests {
             vec![Level::new(100.5, 2.0), Level::new(100.0, 1.0)]
         );
         assert_eq!(book.asks, vec![Level::new(101.0, 3.5)]);
+    }
+
+    #[test]
+    fn the_producers_depth_layout_takes_the_specialised_scan() {
+        let mut d = Decoder::default();
+        assert!(d.depth_fast(DEPTH).is_some());
+        for line in crate::testing::bundled_recording() {
+            if line.contains("@depth20") {
+                assert!(d.depth_fast(&line).is_some(), "{line}");
+            }
+        }
+        // whitespace is left to the generic path, which decodes it the same
+        let spaced = DEPTH.replace(r#""data":{"#, r#""data": {"#);
+        assert!(d.depth_fast(&spaced).is_none());
+        assert!(d.decode(spaced.as_bytes()).is_ok());
     }
 
     #[test]

@@ -16,16 +16,22 @@ use super::MAX_NUMBER;
 pub(super) fn scan_levels(text: &str, max_levels: usize, out: &mut Vec<Level>) -> Option<()> {
     let b = text.as_bytes();
     let mut i = 0;
-    eat(b, &mut i, b'[')?;
-    if eat(b, &mut i, b']').is_some() {
-        return (i == b.len()).then_some(());
+    side(b, &mut i, max_levels, out)?;
+    (i == b.len()).then_some(())
+}
+
+/// A book side starting at `b[*i]`, as [`scan_levels`]; leaves `*i` after its closing bracket.
+fn side(b: &[u8], i: &mut usize, max_levels: usize, out: &mut Vec<Level>) -> Option<()> {
+    eat(b, i, b'[')?;
+    if eat(b, i, b']').is_some() {
+        return Some(());
     }
     loop {
-        eat(b, &mut i, b'[')?;
-        let price = decimal(b, &mut i)?;
-        eat(b, &mut i, b',')?;
-        let qty = decimal(b, &mut i)?;
-        eat(b, &mut i, b']')?;
+        eat(b, i, b'[')?;
+        let price = decimal(b, i)?;
+        eat(b, i, b',')?;
+        let qty = decimal(b, i)?;
+        eat(b, i, b']')?;
         let in_range = |v: f64| v.is_finite() && v <= MAX_NUMBER;
         if !(in_range(price) && price > 0.0 && in_range(qty) && qty >= 0.0)
             || out.len() >= max_levels
@@ -33,22 +39,140 @@ pub(super) fn scan_levels(text: &str, max_levels: usize, out: &mut Vec<Level>) -
             return None;
         }
         out.push(Level::new(price, qty));
-        if eat(b, &mut i, b',').is_none() {
-            eat(b, &mut i, b']')?;
-            return (i == b.len()).then_some(());
+        if eat(b, i, b',').is_none() {
+            return eat(b, i, b']');
         }
     }
+}
+
+/// What [`depth_envelope`] read besides the book.
+pub(super) struct DepthEnvelope<'a> {
+    /// The `stream` value.
+    pub(super) stream: &'a str,
+    /// The last `timestamp` value, if any.
+    pub(super) timestamp: Option<&'a str>,
+    pub(super) last_update_id: u64,
+}
+
+/// The producer's depth envelope, exactly: `{"stream":"…","data":{"lastUpdateId":N,"bids":[…],"asks":[…]}`
+/// followed by `,"key":"value"` pairs of plain strings (no escapes) and `}`. The book sides go to `book` (cleared
+/// first). `None` for anything else — another key order, whitespace, escapes, other value types, a `stream`,
+/// `data` or `_otel_trace_context` key after `data` — which the generic path then decodes.
+pub(super) fn depth_envelope<'a>(
+    text: &'a str,
+    max_levels: usize,
+    book: &mut crate::event::DepthBook,
+) -> Option<DepthEnvelope<'a>> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    literal(b, &mut i, br#"{"stream":"#)?;
+    let stream = plain_string(text, &mut i)?;
+    literal(b, &mut i, br#","data":{"lastUpdateId":"#)?;
+    let last_update_id = unsigned(b, &mut i)?;
+    book.bids.clear();
+    book.asks.clear();
+    literal(b, &mut i, br#","bids":"#)?;
+    side(b, &mut i, max_levels, &mut book.bids)?;
+    literal(b, &mut i, br#","asks":"#)?;
+    side(b, &mut i, max_levels, &mut book.asks)?;
+    eat(b, &mut i, b'}')?;
+    let mut timestamp = None;
+    while eat(b, &mut i, b',').is_some() {
+        let key = plain_string(text, &mut i)?;
+        eat(b, &mut i, b':')?;
+        let value = plain_string(text, &mut i)?;
+        match key {
+            "timestamp" => timestamp = Some(value),
+            "stream" | "data" | "_otel_trace_context" => return None,
+            _ => {}
+        }
+    }
+    eat(b, &mut i, b'}')?;
+    (i == b.len()).then_some(DepthEnvelope {
+        stream,
+        timestamp,
+        last_update_id,
+    })
+}
+
+fn literal(b: &[u8], i: &mut usize, expected: &[u8]) -> Option<()> {
+    b.get(*i..)?
+        .starts_with(expected)
+        .then(|| *i += expected.len())
+}
+
+/// A JSON string without escapes or control characters; its contents.
+fn plain_string<'a>(text: &'a str, i: &mut usize) -> Option<&'a str> {
+    let b = text.as_bytes();
+    eat(b, i, b'"')?;
+    let start = *i;
+    let len = b
+        .get(start..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    *i = start + len;
+    eat(b, i, b'"')?;
+    text.get(start..start + len)
+}
+
+/// A JSON unsigned integer that fits a u64 (no leading zeros, as JSON requires).
+fn unsigned(b: &[u8], i: &mut usize) -> Option<u64> {
+    let start = *i;
+    let n = b
+        .get(start..)?
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if n == 0 || (n > 1 && b[start] == b'0') || matches!(b.get(start + n), Some(b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    *i = start + n;
+    b[start..start + n].iter().try_fold(0u64, |acc, &c| {
+        acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+    })
 }
 
 fn eat(b: &[u8], i: &mut usize, expected: u8) -> Option<()> {
     (b.get(*i) == Some(&expected)).then(|| *i += 1)
 }
 
-/// A quoted decimal string parsed whole by `fast_float2` (what the generic path's number visitor does with it).
+/// Powers of ten exactly representable as `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A quoted decimal string parsed whole, as the generic path's number visitor does with `fast_float2`. Plain
+/// `digits[.digits]` with at most 15 significant digits is read directly (the mantissa and the power of ten are
+/// exact, so one division is correctly rounded: the value `fast_float2` gives); anything else goes to
+/// `fast_float2`.
 fn decimal(b: &[u8], i: &mut usize) -> Option<f64> {
     eat(b, i, b'"')?;
-    let (value, used) = fast_float2::parse_partial::<f64, _>(b.get(*i..)?).ok()?;
-    *i += used;
+    let start = *i;
+    let (mut mantissa, mut digits, mut fraction, mut dot) = (0u64, 0usize, 0usize, false);
+    let mut j = start;
+    while let Some(&c) = b.get(j) {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                digits += 1;
+                fraction += usize::from(dot);
+            }
+            b'.' if !dot => dot = true,
+            _ => break,
+        }
+        j += 1;
+    }
+    let plain = b.get(j) == Some(&b'"') && digits > 0 && digits <= 15 && (!dot || fraction > 0);
+    let value = if plain && b[start] != b'.' {
+        *i = j;
+        mantissa as f64 / POW10[fraction]
+    } else {
+        let (value, used) = fast_float2::parse_partial::<f64, _>(b.get(start..)?).ok()?;
+        *i = start + used;
+        value
+    };
     eat(b, i, b'"')?;
     Some(value)
 }
