@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # realtime-strategies image: a release build of the host on debian bookworm-slim, running as an unprivileged user.
 #
 #   docker build -t yurisa2/petrosa-realtime-strategies:0.1.0 .
@@ -8,13 +6,20 @@
 #
 # Dependencies are compiled in their own cached layer with cargo-chef: the recipe depends only on the manifests
 # and Cargo.lock, so a change to the sources rebuilds the workspace crates, not the ~400 dependencies.
+#
+# No BuildKit frontend is needed (no `# syntax=` line: nothing here uses its extensions, and it would pull a
+# frontend image from a registry). The runtime image gets the binary without debug info; the debug info is split
+# into /out/realtime-strategies.debug in the builder stage (`docker build --target builder`, then copy it out, to
+# symbolize a core dump or a perf profile; the binary carries a .gnu_debuglink to it).
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
+ARG CARGO_CHEF_VERSION=0.1.78
 
 # --- cargo-chef, installed once ----------------------------------------------------------------------------------
 FROM ${RUST_IMAGE} AS chef
-RUN cargo install cargo-chef --locked --version "^0.1"
+ARG CARGO_CHEF_VERSION
+RUN cargo install cargo-chef --locked --version "=${CARGO_CHEF_VERSION}"
 WORKDIR /build
 
 # --- recipe: the dependency graph of the workspace (manifests + lock only) --------------------------------------
@@ -29,8 +34,12 @@ COPY --from=planner /build/recipe.json recipe.json
 RUN cargo chef cook --release --recipe-path recipe.json --package realtime-strategies --bin realtime-strategies
 # The workspace itself (the bundled replay recording under tests/data is compiled into the binary).
 COPY . .
+# objcopy (binutils, part of the Rust image's C toolchain) splits the line tables off the release binary.
 RUN cargo build --release --locked --package realtime-strategies --bin realtime-strategies \
-    && install -D -m 0755 target/release/realtime-strategies /out/realtime-strategies
+    && install -D -m 0755 target/release/realtime-strategies /out/realtime-strategies \
+    && cd /out \
+    && objcopy --only-keep-debug realtime-strategies realtime-strategies.debug \
+    && objcopy --strip-debug --add-gnu-debuglink=realtime-strategies.debug realtime-strategies
 
 # --- runtime ------------------------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime
