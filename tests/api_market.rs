@@ -139,7 +139,11 @@ async fn four_endpoints_after_recorded_depth() {
 
     let (status, missing) = h.get_json("/api/v1/metrics/depth/XYZUSDT").await;
     assert_eq!(status, 404);
-    assert!(missing["error"].as_str().unwrap().contains("XYZUSDT"));
+    // The original's document is kept whole in the one error body's `details`.
+    assert!(missing["error"]["details"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("XYZUSDT"));
     h.shutdown().await;
 }
 

@@ -145,7 +145,10 @@ async fn a_dead_processing_task_fails_healthz_and_ready_with_the_reason() {
     let (s, ready) = h.get_json("/ready").await;
     assert_eq!(s, 503);
     assert!(
-        ready["reason"].as_str().unwrap().contains("panicked"),
+        ready["error"]["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("panicked"),
         "{ready}"
     );
     h.shutdown().await;

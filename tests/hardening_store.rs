@@ -126,7 +126,10 @@ async fn a_write_the_disk_refuses_is_503_ready_says_why_and_recovery_needs_no_re
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let r = reqwest::get(format!("{base}/ready")).await.unwrap();
     assert_eq!(r.status().as_u16(), 503);
-    let ready: Value = r.json().await.unwrap();
+    let not_ready: Value = r.json().await.unwrap();
+    // A 503 is the one error body: the readiness document is its `details`.
+    assert_eq!(not_ready["error"]["code"], "NOT_READY", "{not_ready}");
+    let ready = &not_ready["error"]["details"];
     assert_eq!(ready["checks"]["config_store_available"], false);
     assert_eq!(ready["config_store"]["available"], false);
     assert!(ready["reason"].as_str().unwrap().contains(&db), "{ready}");

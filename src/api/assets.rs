@@ -1,8 +1,8 @@
 //! Static files embedded in the binary (Swagger UI, the web console): served with their content type and cache
 //! headers, so the host works with no network access.
 
-use axum::extract::Path;
-use axum::http::{header, StatusCode};
+use crate::api::error::{ApiError, ApiPath};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
 /// One embedded file.
@@ -60,19 +60,17 @@ pub fn find(path: &str) -> Option<&'static Asset> {
 
 /// `GET /assets/{*path}` — cached for a day: the pages that use them (`/docs`, `/ui/`) reference vendored files by
 /// versioned folder or `?v=<content hash>`, so a new build is picked up at once.
-pub async fn serve(Path(path): Path<String>) -> Response {
-    match find(&path) {
-        Some(a) => (
-            [
-                (header::CONTENT_TYPE, a.content_type),
-                (header::CACHE_CONTROL, "public, max-age=86400"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            a.bytes,
-        )
-            .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
-    }
+pub async fn serve(ApiPath(path): ApiPath<String>) -> Result<Response, ApiError> {
+    let a = find(&path).ok_or_else(|| ApiError::NotFound(format!("no asset at /assets/{path}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, a.content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        a.bytes,
+    )
+        .into_response())
 }
 
 /// `GET /docs` — Swagger UI over `/openapi.json`, entirely from embedded files.

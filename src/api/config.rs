@@ -1,8 +1,7 @@
 //! The configuration API, generated from the registry: get / set / delete of global and per-symbol overrides,
 //! audit trail, cache refresh, rollback, restore and validation — the original's paths and bodies, real statuses.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
@@ -10,27 +9,14 @@ use serde_json::{json, Map, Value};
 use strategy_sdk::FieldError;
 
 use crate::api::envelope::{ok, ApiResponse};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::api::AppState;
 use crate::config::merge::{require_parameters, WriteMode, Writer};
-use crate::config::service::{ConfigError, Effective};
+use crate::config::service::Effective;
 use crate::config::store::{iso, Applied, AuditRecord};
 use crate::settings::WriteAuth;
 
 type ApiResult = Result<Json<ApiResponse<Value>>, ApiError>;
-
-impl From<ConfigError> for ApiError {
-    fn from(e: ConfigError) -> Self {
-        match e {
-            ConfigError::NotFound(m) => ApiError::NotFound(m),
-            ConfigError::Validation(errors) => ApiError::Validation(errors),
-            ConfigError::Unavailable(m) => ApiError::Unavailable(m),
-            ConfigError::RateLimited(d) => ApiError::RateLimited(d),
-            ConfigError::Conflict(m) => ApiError::Conflict(m),
-            ConfigError::Internal(m) => ApiError::Internal(m),
-        }
-    }
-}
 
 /// Body of `POST …/config` and `POST …/config/{symbol}` (the original's `ConfigUpdateRequest`, plus `replace`).
 #[derive(Debug, Deserialize)]
@@ -237,14 +223,14 @@ async fn get_config(state: &AppState, id: &str, symbol: Option<&str>) -> ApiResu
 }
 
 /// `GET /api/v1/strategies/{strategy_id}/config` — effective global parameters with provenance.
-pub async fn get_global(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub async fn get_global(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
     get_config(&state, &id, None).await
 }
 
 /// `GET /api/v1/strategies/{strategy_id}/config/{symbol}` — effective parameters of a symbol with provenance.
 pub async fn get_symbol(
     State(state): State<AppState>,
-    Path((id, symbol)): Path<(String, String)>,
+    ApiPath((id, symbol)): ApiPath<(String, String)>,
 ) -> ApiResult {
     let symbol = symbol_of(&symbol)?;
     get_config(&state, &id, Some(&symbol)).await
@@ -308,11 +294,11 @@ async fn update(
     headers: HeaderMap,
     id: String,
     symbol: Option<String>,
-    body: Result<Json<ConfigUpdateRequest>, JsonRejection>,
+    body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
 ) -> ApiResult {
     authorize(&state, &headers)?;
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
-    let Json(req) = body?;
+    let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
     crate::api::strategies::find(&state, &id)?;
     require_parameters(&req.parameters).map_err(ApiError::Validation)?;
@@ -388,11 +374,11 @@ async fn patch(
     headers: HeaderMap,
     id: String,
     symbol: Option<String>,
-    body: Result<Json<ConfigPatchRequest>, JsonRejection>,
+    body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
 ) -> ApiResult {
     authorize(&state, &headers)?;
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
-    let Json(req) = body?;
+    let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
     crate::api::strategies::find(&state, &id)?;
     require_parameters(&req.parameters).map_err(ApiError::Validation)?;
@@ -427,9 +413,9 @@ async fn patch(
 /// `PATCH /api/v1/strategies/{strategy_id}/config` — RFC 7396 merge patch of the global override.
 pub async fn patch_global(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    body: Result<Json<ConfigPatchRequest>, JsonRejection>,
+    body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
 ) -> ApiResult {
     patch(state, headers, id, None, body).await
 }
@@ -437,9 +423,9 @@ pub async fn patch_global(
 /// `PATCH /api/v1/strategies/{strategy_id}/config/{symbol}` — RFC 7396 merge patch of a symbol override.
 pub async fn patch_symbol(
     State(state): State<AppState>,
-    Path((id, symbol)): Path<(String, String)>,
+    ApiPath((id, symbol)): ApiPath<(String, String)>,
     headers: HeaderMap,
-    body: Result<Json<ConfigPatchRequest>, JsonRejection>,
+    body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
 ) -> ApiResult {
     patch(state, headers, id, Some(symbol), body).await
 }
@@ -447,9 +433,9 @@ pub async fn patch_symbol(
 /// `POST /api/v1/strategies/{strategy_id}/config`
 pub async fn set_global(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    body: Result<Json<ConfigUpdateRequest>, JsonRejection>,
+    body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
 ) -> ApiResult {
     update(state, headers, id, None, body).await
 }
@@ -457,9 +443,9 @@ pub async fn set_global(
 /// `POST /api/v1/strategies/{strategy_id}/config/{symbol}`
 pub async fn set_symbol(
     State(state): State<AppState>,
-    Path((id, symbol)): Path<(String, String)>,
+    ApiPath((id, symbol)): ApiPath<(String, String)>,
     headers: HeaderMap,
-    body: Result<Json<ConfigUpdateRequest>, JsonRejection>,
+    body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
 ) -> ApiResult {
     update(state, headers, id, Some(symbol), body).await
 }
@@ -469,11 +455,11 @@ async fn remove(
     headers: HeaderMap,
     id: String,
     symbol: Option<String>,
-    query: Result<Query<DeleteQuery>, QueryRejection>,
+    query: Result<ApiQuery<DeleteQuery>, ApiError>,
 ) -> ApiResult {
     authorize(&state, &headers)?;
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
-    let Query(q) = query?;
+    let ApiQuery(q) = query?;
     let changed_by = changed_by_of(&q.changed_by)?;
     let writer = Writer {
         changed_by,
@@ -497,9 +483,9 @@ async fn remove(
 /// `DELETE /api/v1/strategies/{strategy_id}/config?changed_by=…&reason=…`
 pub async fn delete_global(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    query: Result<Query<DeleteQuery>, QueryRejection>,
+    query: Result<ApiQuery<DeleteQuery>, ApiError>,
 ) -> ApiResult {
     remove(state, headers, id, None, query).await
 }
@@ -507,9 +493,9 @@ pub async fn delete_global(
 /// `DELETE /api/v1/strategies/{strategy_id}/config/{symbol}?changed_by=…&reason=…`
 pub async fn delete_symbol(
     State(state): State<AppState>,
-    Path((id, symbol)): Path<(String, String)>,
+    ApiPath((id, symbol)): ApiPath<(String, String)>,
     headers: HeaderMap,
-    query: Result<Query<DeleteQuery>, QueryRejection>,
+    query: Result<ApiQuery<DeleteQuery>, ApiError>,
 ) -> ApiResult {
     remove(state, headers, id, Some(symbol), query).await
 }
@@ -547,10 +533,10 @@ fn audit_item(r: &AuditRecord) -> Value {
 /// `GET /api/v1/strategies/{strategy_id}/audit?symbol=&limit=` — newest first.
 pub async fn audit(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    query: Result<Query<AuditQuery>, QueryRejection>,
+    ApiPath(id): ApiPath<String>,
+    query: Result<ApiQuery<AuditQuery>, ApiError>,
 ) -> ApiResult {
-    let Query(q) = query?;
+    let ApiQuery(q) = query?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::Validation(vec![FieldError {
@@ -588,7 +574,7 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
 /// `POST /api/v1/strategies/{strategy_id}/cache/refresh` — reloads one strategy's stored overrides now.
 pub async fn refresh_strategy(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult {
     authorize(&state, &headers)?;
@@ -604,19 +590,19 @@ async fn roll(
     state: AppState,
     headers: HeaderMap,
     id: String,
-    query: Result<Query<SymbolQuery>, QueryRejection>,
-    body: Result<Json<RollbackRequest>, JsonRejection>,
+    query: Result<ApiQuery<SymbolQuery>, ApiError>,
+    body: Result<ApiJson<RollbackRequest>, ApiError>,
     restore: bool,
 ) -> ApiResult {
     authorize(&state, &headers)?;
-    let Query(q) = query?;
+    let ApiQuery(q) = query?;
     let symbol = q
         .symbol
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(symbol_of)
         .transpose()?;
-    let Json(req) = body?;
+    let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
     let writer = Writer {
         changed_by,
@@ -660,10 +646,10 @@ async fn roll(
 /// `POST /api/v1/strategies/{strategy_id}/rollback?symbol=`
 pub async fn rollback(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    query: Result<Query<SymbolQuery>, QueryRejection>,
-    body: Result<Json<RollbackRequest>, JsonRejection>,
+    query: Result<ApiQuery<SymbolQuery>, ApiError>,
+    body: Result<ApiJson<RollbackRequest>, ApiError>,
 ) -> ApiResult {
     roll(state, headers, id, query, body, false).await
 }
@@ -672,10 +658,10 @@ pub async fn rollback(
 /// change, which after a delete brings the deleted config back.
 pub async fn restore(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    query: Result<Query<SymbolQuery>, QueryRejection>,
-    body: Result<Json<RollbackRequest>, JsonRejection>,
+    query: Result<ApiQuery<SymbolQuery>, ApiError>,
+    body: Result<ApiJson<RollbackRequest>, ApiError>,
 ) -> ApiResult {
     roll(state, headers, id, query, body, true).await
 }
@@ -695,10 +681,10 @@ fn code_of(rule: &str) -> &'static str {
 pub async fn validate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<ConfigValidationRequest>, JsonRejection>,
+    body: Result<ApiJson<ConfigValidationRequest>, ApiError>,
 ) -> ApiResult {
     authorize(&state, &headers)?;
-    let Json(req) = body?;
+    let ApiJson(req) = body?;
     let Some(id) = req.strategy_id.as_deref().filter(|s| !s.is_empty()) else {
         return Err(ApiError::Validation(vec![FieldError {
             field: "/strategy_id".into(),

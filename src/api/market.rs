@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use plugin_depth_analyzer::{
@@ -11,7 +10,7 @@ use plugin_depth_analyzer::{
 };
 use strategy_sdk::FieldError;
 
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ApiPath, ApiQuery};
 use crate::api::AppState;
 
 /// A query error of the analyzer as a field error (the field is the query parameter's name).
@@ -30,23 +29,21 @@ pub fn reader(state: &AppState) -> Result<Arc<MetricsReader>, ApiError> {
         .iter()
         .find(|(id, _)| *id == "depth_analyzer")
         .and_then(|(_, handle)| MetricsReader::from_any(handle))
-        .ok_or_else(|| ApiError::Unavailable("the depth analyzer plugin is not running".into()))
-}
-
-fn not_tracked(body: NotTrackedResponse) -> Response {
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
+        .ok_or(ApiError::PluginUnavailable("depth_analyzer"))
 }
 
 /// `GET /api/v1/metrics/depth/{symbol}`
 pub async fn depth(
     State(state): State<AppState>,
-    Path(symbol): Path<String>,
+    ApiPath(symbol): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let reader = reader(&state)?;
-    Ok(match reader.depth(&symbol) {
-        Some(doc) => Json(doc).into_response(),
-        None => not_tracked(NotTrackedResponse::depth(&symbol.to_ascii_uppercase())),
-    })
+    match reader.depth(&symbol) {
+        Some(doc) => Ok(Json(doc).into_response()),
+        None => Err(ApiError::NotTracked(NotTrackedResponse::depth(
+            &symbol.to_ascii_uppercase(),
+        ))),
+    }
 }
 
 /// Query of the pressure endpoint.
@@ -61,8 +58,8 @@ pub struct PressureQuery {
 /// `GET /api/v1/metrics/pressure/{symbol}?timeframe=1m|5m|15m`
 pub async fn pressure(
     State(state): State<AppState>,
-    Path(symbol): Path<String>,
-    Query(q): Query<PressureQuery>,
+    ApiPath(symbol): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PressureQuery>,
 ) -> Result<Response, ApiError> {
     let timeframe = Timeframe::parse_opt(q.timeframe.as_deref())
         .map_err(|e| ApiError::Validation(vec![field_error(e)]))?;
@@ -74,12 +71,12 @@ pub async fn pressure(
         }]));
     }
     let reader = reader(&state)?;
-    Ok(
-        match reader.pressure_window(&symbol, timeframe, q.max_points) {
-            Some(doc) => Json(doc).into_response(),
-            None => not_tracked(NotTrackedResponse::pressure(&symbol.to_ascii_uppercase())),
-        },
-    )
+    match reader.pressure_window(&symbol, timeframe, q.max_points) {
+        Some(doc) => Ok(Json(doc).into_response()),
+        None => Err(ApiError::NotTracked(NotTrackedResponse::pressure(
+            &symbol.to_ascii_uppercase(),
+        ))),
+    }
 }
 
 /// `GET /api/v1/metrics/summary`
@@ -90,7 +87,7 @@ pub async fn summary(State(state): State<AppState>) -> Result<Response, ApiError
 /// `GET /api/v1/metrics/all?symbols=&min_pressure=&max_pressure=&trend=&limit=&offset=&sort_by=&sort_order=`
 pub async fn all(
     State(state): State<AppState>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let query = AllMetricsQuery::from_pairs(pairs)
         .map_err(|errors| ApiError::Validation(errors.into_iter().map(field_error).collect()))?;

@@ -44,12 +44,12 @@ fn error_responses(codes: &[&str]) -> Map<String, Value> {
                 "429" => {
                     "Write rate limit exceeded: {success:false, error:\"rate_limit_exceeded\", reason, retry_after} and a Retry-After header; nothing was changed"
                 }
-                "404" => "Unknown strategy, symbol or version",
+                "404" => "Unknown strategy, symbol or version (NOT_FOUND); a market symbol not tracked (NOT_TRACKED, the original's document in error.details)",
                 "409" => "Nothing to restore or roll back to",
                 "422" => {
                     "Invalid input; error.details.errors names every field (JSON pointer) and rule"
                 }
-                "503" => "Configuration store unavailable; nothing was written",
+                "503" => "Configuration store unavailable, nothing was written (STORE_UNAVAILABLE); the depth analyzer plugin is not running (PLUGIN_UNAVAILABLE); not ready (NOT_READY, the readiness document in error.details)",
                 _ => "Error",
             };
             (

@@ -1,13 +1,13 @@
 //! `GET /api/v1/strategies/{strategy_id}/performance`: the live scorecard of a strategy's published signals
 //! (the scorer's statistics per horizon, for one symbol or all, over a window of event time).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use strategy_sdk::FieldError;
 
 use crate::api::envelope::{ok, ApiResponse};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ApiPath, ApiQuery};
 use crate::api::AppState;
 use crate::scoring::live::Performance;
 
@@ -46,8 +46,8 @@ pub fn window_of(text: Option<&str>) -> Result<i64, ApiError> {
 /// `GET /api/v1/strategies/{strategy_id}/performance?window=1h&symbol=`
 pub async fn performance(
     State(state): State<AppState>,
-    Path(strategy_id): Path<String>,
-    Query(q): Query<PerformanceQuery>,
+    ApiPath(strategy_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PerformanceQuery>,
 ) -> Result<Json<ApiResponse<Performance>>, ApiError> {
     let strategy = crate::api::strategies::find(&state, &strategy_id)?;
     let window_ms = window_of(q.window.as_deref())?;

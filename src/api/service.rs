@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::metrics::resident_memory_bytes;
 
@@ -68,8 +69,9 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(health_doc(&state)))
 }
 
-/// `GET /ready` — 200 once the registry is loaded, the pipeline runs and the source is connected; 503 otherwise.
-pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /ready` — 200 with the readiness document once the registry is loaded, the pipeline runs and the source is
+/// connected; otherwise 503 `NOT_READY` with the reason as message and the same document as `details`.
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let pipeline = state.live.pipeline_running.load(Ordering::Relaxed);
     let source = state.live.source_connected.load(Ordering::Relaxed);
     let failure = state.live.failure();
@@ -103,12 +105,22 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "config_store": store,
         "health_status": health_doc(&state),
     });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+    if ready {
+        return Ok(Json(body));
+    }
+    Err(ApiError::NotReady {
+        reason: reason.unwrap_or_else(|| not_ready_reason(pipeline, source)),
+        readiness: body,
+    })
+}
+
+/// The reason of a 503 when no failure or store outage explains it.
+fn not_ready_reason(pipeline: bool, source: bool) -> String {
+    match (pipeline, source) {
+        (false, _) => "the processing pipeline is not running yet".into(),
+        (true, false) => "the market data source is not connected".into(),
+        (true, true) => "not ready".into(),
+    }
 }
 
 /// `GET /info` — configuration, source and strategies (enabled, data status, effective parameters).

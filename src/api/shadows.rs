@@ -1,8 +1,7 @@
 //! Shadow parameter sets over HTTP: `GET|POST /api/v1/strategies/{id}/shadows`,
 //! `DELETE …/shadows/{name}`, `POST …/shadows/{name}/promote`. Writes need the token like every config write.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
@@ -10,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::config::{authorize, changed_by_of, issuer_of};
 use crate::api::envelope::{ok, ApiResponse};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::api::performance::window_of;
 use crate::api::AppState;
 use crate::config::merge::{WriteMode, Writer};
@@ -118,8 +117,8 @@ fn shadow_name(raw: &str) -> Result<String, ApiError> {
 /// set's.
 pub async fn list(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<ShadowsQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ShadowsQuery>,
 ) -> ApiResult {
     let s = crate::api::strategies::find(&state, &id)?;
     let window_ms = window_of(q.window.as_deref())?;
@@ -166,11 +165,11 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Json<CreateShadowRequest>, JsonRejection>,
+    ApiPath(id): ApiPath<String>,
+    body: Result<ApiJson<CreateShadowRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<ApiResponse<Value>>), ApiError> {
     authorize(&state, &headers)?;
-    let Json(req) = body?;
+    let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&req.name)?;
     let by = changed_by_of(&req.changed_by)?;
@@ -191,7 +190,7 @@ pub async fn create(
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
 ) -> ApiResult {
     authorize(&state, &headers)?;
     let s = crate::api::strategies::find(&state, &id)?;
@@ -209,11 +208,11 @@ pub async fn delete(
 pub async fn promote(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((id, name)): Path<(String, String)>,
-    body: Result<Json<PromoteRequest>, JsonRejection>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
+    body: Result<ApiJson<PromoteRequest>, ApiError>,
 ) -> ApiResult {
     authorize(&state, &headers)?;
-    let Json(req) = body?;
+    let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&name)?;
     let by = changed_by_of(&req.changed_by)?;

@@ -1,12 +1,12 @@
 //! Strategy discovery endpoints, generated from the registry: list, schema, defaults.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::api::envelope::{ok, ApiResponse};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ApiPath};
 use crate::api::AppState;
 use crate::registry::RegisteredStrategy;
 
@@ -89,7 +89,7 @@ pub async fn list(State(state): State<AppState>) -> Json<ApiResponse<Vec<Strateg
 /// `metadata.json_schema` for schema-driven UIs.
 pub async fn schema(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApiResponse<Vec<ParameterSchemaItem>>>, ApiError> {
     let s = find(&state, &id)?;
     let items = s.all_fields().map(|name| parameter_item(s, name)).collect();
@@ -102,7 +102,7 @@ pub async fn schema(
 /// `GET /api/v1/strategies/{strategy_id}/defaults`
 pub async fn defaults(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApiResponse<Value>>, ApiError> {
     let s = find(&state, &id)?;
     Ok(ok(

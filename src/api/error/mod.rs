@@ -1,11 +1,20 @@
-//! The one place where errors become HTTP responses.
+//! The one place where errors become HTTP responses: every handler error is an [`ApiError`], every conversion into
+//! it is a `From` here, and every error answers the same JSON body
+//! (`{success: false, data: null, error: {code, message, details}, metadata: null}`; the rate limit keeps the
+//! original's body). Internal details are logged with an error id and never returned.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+mod extract;
+
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use strategy_sdk::FieldError;
+
+use crate::config::service::ConfigError;
 
 /// Every error an API handler can return.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +47,21 @@ pub enum ApiError {
     /// A backing store is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// A plugin an endpoint reads is not running (e.g. the depth analyzer for the market API).
+    #[error("the {0} plugin is not running")]
+    PluginUnavailable(&'static str),
+    /// A market symbol the depth analyzer does not track (or no longer does): the original's document
+    /// (`error`, `message`, `suggestion`) is kept whole in `details`.
+    #[error("{}", .0.error)]
+    NotTracked(plugin_depth_analyzer::NotTrackedResponse),
+    /// The host is not ready to serve traffic (`/ready`): `details` is the readiness document.
+    #[error("{reason}")]
+    NotReady {
+        /// Why (first failing check).
+        reason: String,
+        /// The readiness document (checks, source, store).
+        readiness: Value,
+    },
     /// A request body over the size limit.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -47,12 +71,17 @@ pub enum ApiError {
     /// Too many open live streams (`LIVE_MAX_CLIENTS`).
     #[error("{0}")]
     TooManyClients(String),
-    /// A conflict (e.g. nothing to restore).
+    /// A conflict with the stored state (e.g. a shadow name that is taken, or over the shadow limit).
     #[error("{0}")]
     Conflict(String),
-    /// Anything else.
+    /// Anything else: the detail is logged with an error id; the client sees only the id.
     #[error("{0}")]
     Internal(String),
+}
+
+/// The message a client sees for a 500: generic, with the id under which the detail was logged.
+fn internal_message(error_id: &str) -> String {
+    format!("internal error (error id {error_id}); the details are in the service log")
 }
 
 impl ApiError {
@@ -66,6 +95,11 @@ impl ApiError {
             }
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE"),
+            ApiError::PluginUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "PLUGIN_UNAVAILABLE")
+            }
+            ApiError::NotTracked(_) => (StatusCode::NOT_FOUND, "NOT_TRACKED"),
+            ApiError::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "NOT_READY"),
             ApiError::TooManyClients(_) => (StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CLIENTS"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
@@ -74,10 +108,13 @@ impl ApiError {
         }
     }
 
-    /// The JSON error object (`code`, `message`, `details`).
+    /// The JSON error object (`code`, `message`, `details`). A 500 says only that it happened (see
+    /// [`IntoResponse`]); this is the client-facing object of every other error.
     pub fn body(&self) -> Value {
         let (_, code) = self.parts();
         let details = match self {
+            ApiError::NotTracked(original) => json!(original),
+            ApiError::NotReady { readiness, .. } => readiness.clone(),
             ApiError::Validation(errors) => json!({ "errors": errors }),
             ApiError::BadRequest { field: Some(f), .. } => {
                 json!({ "errors": [{ "field": f, "rule": "format", "message": self.to_string() }] })
@@ -98,7 +135,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, _) = self.parts();
+        let (status, code) = self.parts();
+        if let ApiError::Internal(detail) = &self {
+            let error_id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(error_id, error = %detail, "API request failed");
+            let error = json!({ "code": code, "message": internal_message(&error_id),
+                                "details": { "error_id": error_id } });
+            let body = json!({ "success": false, "data": null, "error": error, "metadata": null });
+            return (status, Json(body)).into_response();
+        }
         if status.is_server_error() {
             tracing::warn!(error = %self, "API request failed");
         }
@@ -151,6 +196,29 @@ impl From<QueryRejection> for ApiError {
             code: "INVALID_QUERY",
             message: r.body_text(),
             field: field_from_serde_message(&r.body_text()).or_else(|| Some("query".into())),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::BadRequest {
+            code: "INVALID_PATH",
+            message: r.body_text(),
+            field: Some("path".into()),
+        }
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::NotFound(m) => ApiError::NotFound(m),
+            ConfigError::Validation(errors) => ApiError::Validation(errors),
+            ConfigError::Unavailable(m) => ApiError::Unavailable(m),
+            ConfigError::RateLimited(d) => ApiError::RateLimited(d),
+            ConfigError::Conflict(m) => ApiError::Conflict(m),
+            ConfigError::Internal(m) => ApiError::Internal(m),
         }
     }
 }
