@@ -18,8 +18,17 @@ use serde_json::{json, Value};
 const TOKEN: &str = "tuning-token";
 const SKEW: &str = "/api/v1/strategies/orderbook_skew";
 
-/// Publishes the recording's depth lines in a loop (event times shifted forward each round) until stopped.
+/// Publishes the recording's depth lines in a loop (event times shifted forward an hour each round) until stopped.
 fn spawn_feeder(client: async_nats::Client, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    spawn_feeder_every(client, stop, 3_600_000)
+}
+
+/// [`spawn_feeder`] shifting each round by `step_ms` of event time.
+fn spawn_feeder_every(
+    client: async_nats::Client,
+    stop: Arc<AtomicBool>,
+    step_ms: i64,
+) -> tokio::task::JoinHandle<()> {
     let lines = depth_lines(400);
     tokio::spawn(async move {
         let mut offset = 0i64;
@@ -35,7 +44,7 @@ fn spawn_feeder(client: async_nats::Client, stop: Arc<AtomicBool>) -> tokio::tas
                     .await;
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            offset += 3_600_000;
+            offset += step_ms;
         }
     })
 }
@@ -456,4 +465,61 @@ async fn replicas_acknowledge_the_version_they_apply() {
     if let Ok(c) = mongodb::Client::with_uri_str(&uri).await {
         let _ = c.database(&db).drop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_safeguard_rollback_is_named_in_the_health_verdict() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let db = common::fresh_config_db();
+    let mut s = nats_settings(&url, &db);
+    s.health_verdict_interval_seconds = 0.5;
+    let h = TestHost::start(s, env_of(&[])).await;
+    h.wait_ready(10).await;
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut verdicts = client
+        .subscribe("evaluator.realtime-strategies.verdict")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Event time runs on continuously (10 minutes per round of 400 books), so an hour passes in six rounds.
+    let feeder = spawn_feeder_every(client.clone(), stop.clone(), 600_000);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // No minimum interval under a budget of 2 signals per hour: broken within moments of replayed event time.
+    let (st, b) = h
+        .send(
+            Method::POST,
+            &format!("{SKEW}/config"),
+            Some(
+                json!({"parameters": {"min_signal_interval_seconds": 0}, "changed_by": "quant",
+                        "safeguard": {"max_signals_per_hour": 5}}),
+            ),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    wait_for("the rollback", 60, || async {
+        let (_, g) = h.get_json("/api/v1/safeguards").await;
+        g["data"][0]["state"] == "rolled_back"
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let msg = tokio::time::timeout_at(deadline.into(), verdicts.next())
+            .await
+            .expect("a verdict naming the rollback")
+            .unwrap();
+        let v: Value = serde_json::from_slice(&msg.payload).unwrap();
+        if v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("safeguard rolled back orderbook_skew")
+        {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = feeder.await;
+    h.shutdown().await;
 }
