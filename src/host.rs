@@ -114,7 +114,7 @@ impl Host {
                 )) as Box<dyn strategy_sdk::StrategyRunner>
             })
             .collect();
-        let mut readers = Vec::new();
+        let mut readers = strategy_sdk::PluginReaders::default();
         let max_lag_ms = Arc::new(std::sync::atomic::AtomicI64::new(-1));
         let mut plugins: Vec<(
             Box<dyn strategy_sdk::Plugin>,
@@ -124,9 +124,7 @@ impl Host {
             .iter()
             .map(|p| {
                 let plugin = (p.build)();
-                if let Some(r) = plugin.reader() {
-                    readers.push((p.id, r));
-                }
+                plugin.register_readers(&mut readers);
                 (plugin, p.consumes)
             })
             .collect();

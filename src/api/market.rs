@@ -22,14 +22,14 @@ fn field_error(e: QueryError) -> FieldError {
     }
 }
 
-/// The analyzer's reader, or 503 when the plugin is not linked.
+/// The analyzer's reader (typed, found by its type), or 503 `PLUGIN_UNAVAILABLE` when the plugin is not running.
 pub fn reader(state: &AppState) -> Result<Arc<MetricsReader>, ApiError> {
     state
         .plugin_readers
-        .iter()
-        .find(|(id, _)| *id == "depth_analyzer")
-        .and_then(|(_, handle)| MetricsReader::from_any(handle))
-        .ok_or(ApiError::PluginUnavailable("depth_analyzer"))
+        .get::<MetricsReader>()
+        .ok_or(ApiError::PluginUnavailable(
+            plugin_depth_analyzer::PLUGIN_ID,
+        ))
 }
 
 /// `GET /api/v1/metrics/depth/{symbol}`

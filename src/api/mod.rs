@@ -14,7 +14,6 @@ pub mod service;
 pub mod shadows;
 pub mod strategies;
 
-use std::any::Any;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -51,8 +50,8 @@ pub struct AppState {
     pub replicas: Arc<crate::config::replicas::Replicas>,
     /// Ids of strategies enabled by their environment switch at start-up (`STRATEGY_ENABLED_<ID>`).
     pub enabled: Arc<BTreeSet<&'static str>>,
-    /// Read handles of plugins, by plugin id.
-    pub plugin_readers: Arc<Vec<(&'static str, Arc<dyn Any + Send + Sync>)>>,
+    /// Read handles of plugins, by type (`plugin_readers.get::<plugin_depth_analyzer::MetricsReader>()`).
+    pub plugin_readers: Arc<strategy_sdk::PluginReaders>,
     /// Live streams: client cap and the shared market snapshot.
     pub live_hub: Arc<live::LiveHub>,
 }

@@ -6,36 +6,44 @@
 //! the 1m/5m/15m trend views. All timing (history windows, expiry) is event time.
 //!
 //! - [`DepthAnalyzer`] is the `Plugin` the host drives (`on_event`, `tick`).
-//! - [`MetricsReader`] is what `Plugin::reader()` hands out (type-erased as `Arc<dyn Any + Send + Sync>`; recover
-//!   it with [`MetricsReader::from_any`]). Its `depth`, `pressure`, `summary` and `all` methods return documents
-//!   that serialize to the original service's JSON shapes, so the HTTP routes stay thin.
-//! - Query parsing: [`Timeframe`] (`FromStr`) and [`AllMetricsQuery::from_pairs`], both failing with
+//! - [`MetricsReader`] is the read handle the plugin registers in `strategy_sdk::PluginReaders`; the host gets it
+//!   typed with `readers.get::<MetricsReader>()`. Its `depth`, `pressure`, `summary` and `all` methods return the
+//!   documents of `documents.rs`, which serialize to the original service's JSON shapes, so the HTTP routes stay
+//!   thin.
+//! - Query parsing (`query.rs`): [`Timeframe`] (`FromStr`) and [`AllMetricsQuery::from_pairs`], both failing with
 //!   [`QueryError`] (field, rule, message) for a 422.
+//! - Modules: `cell` (the per-symbol cells writer and reader share), `store` (the plugin, writer side), `reader`,
+//!   `query`, `documents`, `config`, `metrics` (the per-book computation), `history` (the pressure ring).
 //!
 //! See this crate's README for formulas, the fixes relative to the original, memory layout and concurrency.
 
+mod cell;
+mod config;
+mod documents;
 mod history;
 mod metrics;
+mod query;
 mod reader;
 mod store;
 
+pub use config::{DepthAnalyzerConfig, DEFAULT_MAX_SYMBOLS, DEFAULT_TTL_MS, ENV_MAX_SYMBOLS};
+pub use documents::{
+    AllMetricsResponse, DepthMetricsResponse, Downsampling, FiltersApplied, ImbalanceBlock,
+    ImbalancePoint, IsoTime, LevelBlock, LiquidityBlock, MarketSentiment, MarketSummaryResponse,
+    NotTrackedResponse, Pagination, PressureBlock, PressureHistoryResponse, PressurePoint,
+    PressureSummary, QualityBlock, ReaderStats, SortApplied, SpreadBlock, StrongestLevels,
+    SummaryLiquidity, SymbolRow, SymbolRows, TopPressureSymbols, VwapBlock,
+};
 pub use history::{
     trend_of, History, Point, WindowStats, MAX_POINTS, RETENTION_MS, SLOT_MS, TREND_POINTS,
     TREND_THRESHOLD,
 };
 pub use metrics::{compute, round_dp, DepthMetrics, StrongLevel, Trend, SENTIMENT_THRESHOLD};
-pub use reader::{
-    AllMetricsQuery, AllMetricsResponse, DepthMetricsResponse, Downsampling, FiltersApplied,
-    ImbalanceBlock, ImbalancePoint, IsoTime, LevelBlock, LiquidityBlock, MarketSentiment,
-    MarketSummaryResponse, MetricsReader, NotTrackedResponse, Pagination, PressureBlock,
-    PressureHistoryResponse, PressurePoint, PressureSummary, QualityBlock, QueryError, ReaderStats,
-    SortApplied, SortBy, SortOrder, SpreadBlock, StrongestLevels, SummaryLiquidity, SymbolRow,
-    SymbolRows, Timeframe, TopPressureSymbols, VwapBlock, DEFAULT_LIMIT, MAX_LIMIT,
-    MAX_RETURNED_POINTS, TOP_SYMBOLS,
+pub use query::{
+    AllMetricsQuery, QueryError, SortBy, SortOrder, Timeframe, DEFAULT_LIMIT, MAX_LIMIT,
 };
-pub use store::{
-    DepthAnalyzer, DepthAnalyzerConfig, DEFAULT_MAX_SYMBOLS, DEFAULT_TTL_MS, ENV_MAX_SYMBOLS,
-};
+pub use reader::{MetricsReader, MAX_RETURNED_POINTS, TOP_SYMBOLS};
+pub use store::DepthAnalyzer;
 
 use strategy_sdk::{Plugin, PluginDescriptor, StreamKind};
 

@@ -1,4 +1,5 @@
-//! The plugin (writer side) and the per-symbol cells it shares with [`MetricsReader`](crate::MetricsReader).
+//! The plugin (writer side): settings, and the per-symbol cells (see [`crate::cell`]) it writes for
+//! [`MetricsReader`](crate::MetricsReader).
 //!
 //! Concurrency: every symbol lives in its own [`SymbolCell`] behind a `parking_lot::Mutex`. The processing task
 //! computes a book's metrics without any lock, then locks the cell only to store them and push one history point
@@ -8,114 +9,20 @@
 //! the processing task finds its cells through its own `Vec` indexed by the host's dense symbol id, so the
 //! steady-state hot path never touches the directory.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use strategy_sdk::{EventContext, MarketEvent, Plugin};
+use strategy_sdk::{EventContext, MarketEvent, Plugin, PluginReaders};
 
-use crate::history::{History, Point};
-use crate::metrics::{compute, DepthMetrics};
+use crate::cell::{Shared, SymbolCell, SymbolData};
+use crate::config::DepthAnalyzerConfig;
+use crate::metrics::compute;
 use crate::reader::MetricsReader;
 
-/// Default number of symbols tracked at once (the original was configured for 100).
-pub const DEFAULT_MAX_SYMBOLS: usize = 1000;
-/// Default time after which a symbol without depth update expires (5 minutes, as the original).
-pub const DEFAULT_TTL_MS: i64 = 5 * 60 * 1000;
-/// Environment variable overriding [`DEFAULT_MAX_SYMBOLS`] when the plugin is built by the registry.
-pub const ENV_MAX_SYMBOLS: &str = "DEPTH_ANALYZER_MAX_SYMBOLS";
 /// Highest dense symbol id the plugin indexes directly (guards against a corrupt id).
 const MAX_SYMBOL_INDEX: usize = 1 << 20;
-
-/// Plugin settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DepthAnalyzerConfig {
-    /// Most symbols tracked at once; events of further symbols are ignored (and counted) until one expires.
-    pub max_symbols: usize,
-    /// A symbol whose last depth update is older than this (event time) is dropped at the next `tick`.
-    pub ttl_ms: i64,
-}
-
-impl Default for DepthAnalyzerConfig {
-    fn default() -> Self {
-        Self {
-            max_symbols: DEFAULT_MAX_SYMBOLS,
-            ttl_ms: DEFAULT_TTL_MS,
-        }
-    }
-}
-
-impl DepthAnalyzerConfig {
-    /// Defaults, with `max_symbols` from [`ENV_MAX_SYMBOLS`] when it is set to a positive integer.
-    pub fn from_env() -> Self {
-        let mut c = Self::default();
-        if let Some(n) = std::env::var(ENV_MAX_SYMBOLS)
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|n| *n > 0)
-        {
-            c.max_symbols = n;
-        }
-        c
-    }
-}
-
-/// What a symbol's cell holds.
-#[derive(Debug, Default)]
-pub(crate) struct SymbolData {
-    /// Metrics of the newest book.
-    pub current: DepthMetrics,
-    /// Event time of the newest book.
-    pub last_update_ms: i64,
-    /// Pressure/imbalance history.
-    pub history: History,
-}
-
-impl SymbolData {
-    fn update(&mut self, m: DepthMetrics, t_ms: i64) {
-        let mut t = t_ms;
-        if let Some(last) = self.history.last_time() {
-            if t < last {
-                if last - t > crate::history::RETENTION_MS {
-                    // The clock went back by more than the retention: start a new timeline.
-                    self.history.clear();
-                } else {
-                    // Slightly out of order: keep the ring ordered by folding it into the newest slot.
-                    t = last;
-                }
-            }
-        }
-        self.current = m;
-        self.last_update_ms = t;
-        self.history.push(Point {
-            t_ms: t,
-            pressure: m.net_pressure as f32,
-            imbalance: m.imbalance_ratio as f32,
-        });
-    }
-}
-
-/// One tracked symbol.
-#[derive(Debug)]
-pub(crate) struct SymbolCell {
-    pub name: Box<str>,
-    pub data: Mutex<SymbolData>,
-}
-
-/// State shared between one plugin instance and its readers.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub config: DepthAnalyzerConfig,
-    pub directory: RwLock<BTreeMap<Box<str>, Arc<SymbolCell>>>,
-    /// Events ignored because the symbol limit was reached.
-    pub rejected_events: AtomicU64,
-    /// Symbols expired so far.
-    pub expired_symbols: AtomicU64,
-    /// Newest event time seen by `tick` (used as the summary time when no symbol is tracked).
-    pub last_tick_ms: AtomicI64,
-}
 
 /// The depth analyzer plugin: computes [`DepthMetrics`] for every depth event and keeps per-symbol history.
 #[derive(Debug)]
@@ -152,7 +59,7 @@ impl DepthAnalyzer {
         }
     }
 
-    /// The typed read handle (what [`Plugin::reader`] returns type-erased).
+    /// The typed read handle (what [`Plugin::register_readers`] registers).
     pub fn metrics_reader(&self) -> MetricsReader {
         MetricsReader::from_shared(Arc::clone(&self.shared))
     }
@@ -229,8 +136,8 @@ impl Plugin for DepthAnalyzer {
         }
     }
 
-    fn reader(&self) -> Option<Arc<dyn Any + Send + Sync>> {
-        Some(Arc::new(self.metrics_reader()))
+    fn register_readers(&self, readers: &mut PluginReaders) {
+        readers.insert(Arc::new(self.metrics_reader()));
     }
 
     fn forget(&mut self, symbol: strategy_sdk::SymbolId) {

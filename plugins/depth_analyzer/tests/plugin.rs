@@ -48,7 +48,9 @@ impl Driver {
     }
 
     fn reader(&self) -> Arc<MetricsReader> {
-        MetricsReader::from_any(&self.plugin.reader().unwrap()).unwrap()
+        let mut readers = strategy_sdk::PluginReaders::default();
+        self.plugin.register_readers(&mut readers);
+        readers.get::<MetricsReader>().unwrap()
     }
 }
 
@@ -77,15 +79,16 @@ fn keys(v: &Value) -> Vec<String> {
 }
 
 #[test]
-fn is_registered_and_reader_downcasts() {
+fn is_registered_and_registers_its_typed_reader() {
     let d = strategy_sdk::registry::plugins()
         .find(|p| p.id == PLUGIN_ID)
         .expect("registered");
     assert_eq!(d.consumes, &[strategy_sdk::StreamKind::Depth]);
     let p = (d.build)();
-    let any = p.reader().unwrap();
-    assert!(MetricsReader::from_any(&any).is_some());
-    assert!(any.downcast::<MetricsReader>().is_ok());
+    let mut readers = strategy_sdk::PluginReaders::default();
+    p.register_readers(&mut readers);
+    assert_eq!(readers.len(), 1);
+    assert!(readers.get::<MetricsReader>().is_some());
 }
 
 #[test]

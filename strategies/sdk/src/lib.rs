@@ -32,7 +32,7 @@ pub use cooldown::{Cooldown, EventWindow};
 pub use descriptor::{EnvVar, PluginDescriptor, StrategyDescriptor};
 pub use event::{DepthBook, EventContext, Level, MarketEvent, StreamKind, SymbolId, Ticker, Trade};
 pub use params::{FieldError, Rules, StrategyParams};
-pub use plugin::Plugin;
+pub use plugin::{Plugin, PluginReaders};
 pub use signal::{Action, Signal, SignalSink};
 pub use strategy::{DataStatus, FeedTask, ParamsUpdate, Strategy, StrategyRunner};
 

@@ -1,6 +1,7 @@
 //! Built-in plugins: event consumers that feed the API rather than publish signals.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::event::{EventContext, MarketEvent, SymbolId};
@@ -10,10 +11,8 @@ pub trait Plugin: Send {
     /// Handles one event.
     fn on_event(&mut self, ctx: &EventContext<'_>, event: &MarketEvent<'_>);
 
-    /// A shared read handle for the API (downcast by the host to the plugin's reader type).
-    fn reader(&self) -> Option<Arc<dyn Any + Send + Sync>> {
-        None
-    }
+    /// Puts this plugin's shared read handles (if any) into `readers`, where the host's API finds them by type.
+    fn register_readers(&self, _readers: &mut PluginReaders) {}
 
     /// Periodic housekeeping (expiry), called by the host about once a second with the latest event time.
     fn tick(&mut self, _now_ms: i64) {}
@@ -21,4 +20,42 @@ pub trait Plugin: Send {
     /// Frees everything kept for `symbol` (idle for `SYMBOL_IDLE_SECONDS`); its id may be reused for another
     /// symbol.
     fn forget(&mut self, _symbol: SymbolId) {}
+}
+
+/// The read handles plugins hand to the host, keyed by their type: the API asks for
+/// `readers.get::<plugin_x::Reader>()` and gets that type back (no id strings, no downcast at the call site).
+#[derive(Default, Clone)]
+pub struct PluginReaders {
+    by_type: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl PluginReaders {
+    /// Stores `reader` under its type (a second reader of the same type replaces the first).
+    pub fn insert<T: Any + Send + Sync>(&mut self, reader: Arc<T>) {
+        self.by_type.insert(TypeId::of::<T>(), reader);
+    }
+
+    /// The reader of type `T`, when a plugin registered one.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let handle = self.by_type.get(&TypeId::of::<T>())?;
+        Arc::clone(handle).downcast::<T>().ok()
+    }
+
+    /// Number of registered readers.
+    pub fn len(&self) -> usize {
+        self.by_type.len()
+    }
+
+    /// Whether no plugin registered a reader.
+    pub fn is_empty(&self) -> bool {
+        self.by_type.is_empty()
+    }
+}
+
+impl std::fmt::Debug for PluginReaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginReaders")
+            .field("readers", &self.by_type.len())
+            .finish()
+    }
 }
