@@ -14,21 +14,7 @@ use serde_json::{json, Value};
 
 const SKEW: &str = "/api/v1/strategies/orderbook_skew";
 
-fn mongo_uri() -> Option<String> {
-    let uri = std::env::var("TEST_MONGODB_URI")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if uri.is_none() {
-        // In CI a missing server is a failure, never a silent pass.
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-        assert!(
-            !ci,
-            "TEST_MONGODB_URI is not set but CI is: start the MongoDB-compatible server (tests/run.sh does)"
-        );
-        eprintln!("TEST_MONGODB_URI is not set (run tests/run.sh): skipping this MongoDB test");
-    }
-    uri
-}
+use common::mongo_uri;
 
 fn fresh_db() -> String {
     format!("rs_test_{}", uuid::Uuid::new_v4().simple())
@@ -349,8 +335,11 @@ async fn mongodb_stopped_mid_run_reads_keep_working_writes_503_then_recover() {
         "nothing half-applied"
     );
     let (_, ready) = h.get_json("/ready").await;
-    assert_eq!(ready["checks"]["config_store_available"], false);
-    assert_eq!(ready["config_store"]["available"], false);
+    assert_eq!(
+        common::readiness(&ready)["checks"]["config_store_available"],
+        false
+    );
+    assert_eq!(common::readiness(&ready)["config_store"]["available"], false);
     let (_, info) = h.get_json("/info").await;
     assert_eq!(info["config_store"]["available"], false);
     assert!(info["config_store"]["serving"]
@@ -374,7 +363,10 @@ async fn mongodb_stopped_mid_run_reads_keep_working_writes_503_then_recover() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (_, ready) = h.get_json("/ready").await;
-    assert_eq!(ready["checks"]["config_store_available"], true);
+    assert_eq!(
+        common::readiness(&ready)["checks"]["config_store_available"],
+        true
+    );
     let (_, a) = h.get_json(&format!("{SKEW}/audit")).await;
     assert_eq!(a["metadata"]["count"], 2);
     h.shutdown().await;

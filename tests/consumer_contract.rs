@@ -58,26 +58,9 @@ fn tune(params: Value) -> Value {
     json!({"parameters": params, "changed_by": "petrosa-cio:orderbook_skew", "reason": "cio tune", "validate_only": false})
 }
 
-/// Publishes the recording's depth lines in a loop (event times shifted forward each round) until stopped.
+/// Publishes the recording's depth lines in a loop (event times shifted forward an hour each round) until stopped.
 fn spawn_feeder(client: async_nats::Client, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
-    let lines = depth_lines(400);
-    tokio::spawn(async move {
-        let mut offset = 0i64;
-        while !stop.load(Ordering::Relaxed) {
-            for line in &lines {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let shifted =
-                    realtime_strategies::runtime::source::shift_times(line, offset).unwrap();
-                let _ = client
-                    .publish("binance.websocket.data", shifted.into())
-                    .await;
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            offset += 3_600_000;
-        }
-    })
+    common::spawn_depth_feeder(client, stop, 3_600_000, Duration::from_millis(2))
 }
 
 /// Signals received with their arrival time, for `window`.
@@ -338,19 +321,7 @@ async fn the_cio_tunes_pauses_and_resumes_a_strategy() {
     h.shutdown().await;
 }
 
-fn mongo_uri() -> Option<String> {
-    let uri = std::env::var("TEST_MONGODB_URI")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if uri.is_none() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "TEST_MONGODB_URI must be set under CI (tests/run.sh starts the server)"
-        );
-        eprintln!("TEST_MONGODB_URI is not set (run tests/run.sh): skipping this MongoDB test");
-    }
-    uri
-}
+use common::mongo_uri;
 
 async fn limited_host(uri: &str, db: &str) -> TestHost {
     TestHost::start(

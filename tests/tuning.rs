@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{depth_lines, env_of, settings, NatsServer, TestHost};
+use common::{env_of, settings, NatsServer, TestHost};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -29,24 +29,7 @@ fn spawn_feeder_every(
     stop: Arc<AtomicBool>,
     step_ms: i64,
 ) -> tokio::task::JoinHandle<()> {
-    let lines = depth_lines(400);
-    tokio::spawn(async move {
-        let mut offset = 0i64;
-        while !stop.load(Ordering::Relaxed) {
-            for line in &lines {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let shifted =
-                    realtime_strategies::runtime::source::shift_times(line, offset).unwrap();
-                let _ = client
-                    .publish("binance.websocket.data", shifted.into())
-                    .await;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            offset += step_ms;
-        }
-    })
+    common::spawn_depth_feeder(client, stop, step_ms, Duration::from_millis(1))
 }
 
 fn nats_settings(url: &str, db: &str) -> realtime_strategies::settings::Settings {

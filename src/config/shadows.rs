@@ -53,6 +53,19 @@ fn invalid(field: &str, rule: &str, message: String) -> ConfigError {
     }])
 }
 
+/// Field errors of a parameter document, pointed at `/parameters/…` of the request body.
+fn under_parameters(errors: Vec<FieldError>) -> ConfigError {
+    ConfigError::Validation(
+        errors
+            .into_iter()
+            .map(|e| FieldError {
+                field: format!("/parameters{}", e.field),
+                ..e
+            })
+            .collect(),
+    )
+}
+
 impl ShadowService {
     /// A service with no shadows loaded yet (see [`ShadowService::spawn_background`]).
     pub fn new(
@@ -87,17 +100,7 @@ impl ShadowService {
                 obj.insert(k.clone(), v.clone());
             }
         }
-        let params = s.check_complete(&merged).map_err(|errors| {
-            ConfigError::Validation(
-                errors
-                    .into_iter()
-                    .map(|e| FieldError {
-                        field: format!("/parameters{}", e.field),
-                        ..e
-                    })
-                    .collect(),
-            )
-        })?;
+        let params = s.check_complete(&merged).map_err(under_parameters)?;
         let host = HostParams::from_doc(&merged);
         Ok((merged, ParamsHandle(params), host))
     }
@@ -143,15 +146,7 @@ impl ShadowService {
         }
         let schema_errors = s.check_schema(&Value::Object(parameters.clone()));
         if !schema_errors.is_empty() {
-            return Err(ConfigError::Validation(
-                schema_errors
-                    .into_iter()
-                    .map(|e| FieldError {
-                        field: format!("/parameters{}", e.field),
-                        ..e
-                    })
-                    .collect(),
-            ));
+            return Err(under_parameters(schema_errors));
         }
         let symbols = match symbols {
             None => None,

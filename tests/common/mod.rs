@@ -432,3 +432,42 @@ pub fn mongo_uri() -> Option<String> {
     }
     uri
 }
+
+/// Publishes the recording's first 400 depth lines to `binance.websocket.data` in a loop until `stop`, one every
+/// `pause`, shifting event times forward by `step_ms` each round (per-symbol event time never runs backwards).
+pub fn spawn_depth_feeder(
+    client: async_nats::Client,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    step_ms: i64,
+    pause: Duration,
+) -> tokio::task::JoinHandle<()> {
+    use std::sync::atomic::Ordering;
+    let lines = depth_lines(400);
+    tokio::spawn(async move {
+        let mut offset = 0i64;
+        while !stop.load(Ordering::Relaxed) {
+            for line in &lines {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let shifted =
+                    realtime_strategies::runtime::source::shift_times(line, offset).unwrap();
+                let _ = client
+                    .publish("binance.websocket.data", shifted.into())
+                    .await;
+                tokio::time::sleep(pause).await;
+            }
+            offset += step_ms;
+        }
+    })
+}
+
+/// The readiness document of a `/ready` answer: the body itself when ready (200), the error's `details` when not
+/// (503 with the one error body shape).
+pub fn readiness(body: &serde_json::Value) -> &serde_json::Value {
+    if body["error"]["details"].is_object() {
+        &body["error"]["details"]
+    } else {
+        body
+    }
+}
