@@ -115,6 +115,9 @@ fn readme_documents_every_setting() {
         .into_iter()
         .map(|v| (v, "src/settings.rs".to_owned()))
         .collect();
+    for (v, from) in registry_vars(&registry) {
+        required.entry(v).or_insert(from);
+    }
     for (v, file) in scanned_vars() {
         required.entry(v).or_insert(file);
     }

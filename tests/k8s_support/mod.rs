@@ -223,27 +223,16 @@ pub fn is_env_name(lit: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Production source files: the host (`src/`, without `src/bin/` tools), plugins and strategies (without the
-/// SDK's `testing` module); each file cut at its first `#[cfg(test)]`.
+/// The host's production source files (`src/`, without `src/bin/` tools), each cut at its first `#[cfg(test)]`.
+/// Plugins and strategies are not scanned: they declare the variables they read in their descriptors
+/// ([`registry_vars`]).
 pub fn production_sources() -> Vec<(String, String)> {
     let mut files = Vec::new();
     walk(&root().join("src"), &mut files);
-    for group in ["plugins", "strategies"] {
-        for krate in std::fs::read_dir(root().join(group))
-            .unwrap()
-            .filter_map(Result::ok)
-        {
-            let src = krate.path().join("src");
-            if src.is_dir() {
-                walk(&src, &mut files);
-            }
-        }
-    }
     files
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "rs"))
         .filter(|p| !p.starts_with(root().join("src/bin")))
-        .filter(|p| p.file_name().is_some_and(|n| n != "testing.rs"))
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
             let cut = text.find("#[cfg(test)]").unwrap_or(text.len());
@@ -252,7 +241,30 @@ pub fn production_sources() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Variables read directly by name: the first argument of `env::var(..)`, `env::var_os(..)` or of a lookup
+/// Variables the registry declares: each plugin's `env` and each strategy's `feed_env` (parameters and switches
+/// are added by [`code_vars`] from the strategies' fields).
+pub fn registry_vars(registry: &Registry) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for p in registry.plugins() {
+        for e in p.env {
+            out.insert(
+                e.name.to_owned(),
+                format!("plugin {} ({})", p.id, e.meaning),
+            );
+        }
+    }
+    for st in registry.strategies() {
+        for e in st.descriptor.feed_env {
+            out.insert(
+                e.name.to_owned(),
+                format!("strategy {} feed ({})", st.id(), e.meaning),
+            );
+        }
+    }
+    out
+}
+
+/// Variables the host's own code (`src/`) reads directly by name: the first argument of `env::var(..)`, `env::var_os(..)` or of a lookup
 /// closure (`get(..)`, `ms(..)`, `lookup(..)`) when it is an upper-case literal, or an upper-case `const`
 /// holding one (`std::env::var(ENV_MAX_SYMBOLS)`).
 pub fn scanned_vars() -> BTreeMap<String, String> {
@@ -332,6 +344,9 @@ pub fn code_vars(registry: &Registry) -> BTreeMap<String, String> {
                 format!("strategy {} parameter {f}", st.id()),
             );
         }
+    }
+    for (v, from) in registry_vars(registry) {
+        out.entry(v).or_insert(from);
     }
     for (v, file) in scanned_vars() {
         out.entry(v).or_insert(file);

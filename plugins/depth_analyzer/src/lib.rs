@@ -45,7 +45,7 @@ pub use query::{
 pub use reader::{MetricsReader, MAX_RETURNED_POINTS, TOP_SYMBOLS};
 pub use store::DepthAnalyzer;
 
-use strategy_sdk::{Plugin, PluginDescriptor, StreamKind};
+use strategy_sdk::{EnvSetting, Plugin, PluginDescriptor, StreamKind};
 
 /// Plugin id (also the key of its reader in the host).
 pub const PLUGIN_ID: &str = "depth_analyzer";
@@ -61,5 +61,9 @@ strategy_sdk::register_plugin!(PluginDescriptor {
     description: "Order-book depth metrics per symbol (imbalance, pressure, liquidity, spread, VWAP, strongest \
                   levels) with 15 minutes of pressure history, behind /api/v1/metrics",
     consumes: &[StreamKind::Depth],
+    env: &[EnvSetting {
+        name: ENV_MAX_SYMBOLS,
+        meaning: "symbols the depth analyzer tracks at most",
+    }],
     build,
 });

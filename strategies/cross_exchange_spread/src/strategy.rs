@@ -76,6 +76,7 @@ impl Strategy for CrossExchangeSpread {
         "Monitors price differences across exchanges to identify arbitrage opportunities";
     const CATEGORY: &'static str = "market_logic";
     const CONSUMES: &'static [StreamKind] = &[StreamKind::Ticker, StreamKind::Trade];
+    const FEED_ENV: &'static [strategy_sdk::EnvSetting] = crate::feed::ENV;
     const ENV_VARS: &'static [strategy_sdk::EnvVar] = &[
         strategy_sdk::EnvVar {
             field: "spread_threshold_percent",

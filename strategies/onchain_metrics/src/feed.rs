@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde::Deserialize;
+use strategy_sdk::EnvSetting;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -59,6 +60,31 @@ impl Default for FeedConfig {
     }
 }
 
+/// Every environment variable [`FeedConfig::from_lookup`] reads (declared in the strategy's descriptor as
+/// `FEED_ENV`; a read of an undeclared name fails the debug assertion in `from_lookup`).
+pub const ENV: &[EnvSetting] = &[
+    EnvSetting {
+        name: "ONCHAIN_METRICS_BASE_URL",
+        meaning: "blockchain.info charts base URL",
+    },
+    EnvSetting {
+        name: "ONCHAIN_METRICS_POLL_INTERVAL_MS",
+        meaning: "poll interval (ms)",
+    },
+    EnvSetting {
+        name: "ONCHAIN_METRICS_TIMEOUT_MS",
+        meaning: "request timeout (ms)",
+    },
+    EnvSetting {
+        name: "ONCHAIN_METRICS_BREAKER_FAILURES",
+        meaning: "consecutive failures that open the circuit",
+    },
+    EnvSetting {
+        name: "ONCHAIN_METRICS_BREAKER_COOLDOWN_MS",
+        meaning: "how long an open circuit stays open (ms)",
+    },
+];
+
 impl FeedConfig {
     /// The configuration from the process environment.
     pub fn from_env() -> Self {
@@ -67,6 +93,13 @@ impl FeedConfig {
 
     /// The configuration from any variable lookup (unset or unparsable values keep their defaults).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| {
+            debug_assert!(
+                ENV.iter().any(|e| e.name == k),
+                "{k} is not declared in ENV"
+            );
+            get(k)
+        };
         let mut c = Self::default();
         let ms = |k: &str| {
             get(k)

@@ -94,6 +94,7 @@ impl Strategy for OnchainMetrics {
     const CATEGORY: &'static str = "market_logic";
     const CONSUMES: &'static [StreamKind] = &[StreamKind::Ticker];
     const ENABLED_BY_DEFAULT: bool = false;
+    const FEED_ENV: &'static [strategy_sdk::EnvSetting] = crate::feed::ENV;
     const ENV_VARS: &'static [EnvVar] = &[
         EnvVar {
             field: "min_signal_interval",

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::event::StreamKind;
+use crate::feed::EnvSetting;
 use crate::params::{FieldError, StrategyParams};
 use crate::plugin::Plugin;
 use crate::strategy::{ErasedParams, Runner, Strategy, StrategyRunner};
@@ -38,6 +39,8 @@ pub struct StrategyDescriptor {
     pub cross_symbol: bool,
     /// Explicit environment variable names.
     pub env_vars: &'static [EnvVar],
+    /// Environment variables its external feed reads (see [`Strategy::FEED_ENV`]).
+    pub feed_env: &'static [EnvSetting],
     /// JSON Schema (2020-12) of the parameters.
     pub schema: fn() -> schemars::Schema,
     /// Default parameters as JSON.
@@ -64,6 +67,7 @@ impl StrategyDescriptor {
             enabled_by_default: S::ENABLED_BY_DEFAULT,
             cross_symbol: S::CROSS_SYMBOL,
             env_vars: S::ENV_VARS,
+            feed_env: S::FEED_ENV,
             schema: schema_of::<S::Params>,
             defaults: defaults_of::<S::Params>,
             check: check_of::<S::Params>,
@@ -131,6 +135,8 @@ pub struct PluginDescriptor {
     pub description: &'static str,
     /// Consumed stream kinds.
     pub consumes: &'static [StreamKind],
+    /// Environment variables the plugin reads.
+    pub env: &'static [EnvSetting],
     /// Builds the plugin.
     pub build: fn() -> Box<dyn Plugin>,
 }

@@ -8,6 +8,16 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// An environment variable a feed or plugin reads, declared in its descriptor so the host (and the deployment
+/// tests) know every variable without reading source: `StrategyDescriptor::feed_env`, `PluginDescriptor::env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvSetting {
+    /// Variable name.
+    pub name: &'static str,
+    /// What it sets.
+    pub meaning: &'static str,
+}
+
 /// Exponential backoff and circuit-breaker settings (each feed chooses its own values).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BackoffPolicy {

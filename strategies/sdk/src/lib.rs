@@ -31,6 +31,7 @@ pub mod time;
 pub use cooldown::{Cooldown, EventWindow};
 pub use descriptor::{EnvVar, PluginDescriptor, StrategyDescriptor};
 pub use event::{DepthBook, EventContext, Level, MarketEvent, StreamKind, SymbolId, Ticker, Trade};
+pub use feed::EnvSetting;
 pub use params::{FieldError, Rules, StrategyParams};
 pub use plugin::{Plugin, PluginReaders};
 pub use signal::{Action, Signal, SignalSink};

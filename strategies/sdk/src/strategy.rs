@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::cooldown::Cooldown;
 use crate::descriptor::{EnvVar, StrategyDescriptor};
 use crate::event::{EventContext, MarketEvent, StreamKind, SymbolId};
+use crate::feed::EnvSetting;
 use crate::params::StrategyParams;
 use crate::signal::SignalSink;
 
@@ -61,6 +62,8 @@ pub trait Strategy: Send + Sync + Sized + 'static {
     const CROSS_SYMBOL: bool = false;
     /// Environment variable names for fields whose name is not `<ID>_<FIELD>` upper-cased (the original's names).
     const ENV_VARS: &'static [EnvVar] = &[];
+    /// Environment variables the strategy's external feed reads (URLs, intervals, breaker), outside its parameters.
+    const FEED_ENV: &'static [EnvSetting] = &[];
 
     /// Creates the strategy instance (shared handles for feeds live here).
     fn create() -> Self;
