@@ -1,5 +1,5 @@
 #!/bin/bash
-# Usage (from the workspace, after `cargo build --release --bins`): COUNT=300000 RATE=60000 SHARDS="1 2 4" scripts/shard-cpu.sh
+# Usage (from the workspace, after `cargo build --release --bins && cargo build --release -p rs-load`): COUNT=300000 RATE=60000 SHARDS="1 2 4" scripts/shard-cpu.sh
 # Starts nats-server on 127.0.0.1:4335, N replicas (SHARD_COUNT=N, SHARD_INDEX=i, HTTP ports 18100+i), replays
 # COUNT depth20 messages over 100 symbols with rs-load at RATE msg/s, prints each replica's CPU seconds and RSS.
 # CPU per replica with SHARD_COUNT=1,2,4 on the same 100-symbol depth20 stream (rs-load, 60k msg/s).
