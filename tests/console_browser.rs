@@ -1136,7 +1136,7 @@ async fn console_in_a_real_browser() {
         "the edit to be checked with the token",
         "return !document.querySelector('#token-dialog').open && !document.querySelector('#param-form .api-error') && \
          !document.querySelector('#save-btn').disabled",
-        20,
+        45,
     )
     .await;
     type_into(&c, "#reason-input", "longer lookback").await;
