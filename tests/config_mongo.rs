@@ -339,7 +339,10 @@ async fn mongodb_stopped_mid_run_reads_keep_working_writes_503_then_recover() {
         common::readiness(&ready)["checks"]["config_store_available"],
         false
     );
-    assert_eq!(common::readiness(&ready)["config_store"]["available"], false);
+    assert_eq!(
+        common::readiness(&ready)["config_store"]["available"],
+        false
+    );
     let (_, info) = h.get_json("/info").await;
     assert_eq!(info["config_store"]["available"], false);
     assert!(info["config_store"]["serving"]
