@@ -6,7 +6,6 @@
 
   const TOKEN_KEY = 'rs-console-token'; // sessionStorage: this tab only, never in a URL
   const AUTHOR_KEY = 'rs-console-author'; // localStorage: not a secret
-  const MAX_SIGNALS = 50;
 
   const $ = (sel, root) => (root || document).querySelector(sel);
   const enc = encodeURIComponent;
@@ -189,11 +188,6 @@
   function timeText(ts) {
     const d = parseTime(ts);
     return d ? d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : String(ts || '—');
-  }
-  /** hh:mm:ss (UTC) of a timestamp. */
-  function clockText(ts) {
-    const d = parseTime(ts);
-    return d ? d.toISOString().slice(11, 19) : '—';
   }
   function valueText(v) {
     if (v === undefined) return '(inherited)';
@@ -957,24 +951,9 @@
 
   /* --------------------------------------------------------------- signals */
 
+  /** Live signals go to the signal explorer (explorer.js), which owns the table. */
   function onSignal(sig) {
-    if (window.RSExplorer) { window.RSExplorer.add(sig); return; }
-    const tbody = $('#signal-table tbody');
-    const empty = tbody.querySelector('tr.empty');
-    if (empty) empty.remove();
-    const action = String(sig.action || sig.signal_type || '').toLowerCase();
-    const strategy = sig.strategy_id || sig.strategy || (sig.metadata && sig.metadata.strategy_id) || '—';
-    const name = sig.metadata && sig.metadata.strategy_name;
-    const shadow = typeof sig.shadow === 'string' ? sig.shadow : null;
-    const row = el('tr', { class: 'fresh signal' + (shadow ? ' shadow' : ''), 'data-strategy': strategy, 'data-symbol': sig.symbol, 'data-shadow': shadow || '' },
-      el('td', { title: timeText(sig.timestamp) }, clockText(sig.timestamp)),
-      el('td', { title: name || '' }, shadow ? strategy + ' (shadow ' + shadow + ', not published)' : strategy),
-      el('td', {}, sig.symbol || '—'),
-      el('td', { class: 'action-' + action }, action ? action.toUpperCase() : '—'),
-      el('td', { class: 'num' }, typeof sig.confidence === 'number' ? (sig.confidence * 100).toFixed(1) + '%' : '—'),
-      el('td', { class: 'num' }, num(sig.price, 6)));
-    tbody.prepend(row);
-    while (tbody.rows.length > MAX_SIGNALS) tbody.deleteRow(tbody.rows.length - 1);
+    if (window.RSExplorer) window.RSExplorer.add(sig);
   }
 
   /* ------------------------------------------------------------------ live */
