@@ -29,31 +29,59 @@ fn find_binary(env: &str, candidates: &[&str]) -> Option<String> {
 struct Driver {
     child: Child,
     url: String,
+    _log_dir: tempfile::TempDir,
 }
 
 impl Driver {
+    /// Starts chromedriver and waits for its `/status`. A driver that exits (its port taken between `free_port` and
+    /// its bind, say) is retried on another port; one that never answers fails the test with its own log.
     async fn start(binary: &str) -> Self {
-        let port = free_port();
-        // Its own process group, so the browsers it starts can be stopped with it even when a test fails.
-        let child = Command::new(binary)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = reqwest::get(format!("{url}/status")).await {
-                if r.status().is_success() {
-                    break;
+        let log_dir = tempfile::tempdir().expect("temp dir");
+        let log_path = log_dir.path().join("chromedriver.log");
+        let mut attempts = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let log = std::fs::File::create(&log_path).expect("chromedriver log file");
+            let log_err = log.try_clone().expect("chromedriver log file");
+            // Its own process group, so the browsers it starts can be stopped with it even when a test fails; no
+            // terminal on stdin, so a CI runner's tty cannot stop it.
+            let mut child = Command::new(binary)
+                .arg(format!("--port={port}"))
+                .process_group(0)
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(log_err)
+                .spawn()
+                .expect("chromedriver starts");
+            let url = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let exited = loop {
+                if let Ok(r) = reqwest::get(format!("{url}/status")).await {
+                    if r.status().is_success() {
+                        return Self {
+                            child,
+                            url,
+                            _log_dir: log_dir,
+                        };
+                    }
                 }
+                if let Ok(Some(status)) = child.try_wait() {
+                    break Some(status);
+                }
+                if Instant::now() >= deadline {
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            attempts.push(format!("port {port}: exit {exited:?}; log:\n{log_text}"));
+            if exited.is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self { child, url }
+        panic!("chromedriver did not start:\n{}", attempts.join("\n---\n"));
     }
 }
 
