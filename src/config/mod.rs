@@ -13,6 +13,7 @@ pub mod service;
 pub mod shadow_doc;
 pub mod shadows;
 pub mod store;
+pub mod updates;
 pub mod validity;
 
 use std::sync::Arc;

@@ -25,9 +25,9 @@ use crate::config::store::{
     iso, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, LayerCheck, Mutation,
     StoreError, StrategyDocs,
 };
+use crate::config::updates::{ParamsHandle, PipelineCommand};
 use crate::host_params::{HostParams, HostTable};
 use crate::registry::{RegisteredStrategy, Registry};
-use crate::runtime::pipeline::{ParamsHandle, PipelineCommand};
 
 /// Why a configuration operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -16,10 +16,10 @@ use tokio::task::JoinHandle;
 use crate::config::service::{ConfigError, ConfigService};
 use crate::config::shadow_doc::{check_name, ShadowDoc, MAX_SHADOWS_PER_STRATEGY};
 use crate::config::store::{now_ms, ConfigStore};
+use crate::config::updates::{ParamsHandle, PipelineCommand};
+use crate::config::updates::{ShadowCommand, ShadowRun};
 use crate::host_params::HostParams;
 use crate::registry::Registry;
-use crate::runtime::pipeline::{ParamsHandle, PipelineCommand};
-use crate::runtime::shadows::{ShadowCommand, ShadowRun};
 
 /// How often stored shadows are reloaded (picks up shadows created on other replicas, and retries a store that
 /// was down at start).

@@ -6,7 +6,6 @@ use std::time::Instant;
 use prometheus::{Histogram, IntCounter};
 
 use strategy_sdk::decode::{DecodeError, Decoder};
-use strategy_sdk::strategy::ErasedParams;
 use strategy_sdk::{
     EventContext, MarketEvent, ParamsUpdate, Plugin, Signal, SignalSink, StrategyRunner,
     StreamKind, SymbolId,
@@ -18,32 +17,7 @@ use crate::runtime::symbols::SymbolTable;
 
 pub mod prefilter;
 
-/// A change for the processing task, sent by the configuration layer.
-#[derive(Debug, Clone)]
-pub enum PipelineCommand {
-    /// New effective parameters for a strategy, globally (`symbol: None`) or for one symbol; `params: None` drops
-    /// a symbol's override.
-    Params {
-        /// Strategy id.
-        strategy: String,
-        /// Upper-case symbol, or `None` for the global parameters.
-        symbol: Option<String>,
-        /// The validated parameters.
-        params: Option<ParamsHandle>,
-    },
-    /// Starts, changes or stops a shadow parameter set.
-    Shadow(crate::runtime::shadows::ShadowCommand),
-}
-
-/// Validated parameters, type-erased (wrapper so the command is `Debug`).
-#[derive(Clone)]
-pub struct ParamsHandle(pub ErasedParams);
-
-impl std::fmt::Debug for ParamsHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ParamsHandle(..)")
-    }
-}
+pub use crate::config::updates::{ParamsHandle, PipelineCommand};
 
 /// What happened to one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,39 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use strategy_sdk::{ParamsUpdate, StrategyDescriptor};
+use strategy_sdk::ParamsUpdate;
 
+pub use crate::config::updates::{ShadowCommand, ShadowRun};
 use crate::host_params::HostParams;
-use crate::runtime::pipeline::{ParamsHandle, Pipeline, VariantId};
-
-/// A change to the running shadows, sent by the configuration layer.
-#[derive(Debug, Clone)]
-pub enum ShadowCommand {
-    /// Runs a shadow, or gives a running one (same strategy and name) new parameters, keeping its state.
-    Run(ShadowRun),
-    /// Stops a shadow.
-    Stop {
-        /// Strategy id.
-        strategy: String,
-        /// Shadow name.
-        name: String,
-    },
-}
-
-/// What a running shadow needs.
-#[derive(Debug, Clone)]
-pub struct ShadowRun {
-    /// The strategy whose runner it builds.
-    pub descriptor: &'static StrategyDescriptor,
-    /// Shadow name.
-    pub name: Arc<str>,
-    /// Its complete, validated parameters.
-    pub params: ParamsHandle,
-    /// Its host-level parameters (risk overrides and floor; `enabled` is ignored: shadows never publish).
-    pub host: HostParams,
-    /// Symbols it sees (all when `None`).
-    pub symbols: Option<Vec<String>>,
-}
+use crate::runtime::pipeline::{Pipeline, VariantId};
 
 /// A running shadow as the processing task knows it.
 #[derive(Debug, Clone)]
