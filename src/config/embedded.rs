@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::config::plan::plan_change;
 use crate::config::rate_limit::{self, Events};
 use crate::config::shadow_doc::ShadowDoc;
 use crate::config::store::{
-    action_of, key_name, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, Mutation,
-    StoreError, StrategyDocs,
+    now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, StoreError, StrategyDocs,
 };
 
 const CONFIGS: TableDefinition<&str, &[u8]> = TableDefinition::new("configs");
@@ -279,14 +279,18 @@ fn apply_txn(db: &Database, change: Change) -> Result<Applied, StoreError> {
             };
             last_version = last_version.max(rest.parse::<u64>().unwrap_or(0));
         }
-        let mutation = change.mutation.clone().resolve(existing.as_ref())?;
-        if matches!(mutation, Mutation::Delete) && existing.is_none() {
-            return Err(StoreError::NothingToDelete(key_name(
-                &change.strategy_id,
-                symbol,
-            )));
-        }
+        let seq = audit
+            .last()
+            .map_err(db_err)?
+            .map_or(1, |(k, _)| k.value() + 1);
         let now = now_ms();
+        let applied = plan_change(
+            &change,
+            existing.as_ref(),
+            last_version,
+            now,
+            seq.to_string(),
+        )?;
         if let Some(policy) = &change.rate_limit {
             let mut rate = txn.open_table(RATE).map_err(db_err)?;
             let agent = read_events(&rate, &policy.agent_key)?;
@@ -301,63 +305,23 @@ fn apply_txn(db: &Database, change: Change) -> Result<Applied, StoreError> {
                 rate.insert(key, bytes.as_slice()).map_err(db_err)?;
             }
         }
-        let version = last_version.max(existing.as_ref().map_or(0, |d| d.version)) + 1;
-        let doc = match &mutation {
-            Mutation::Set(parameters) => {
-                let mut metadata = serde_json::Map::new();
-                metadata.insert("changed_by".into(), change.changed_by.clone().into());
-                metadata.insert(
-                    "reason".into(),
-                    change
-                        .reason
-                        .clone()
-                        .map_or(serde_json::Value::Null, Into::into),
-                );
-                let doc = ConfigDoc {
-                    strategy_id: change.strategy_id.clone(),
-                    symbol: change.symbol.clone(),
-                    parameters: parameters.clone(),
-                    version,
-                    created_at_ms: existing.as_ref().map_or(now, |d| d.created_at_ms),
-                    updated_at_ms: now,
-                    created_by: change.changed_by.clone(),
-                    metadata,
-                };
-                let bytes = serde_json::to_vec(&doc).map_err(other)?;
+        match &applied.doc {
+            Some(doc) => {
+                let bytes = serde_json::to_vec(doc).map_err(other)?;
                 configs
                     .insert(key.as_str(), bytes.as_slice())
                     .map_err(db_err)?;
-                Some(doc)
             }
-            Mutation::Delete | Mutation::Merge { .. } => {
+            None => {
                 configs.remove(key.as_str()).map_err(db_err)?;
-                None
             }
-        };
-        let seq = audit
-            .last()
-            .map_err(db_err)?
-            .map_or(1, |(k, _)| k.value() + 1);
-        let record = AuditRecord {
-            id: seq.to_string(),
-            strategy_id: change.strategy_id.clone(),
-            symbol: change.symbol.clone(),
-            action: action_of(&mutation, existing.is_some()).to_owned(),
-            operation: change.operation.to_owned(),
-            old_parameters: existing.as_ref().map(|d| d.parameters.clone()),
-            old_version: existing.as_ref().map(|d| d.version),
-            new_parameters: doc.as_ref().map(|d| d.parameters.clone()),
-            version,
-            changed_by: change.changed_by.clone(),
-            changed_at_ms: now,
-            reason: change.reason.clone(),
-            issuer: change.issuer.clone(),
-        };
-        let bytes = serde_json::to_vec(&record).map_err(other)?;
+        }
+        let record = &applied.audit;
+        let bytes = serde_json::to_vec(record).map_err(other)?;
         audit.insert(seq, bytes.as_slice()).map_err(db_err)?;
-        let index_key = format!("{prefix}{version:020}");
+        let index_key = format!("{prefix}{:020}", record.version);
         index.insert(index_key.as_str(), seq).map_err(db_err)?;
-        Applied { doc, audit: record }
+        applied
     };
     txn.commit().map_err(db_err)?;
     Ok(applied)

@@ -3,24 +3,27 @@
 
 pub mod embedded;
 pub mod key_lock;
+pub mod layers;
 pub mod merge;
 pub mod mongo;
+pub mod plan;
 pub mod rate_limit;
 pub mod regression;
 pub mod replicas;
-pub mod resolve;
+pub mod replication;
 pub mod service;
 pub mod shadow_doc;
 pub mod shadows;
+pub mod snapshot;
 pub mod store;
 pub mod updates;
-pub mod validity;
+pub mod writes;
 
 use std::sync::Arc;
 
+pub use layers::{env_layer, merge_patch, EnvError};
 pub use merge::{WriteMode, Writer};
 pub use rate_limit::RateLimits;
-pub use resolve::{env_layer, merge_patch, EnvError};
 pub use service::{ConfigError, ConfigService, Effective};
 pub use store::{ConfigStore, StoreError};
 

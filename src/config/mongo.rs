@@ -27,10 +27,11 @@ use mongodb::options::{
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde_json::{Map, Value};
 
+use crate::config::plan::plan_change;
 use crate::config::rate_limit::{self, Events};
 use crate::config::store::{
-    action_of, key_name, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, Mutation,
-    StoreError, StrategyDocs,
+    key_name, now_ms, Applied, AuditRecord, Change, ConfigDoc, ConfigStore, StoreError,
+    StrategyDocs,
 };
 
 const GLOBAL: &str = "strategy_configs_global";
@@ -247,18 +248,10 @@ impl MongoStore {
                 .map_err(MongoOutcome::from_error)?
                 .and_then(|d| d.get("version").and_then(bson_u64))
                 .unwrap_or(0);
-            let mutation = change
-                .mutation
-                .clone()
-                .resolve(existing.as_ref())
-                .map_err(MongoOutcome::Store)?;
-            if matches!(mutation, Mutation::Delete) && existing.is_none() {
-                return Err(MongoOutcome::Store(StoreError::NothingToDelete(key_name(
-                    &change.strategy_id,
-                    symbol,
-                ))));
-            }
+            let id = ObjectId::new();
             let now = now_ms();
+            let applied = plan_change(change, existing.as_ref(), last, now, id.to_hex())
+                .map_err(MongoOutcome::Store)?;
             if let Some(policy) = &change.rate_limit {
                 let rate = self.db.collection::<Document>(RATE);
                 let agent_id = format!("{}:{}", crate::SERVICE_NAME, policy.agent_key);
@@ -293,62 +286,27 @@ impl MongoStore {
                     .map_err(MongoOutcome::from_error)?;
                 }
             }
-            let version = last.max(existing.as_ref().map_or(0, |d| d.version)) + 1;
-            let doc = match &mutation {
-                Mutation::Set(parameters) => {
-                    let mut metadata = Map::new();
-                    metadata.insert("changed_by".into(), change.changed_by.clone().into());
-                    metadata.insert(
-                        "reason".into(),
-                        change.reason.clone().map_or(Value::Null, Into::into),
-                    );
-                    let doc = ConfigDoc {
-                        strategy_id: change.strategy_id.clone(),
-                        symbol: change.symbol.clone(),
-                        parameters: parameters.clone(),
-                        version,
-                        created_at_ms: existing.as_ref().map_or(now, |d| d.created_at_ms),
-                        updated_at_ms: now,
-                        created_by: change.changed_by.clone(),
-                        metadata,
-                    };
-                    coll.replace_one(filter.clone(), config_to_doc(&doc))
+            match &applied.doc {
+                Some(doc) => {
+                    coll.replace_one(filter.clone(), config_to_doc(doc))
                         .upsert(true)
                         .session(&mut session)
                         .await
                         .map_err(MongoOutcome::from_error)?;
-                    Some(doc)
                 }
-                Mutation::Delete | Mutation::Merge { .. } => {
+                None => {
                     coll.delete_one(filter.clone())
                         .session(&mut session)
                         .await
                         .map_err(MongoOutcome::from_error)?;
-                    None
                 }
-            };
-            let id = ObjectId::new();
-            let record = AuditRecord {
-                id: id.to_hex(),
-                strategy_id: change.strategy_id.clone(),
-                symbol: change.symbol.clone(),
-                action: action_of(&mutation, existing.is_some()).to_owned(),
-                operation: change.operation.to_owned(),
-                old_parameters: existing.as_ref().map(|d| d.parameters.clone()),
-                old_version: existing.as_ref().map(|d| d.version),
-                new_parameters: doc.as_ref().map(|d| d.parameters.clone()),
-                version,
-                changed_by: change.changed_by.clone(),
-                changed_at_ms: now,
-                reason: change.reason.clone(),
-                issuer: change.issuer.clone(),
-            };
+            }
             audit
-                .insert_one(audit_to_doc(&record, id))
+                .insert_one(audit_to_doc(&applied.audit, id))
                 .session(&mut session)
                 .await
                 .map_err(MongoOutcome::from_error)?;
-            Ok(Applied { doc, audit: record })
+            Ok(applied)
         }
         .await;
         match result {

@@ -1,4 +1,5 @@
-//! The layers of a strategy's effective parameters and how they merge.
+//! The environment layer of a strategy's parameters (variables converted by the schema's types), and RFC 7396 merge
+//! patches.
 
 use serde_json::{Map, Value};
 
