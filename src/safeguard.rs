@@ -14,10 +14,9 @@ use strategy_sdk::FieldError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::error::ApiError;
 use crate::config::merge::Writer;
 use crate::config::store::{iso, now_ms, AuditRecord};
-use crate::config::ConfigService;
+use crate::config::{ConfigError, ConfigService};
 use crate::metrics::Metrics;
 use crate::scoring::live::ScorecardHistory;
 use crate::state::LiveState;
@@ -47,8 +46,8 @@ pub struct Safeguard {
     pub after_signals: Option<usize>,
 }
 
-fn invalid(field: &str, rule: &str, message: impl Into<String>) -> ApiError {
-    ApiError::Validation(vec![FieldError {
+fn invalid(field: &str, rule: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Validation(vec![FieldError {
         field: format!("/safeguard/{field}"),
         rule: rule.into(),
         message: message.into(),
@@ -57,9 +56,9 @@ fn invalid(field: &str, rule: &str, message: impl Into<String>) -> ApiError {
 
 impl Safeguard {
     /// Checks the fields; the error names the field and the rule.
-    pub fn check(&self, history: &ScorecardHistory) -> Result<(), ApiError> {
+    pub fn check(&self, history: &ScorecardHistory) -> Result<(), ConfigError> {
         if self.max_signals_per_hour.is_none() && self.min_hit_rate.is_none() {
-            return Err(ApiError::Validation(vec![FieldError {
+            return Err(ConfigError::Validation(vec![FieldError {
                 field: "/safeguard".into(),
                 rule: "anyOf".into(),
                 message: "a safeguard needs max_signals_per_hour or min_hit_rate".into(),
@@ -95,7 +94,7 @@ impl Safeguard {
         self.horizon_index(history).map(|_| ())
     }
 
-    fn horizon_index(&self, history: &ScorecardHistory) -> Result<usize, ApiError> {
+    fn horizon_index(&self, history: &ScorecardHistory) -> Result<usize, ConfigError> {
         let text = self.horizon.as_deref().unwrap_or("60s");
         crate::evaluate::duration_ms(text)
             .ok()

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::runtime::admission::EventTimeGuard;
 use crate::runtime::pipeline::{Outcome, Pipeline, VariantId};
-use crate::scoring::live::feed_last_touch;
+use crate::runtime::touch::last_quote;
 use crate::scoring::{PriceSource, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
 use strategy_sdk::ParamsUpdate;
 
@@ -111,7 +111,9 @@ pub fn evaluate(
             Outcome::Dropped(reason) => *dropped.entry(reason).or_default() += 1,
             Outcome::Skipped => {}
         }
-        feed_last_touch(&mut scorer, &pipeline);
+        if let Some((symbol, quote)) = last_quote(&pipeline) {
+            scorer.on_quote(symbol, quote);
+        }
         for (variant, mut signal) in pipeline.drain_variant_signals() {
             let set = &sets[usize::from(variant)];
             // The host-level parameters of the set (enabled, stop/take overrides, risk floor), as live.

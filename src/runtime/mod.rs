@@ -9,6 +9,7 @@ pub mod pipeline;
 pub mod shadows;
 pub mod source;
 pub mod symbols;
+pub mod touch;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -150,7 +151,7 @@ pub async fn run_processing(processing: Processing) -> Ended {
                 for payload in batch.drain(..) {
                     let received = Instant::now();
                     let outcome = pipeline.process(&payload, &mut signals);
-                    scorecard.observe(&pipeline);
+                    scorecard.observe(touch::last_quote(&pipeline));
                     match outcome {
                         Outcome::Processed(_) => {
                             live.processed.fetch_add(1, Ordering::Relaxed);

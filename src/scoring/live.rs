@@ -10,9 +10,8 @@ use parking_lot::RwLock;
 use prometheus::{HistogramVec, IntCounterVec};
 use strategy_sdk::Signal;
 
-use super::scorer::{PriceSource, Quote, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
+use super::scorer::{Quote, ScoreSettings, ScoredSignal, Scorer, SignalRecord};
 use super::stats::{calibration, horizon_stats, CalibrationBucket, HorizonStats};
-use crate::runtime::pipeline::{MarketTouch, Pipeline};
 
 /// Signals waiting for their exits per symbol before new ones are refused (counted as overflow).
 pub const MAX_PENDING_PER_SYMBOL: usize = 1_000;
@@ -363,9 +362,11 @@ impl LiveScorecard {
         }
     }
 
-    /// Feeds the prices the pipeline's last message showed.
-    pub fn observe(&mut self, pipeline: &Pipeline) {
-        feed_last_touch(&mut self.scorer, pipeline);
+    /// Feeds the prices the last message showed (`None`: it showed none) and records what completed.
+    pub fn observe(&mut self, quote: Option<(&str, Quote)>) {
+        if let Some((symbol, quote)) = quote {
+            self.scorer.on_quote(symbol, quote);
+        }
         for scored in self.scorer.drain_completed() {
             self.record(scored);
         }
@@ -437,27 +438,5 @@ impl LiveScorecard {
                 .inc();
         }
         self.history.push(history_key(strategy, None), scored);
-    }
-}
-
-/// Feeds `scorer` the prices the pipeline's last message showed (a book's touch or a trade's price); `evaluate`
-/// and the live scorecard both score through here.
-pub fn feed_last_touch(scorer: &mut Scorer, pipeline: &Pipeline) {
-    if let Some(touch) = pipeline.last_touch() {
-        if let Some(symbol) = pipeline.symbol_name(touch.symbol_id) {
-            scorer.on_quote(symbol, quote_of(&touch));
-        }
-    }
-}
-
-fn quote_of(touch: &MarketTouch) -> Quote {
-    Quote {
-        event_time_ms: touch.event_time_ms,
-        bid: touch.bid,
-        ask: touch.ask,
-        source: match touch.kind {
-            strategy_sdk::StreamKind::Depth => PriceSource::Book,
-            _ => PriceSource::Trade,
-        },
     }
 }

@@ -5,6 +5,7 @@
 pub mod health;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::service::ConfigError;
 use crate::config::snapshot::Snapshot;
-use crate::config::store::{AuditRecord, ConfigStore};
+use crate::config::store::{AuditRecord, ConfigStore, StoreError, StrategyDocs};
 use health::StoreHealth;
 
 /// A change event broadcast to every replica.
@@ -95,43 +96,41 @@ impl Replication {
 
     /// Reloads every override from the store and applies what changed.
     pub async fn refresh(&self) -> Result<(), ConfigError> {
-        let _guard = self.reload_lock.lock().await;
-        for attempt in 1..=RELOAD_ATTEMPTS {
-            let installs = self.snapshot.installs();
-            let r = self.store.load_all().await;
-            self.health.note(&r);
-            let all = r?;
-            self.health.mark_loaded();
-            // A write installed meanwhile may be missing from what was read: read again (last try: install).
-            let last = attempt == RELOAD_ATTEMPTS;
-            if self
-                .snapshot
-                .install_loaded(all, true, installs, last, |all| {
-                    self.health.versions.loaded(all);
-                })
-            {
-                break;
-            }
-        }
-        Ok(())
+        self.reload(true, || self.store.load_all()).await
     }
 
     /// Reloads one strategy's overrides from the store.
     pub async fn reload_strategy(&self, id: &str) -> Result<(), ConfigError> {
+        self.reload(false, || async {
+            let docs = self.store.load_strategy(id).await?;
+            Ok(BTreeMap::from([(id.to_owned(), docs)]))
+        })
+        .await
+    }
+
+    /// Reads with `load` and installs what it read (`whole`: every strategy was read). A local write installed
+    /// while reading may be missing from what was read: then it reads again (the last try installs anyway).
+    async fn reload<F, R>(&self, whole: bool, load: F) -> Result<(), ConfigError>
+    where
+        F: Fn() -> R,
+        R: Future<Output = Result<BTreeMap<String, StrategyDocs>, StoreError>>,
+    {
         let _guard = self.reload_lock.lock().await;
         for attempt in 1..=RELOAD_ATTEMPTS {
             let installs = self.snapshot.installs();
-            let r = self.store.load_strategy(id).await;
+            let r = load().await;
             self.health.note(&r);
-            let docs = r?;
-            let loaded = BTreeMap::from([(id.to_owned(), docs)]);
+            let loaded = r?;
+            if whole {
+                self.health.mark_loaded();
+            }
             let last = attempt == RELOAD_ATTEMPTS;
-            if self
+            let installed = self
                 .snapshot
-                .install_loaded(loaded, false, installs, last, |loaded| {
+                .install_loaded(loaded, whole, installs, last, |loaded| {
                     self.health.versions.loaded(loaded);
-                })
-            {
+                });
+            if installed {
                 break;
             }
         }
