@@ -133,6 +133,7 @@ fn unsigned(b: &[u8], i: &mut usize) -> Option<u64> {
     })
 }
 
+#[inline(always)]
 fn eat(b: &[u8], i: &mut usize, expected: u8) -> Option<()> {
     (b.get(*i) == Some(&expected)).then(|| *i += 1)
 }
@@ -146,23 +147,20 @@ const POW10: [f64; 23] = [
 /// A quoted decimal string parsed whole, as the generic path's number visitor does with `fast_float2`. Plain
 /// `digits[.digits]` with at most 15 significant digits is read directly (the mantissa and the power of ten are
 /// exact, so one division is correctly rounded: the value `fast_float2` gives); anything else goes to
-/// `fast_float2`.
+/// `fast_float2`. Runs of eight digits (Binance's eight decimals) are read eight at a time.
+#[inline(always)]
 fn decimal(b: &[u8], i: &mut usize) -> Option<f64> {
     eat(b, i, b'"')?;
     let start = *i;
-    let (mut mantissa, mut digits, mut fraction, mut dot) = (0u64, 0usize, 0usize, false);
+    let mut mantissa = 0u64;
     let mut j = start;
-    while let Some(&c) = b.get(j) {
-        match c {
-            b'0'..=b'9' => {
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-                digits += 1;
-                fraction += usize::from(dot);
-            }
-            b'.' if !dot => dot = true,
-            _ => break,
-        }
+    let mut digits = digit_run(b, &mut j, &mut mantissa);
+    let dot = b.get(j) == Some(&b'.');
+    let mut fraction = 0;
+    if dot {
         j += 1;
+        fraction = digit_run(b, &mut j, &mut mantissa);
+        digits += fraction;
     }
     let plain = b.get(j) == Some(&b'"') && digits > 0 && digits <= 15 && (!dot || fraction > 0);
     let value = if plain && b[start] != b'.' {
@@ -175,6 +173,41 @@ fn decimal(b: &[u8], i: &mut usize) -> Option<f64> {
     };
     eat(b, i, b'"')?;
     Some(value)
+}
+
+/// Reads the digits from `b[*j]` on into `mantissa` (wrapping: the caller rejects more than 15 digits), eight at
+/// a time while eight remain; returns how many it read and leaves `*j` after them.
+#[inline]
+fn digit_run(b: &[u8], j: &mut usize, mantissa: &mut u64) -> usize {
+    let start = *j;
+    while let Some(eight) = eight_digits(b, *j) {
+        *mantissa = mantissa.wrapping_mul(100_000_000).wrapping_add(eight);
+        *j += 8;
+    }
+    while let Some(&c @ b'0'..=b'9') = b.get(*j) {
+        *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+        *j += 1;
+    }
+    *j - start
+}
+
+/// The value of eight ASCII digits at `b[j..j + 8]` (`None` when fewer bytes remain or one is not a digit), read as
+/// one little-endian word: three multiply-and-shift steps combine digit pairs, then quadruples, then the halves.
+#[inline]
+fn eight_digits(b: &[u8], j: usize) -> Option<u64> {
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let chunk: [u8; 8] = b.get(j..j.checked_add(8)?)?.try_into().ok()?;
+    let word = u64::from_le_bytes(chunk);
+    // Every byte is 0x30..=0x39: its high nibble is 3, and adding 6 does not carry into it.
+    if word & HIGH_NIBBLES != ZEROS
+        || word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES != ZEROS
+    {
+        return None;
+    }
+    let v = (word & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
+    Some((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32)
 }
 
 /// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS`, optionally `.` and 1–9 fraction digits, optionally `Z` (UTC);
@@ -311,6 +344,27 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(t in ".{0,40}") {
             let _ = timestamp_ms(&t);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn eight_digit_runs_read_as_their_value(n in 0u64..100_000_000, junk in 0usize..8) {
+            let text = format!("{n:08}");
+            proptest::prop_assert_eq!(eight_digits(text.as_bytes(), 0), Some(n));
+            let mut broken = text.into_bytes();
+            broken[junk] = b'/' + (junk as u8 % 2) * 11; // '/' or ':', the neighbours of the digits
+            proptest::prop_assert_eq!(eight_digits(&broken, 0), None);
+        }
+
+        #[test]
+        fn decimals_match_fast_float(int in 0u64..10_000_000, frac in "[0-9]{1,12}") {
+            let text = format!("\"{int}.{frac}\"");
+            let mut i = 0;
+            let ours = decimal(text.as_bytes(), &mut i).unwrap();
+            let reference: f64 = fast_float2::parse(&text[1..text.len() - 1]).unwrap();
+            proptest::prop_assert_eq!(ours.to_bits(), reference.to_bits(), "{}", text);
+            proptest::prop_assert_eq!(i, text.len());
         }
     }
 
