@@ -29,20 +29,28 @@ const MAX_WATCH: Duration = Duration::from_secs(24 * 3600);
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// What a change must keep up, judged on the signals published after it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["max_signals_per_hour"], "properties": {"max_signals_per_hour": {"type": "number"}}},
+    {"required": ["min_hit_rate"], "properties": {"min_hit_rate": {"type": "number"}}}
+]))]
 pub struct Safeguard {
     /// Most signals per hour of event time (over the first hour: most signals in total).
     #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000))]
     pub max_signals_per_hour: Option<f64>,
     /// Least share of scored signals with a positive gross return at `horizon`.
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1))]
     pub min_hit_rate: Option<f64>,
-    /// Horizon of the hit rate: one of the scorer's horizons (`5s`, `30s`, `60s`, `300s`; default `60s`).
+    /// Horizon of the hit rate: one of the scorer's horizons (default `60s`).
     #[serde(default)]
+    #[schemars(extend("enum" = ["1s", "10s", "60s", "300s", null], "default" = "60s"))]
     pub horizon: Option<String>,
     /// Scored signals needed before the hit rate is judged (and the guard can pass); default 50.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::params::whole_number")]
+    #[schemars(range(min = 1, max = 100_000), extend("default" = 50))]
     pub after_signals: Option<usize>,
 }
 
@@ -96,10 +104,12 @@ impl Safeguard {
 
     fn horizon_index(&self, history: &ScorecardHistory) -> Result<usize, ConfigError> {
         let text = self.horizon.as_deref().unwrap_or("60s");
-        crate::evaluate::duration_ms(text)
-            .ok()
-            .and_then(|ms| history.horizon_index(ms))
-            .ok_or_else(|| invalid("horizon", "enum", format!("horizon must be one of the scored horizons 5s, 30s, 60s, 300s (got `{text}`)")))
+        // Exactly `<seconds>s` of a scored horizon, as the document's enum lists them.
+        text.strip_suffix('s')
+            .filter(|n| !n.starts_with('0'))
+            .and_then(|n| n.parse::<i64>().ok())
+            .and_then(|secs| history.horizon_index(secs.saturating_mul(1000)))
+            .ok_or_else(|| invalid("horizon", "enum", format!("horizon must be one of the scored horizons 1s, 10s, 60s, 300s (got `{text}`)")))
     }
 
     fn after(&self) -> usize {

@@ -19,6 +19,26 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// A concrete URL path for a documented template (`{strategy_id}` → a registered id, …).
+fn concrete(template: &str) -> String {
+    template
+        .replace("{strategy_id}", "orderbook_skew")
+        .replace("{symbol}", "BTCUSDT")
+        .replace("{name}", "no-such-shadow")
+        .replace("{path}", "console/console.js")
+}
+
+/// Every `(METHOD, path)` the original service documented (tests/data/original-openapi.json).
+fn original_operations() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/original-openapi.json"
+    ))
+    .unwrap();
+    let original: Value = serde_json::from_str(&text).unwrap();
+    realtime_strategies::api::openapi::operations(&original)
+}
+
 #[tokio::test]
 async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
     let h = TestHost::start(
@@ -37,47 +57,37 @@ async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    for (path, method) in [
-        ("/api/v1/strategies", "get"),
-        ("/api/v1/strategies/{strategy_id}/schema", "get"),
-        ("/api/v1/strategies/{strategy_id}/defaults", "get"),
-        ("/api/v1/strategies/{strategy_id}/config", "get"),
-        ("/api/v1/strategies/{strategy_id}/config", "post"),
-        ("/api/v1/strategies/{strategy_id}/config", "delete"),
-        ("/api/v1/strategies/{strategy_id}/config/{symbol}", "get"),
-        ("/api/v1/strategies/{strategy_id}/config/{symbol}", "post"),
-        ("/api/v1/strategies/{strategy_id}/config/{symbol}", "delete"),
-        ("/api/v1/strategies/{strategy_id}/audit", "get"),
-        ("/api/v1/strategies/cache/refresh", "post"),
-        ("/api/v1/strategies/{strategy_id}/cache/refresh", "post"),
-        ("/api/v1/strategies/{strategy_id}/config", "patch"),
-        ("/api/v1/strategies/{strategy_id}/config/{symbol}", "patch"),
-        ("/api/v1/strategies/{strategy_id}/rollback", "post"),
-        ("/api/v1/strategies/{strategy_id}/restore", "post"),
-        ("/api/v1/config/validate", "post"),
-        ("/api/v1/strategies/{strategy_id}/performance", "get"),
-        ("/api/v1/strategies/{strategy_id}/shadows", "get"),
-        ("/api/v1/strategies/{strategy_id}/shadows", "post"),
-        ("/api/v1/strategies/{strategy_id}/shadows/{name}", "delete"),
+    // The routes the router serves and the document lists come from one registration; the endpoints added since
+    // the original must be there as well as the original's.
+    let served = realtime_strategies::api::openapi::operations(&doc);
+    let mut expected = original_operations();
+    assert!(expected.len() >= 19, "{expected:?}");
+    for (method, path) in [
+        ("PATCH", "/api/v1/strategies/{strategy_id}/config"),
+        ("PATCH", "/api/v1/strategies/{strategy_id}/config/{symbol}"),
+        ("POST", "/api/v1/strategies/{strategy_id}/cache/refresh"),
+        ("GET", "/api/v1/strategies/{strategy_id}/performance"),
+        ("GET", "/api/v1/strategies/{strategy_id}/shadows"),
+        ("POST", "/api/v1/strategies/{strategy_id}/shadows"),
+        ("DELETE", "/api/v1/strategies/{strategy_id}/shadows/{name}"),
         (
+            "POST",
             "/api/v1/strategies/{strategy_id}/shadows/{name}/promote",
-            "post",
         ),
-        ("/api/v1/safeguards", "get"),
-        ("/api/v1/replicas", "get"),
-        ("/api/v1/metrics/depth/{symbol}", "get"),
-        ("/api/v1/metrics/pressure/{symbol}", "get"),
-        ("/api/v1/metrics/summary", "get"),
-        ("/api/v1/metrics/all", "get"),
-        ("/healthz", "get"),
-        ("/ready", "get"),
-        ("/metrics", "get"),
-        ("/info", "get"),
+        ("GET", "/api/v1/safeguards"),
+        ("GET", "/api/v1/replicas"),
     ] {
+        expected.push((method.into(), path.into()));
+    }
+    for (method, path) in &expected {
         assert!(
-            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            paths
+                .get(path)
+                .and_then(|p| p.get(method.to_ascii_lowercase()))
+                .is_some(),
             "{method} {path} missing"
         );
+        assert!(served.contains(&(method.clone(), path.clone())));
     }
     let registry = realtime_strategies::registry::Registry::load().unwrap();
     let schemas = doc["components"]["schemas"].as_object().unwrap();
@@ -98,6 +108,74 @@ async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
             .strip_prefix("#/components/schemas/")
             .unwrap_or_else(|| panic!("foreign ref {r}"));
         assert!(schemas.contains_key(name), "dangling ref {r}");
+    }
+    h.shutdown().await;
+}
+
+/// Every documented operation is served (no fallback 404, no 405), every served route is documented (an
+/// undocumented path answers the fallback), and the endpoint map of `GET /` lists documented paths only.
+#[tokio::test]
+async fn every_documented_operation_is_served_and_nothing_else() {
+    let h = TestHost::start(
+        settings(&[
+            "--replay-speed",
+            "0",
+            "--replay-loop",
+            "false",
+            "--signals-to-stdout",
+            "false",
+        ]),
+        env_of(&[]),
+    )
+    .await;
+    let (_, doc) = h.get_json("/openapi.json").await;
+    let operations = realtime_strategies::api::openapi::operations(&doc);
+    assert!(operations.len() >= 40, "{}", operations.len());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (method, template) in &operations {
+        let url = h.url(&concrete(template));
+        let r = client
+            .request(method.parse().unwrap(), &url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert_ne!(status, 405, "{method} {template}: not served");
+        if status == 404 {
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.starts_with("no endpoint at"),
+                "{method} {template}: not served ({body})"
+            );
+        }
+        let documented = doc["paths"][template.as_str()][method.to_ascii_lowercase()]["responses"]
+            .as_object()
+            .unwrap();
+        assert!(
+            documented.contains_key(&status.to_string()),
+            "{method} {template} answered undocumented {status}"
+        );
+    }
+    // Paths of the document are the only ones the router serves.
+    let (status, body) = h.get_json("/api/v1/not-an-endpoint").await;
+    assert_eq!(status, 404);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("no endpoint at"));
+    // The endpoint map is read from the document.
+    let (status, root) = h.get_json("/").await;
+    assert_eq!(status, 200);
+    let endpoints = root["endpoints"].as_object().unwrap();
+    assert_eq!(endpoints["console"], "/ui/");
+    assert_eq!(endpoints.len(), 9, "{endpoints:?}");
+    for path in endpoints.values() {
+        assert!(doc["paths"].get(path.as_str().unwrap()).is_some(), "{path}");
     }
     h.shutdown().await;
 }

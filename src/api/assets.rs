@@ -2,6 +2,7 @@
 //! headers, so the host works with no network access.
 
 use crate::api::error::{ApiError, ApiPath};
+use crate::api::params::AssetPath;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
@@ -53,6 +54,9 @@ pub static ASSETS: &[Asset] = &[
     asset!("console/explorer.js", "text/javascript; charset=utf-8"),
 ];
 
+/// Every content type of [`ASSETS`] without parameters (what `/assets/{path}` can answer).
+pub const CONTENT_TYPES: [&str; 3] = ["text/javascript", "text/css", "text/plain"];
+
 /// Looks an asset up by path.
 pub fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)
@@ -60,7 +64,7 @@ pub fn find(path: &str) -> Option<&'static Asset> {
 
 /// `GET /assets/{*path}` — cached for a day: the pages that use them (`/docs`, `/ui/`) reference vendored files by
 /// versioned folder or `?v=<content hash>`, so a new build is picked up at once.
-pub async fn serve(ApiPath(path): ApiPath<String>) -> Result<Response, ApiError> {
+pub async fn serve(ApiPath(AssetPath { path }): ApiPath<AssetPath>) -> Result<Response, ApiError> {
     let a = find(&path).ok_or_else(|| ApiError::NotFound(format!("no asset at /assets/{path}")))?;
     Ok((
         [

@@ -4,12 +4,17 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use strategy_sdk::FieldError;
 
+use crate::api::auth::WriteAccess;
 use crate::api::envelope::{ok, ApiResponse};
 use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::api::params::{
+    StrategyPath, StrategySymbolPath, CHANGED_BY_PATTERN, OPTIONAL_SYMBOL_PATTERN,
+};
 use crate::api::AppState;
 use crate::config::merge::{require_parameters, WriteMode, Writer};
 use crate::config::service::Effective;
@@ -19,15 +24,17 @@ use crate::settings::WriteAuth;
 type ApiResult = Result<Json<ApiResponse<Value>>, ApiError>;
 
 /// Body of `POST …/config` and `POST …/config/{symbol}` (the original's `ConfigUpdateRequest`, plus `replace`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ConfigUpdateRequest {
     /// Parameters to change: merged into the stored override (`null` removes a field), or replacing it when
     /// `replace` is true. Must not be empty.
+    #[schemars(schema_with = "crate::api::openapi::override_schema")]
     pub parameters: Map<String, Value>,
     /// Replace the whole stored override instead of merging into it.
     #[serde(default)]
     pub replace: bool,
     /// Who makes the change.
+    #[schemars(length(min = 1, max = 200), regex(pattern = CHANGED_BY_PATTERN))]
     pub changed_by: String,
     /// Why.
     #[serde(default)]
@@ -41,15 +48,17 @@ pub struct ConfigUpdateRequest {
 }
 
 /// Body of `POST …/rollback` and `POST …/restore` (the original's `RollbackRequest`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RollbackRequest {
     /// Version to roll back to (>= 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::params::whole_number")]
+    #[schemars(range(min = 1))]
     pub target_version: Option<i64>,
     /// Audit record whose parameters to restore.
     #[serde(default)]
     pub rollback_id: Option<String>,
     /// Who.
+    #[schemars(length(min = 1, max = 200), regex(pattern = CHANGED_BY_PATTERN))]
     pub changed_by: String,
     /// Why.
     #[serde(default)]
@@ -57,22 +66,27 @@ pub struct RollbackRequest {
 }
 
 /// Body of `POST /api/v1/config/validate` (the original's `ConfigValidationRequest`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(extend("required" = ["parameters", "strategy_id"]))]
 pub struct ConfigValidationRequest {
-    /// Parameters to validate.
+    /// Parameters to validate (a complete or partial override; may be empty).
+    #[schemars(schema_with = "crate::api::openapi::validate_parameters_schema")]
     pub parameters: Map<String, Value>,
     /// Strategy (required).
     #[serde(default)]
+    #[schemars(schema_with = "crate::api::openapi::strategy_id_schema")]
     pub strategy_id: Option<String>,
-    /// Symbol (validates against that symbol's context).
+    /// Symbol (validates against that symbol's context); empty or absent: the global context.
     #[serde(default)]
+    #[schemars(regex(pattern = OPTIONAL_SYMBOL_PATTERN))]
     pub symbol: Option<String>,
 }
 
 /// Query of the delete endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteQuery {
     /// Who deletes.
+    #[schemars(length(min = 1, max = 200), regex(pattern = CHANGED_BY_PATTERN))]
     pub changed_by: String,
     /// Why.
     #[serde(default)]
@@ -80,21 +94,24 @@ pub struct DeleteQuery {
 }
 
 /// Query of the audit endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct AuditQuery {
     /// Only this symbol's records.
     #[serde(default)]
+    #[schemars(regex(pattern = OPTIONAL_SYMBOL_PATTERN))]
     pub symbol: Option<String>,
     /// Records to return (1..=1000, default 50).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 1000), extend("default" = 50))]
     pub limit: Option<i64>,
 }
 
 /// Query of rollback / restore.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct SymbolQuery {
-    /// Symbol whose override to roll back (global when absent).
+    /// Symbol whose override to roll back (global when absent or empty).
     #[serde(default)]
+    #[schemars(regex(pattern = OPTIONAL_SYMBOL_PATTERN))]
     pub symbol: Option<String>,
 }
 
@@ -164,7 +181,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Upper-cases and checks a symbol (letters and digits, 1–32 characters).
 pub(crate) fn symbol_of(raw: &str) -> Result<String, ApiError> {
-    let s = raw.trim().to_ascii_uppercase();
+    let s = raw.to_ascii_uppercase();
     if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::BadRequest {
             code: "INVALID_SYMBOL",
@@ -175,9 +192,11 @@ pub(crate) fn symbol_of(raw: &str) -> Result<String, ApiError> {
     Ok(s)
 }
 
+/// Checks `changed_by` as documented (1–200 characters, not only blanks) and trims the blanks.
 pub(crate) fn changed_by_of(raw: &str) -> Result<String, ApiError> {
-    let s = raw.trim();
-    if s.is_empty() || s.len() > 200 {
+    const BLANKS: [char; 4] = [' ', '\t', '\r', '\n'];
+    let s = raw.trim_matches(BLANKS);
+    if s.is_empty() || raw.chars().count() > 200 {
         return Err(ApiError::Validation(vec![FieldError {
             field: "/changed_by".into(),
             rule: "minLength".into(),
@@ -223,14 +242,20 @@ async fn get_config(state: &AppState, id: &str, symbol: Option<&str>) -> ApiResu
 }
 
 /// `GET /api/v1/strategies/{strategy_id}/config` — effective global parameters with provenance.
-pub async fn get_global(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
+pub async fn get_global(
+    State(state): State<AppState>,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
+) -> ApiResult {
     get_config(&state, &id, None).await
 }
 
 /// `GET /api/v1/strategies/{strategy_id}/config/{symbol}` — effective parameters of a symbol with provenance.
 pub async fn get_symbol(
     State(state): State<AppState>,
-    ApiPath((id, symbol)): ApiPath<(String, String)>,
+    ApiPath(StrategySymbolPath {
+        strategy_id: id,
+        symbol,
+    }): ApiPath<StrategySymbolPath>,
 ) -> ApiResult {
     let symbol = symbol_of(&symbol)?;
     get_config(&state, &id, Some(&symbol)).await
@@ -296,7 +321,6 @@ async fn update(
     symbol: Option<String>,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
@@ -358,11 +382,13 @@ async fn update(
 }
 
 /// Body of `PATCH …/config[/{symbol}]`: an RFC 7396 merge patch of the stored override in `parameters`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ConfigPatchRequest {
     /// The merge patch: fields set here replace the stored ones, `null` removes a field.
+    #[schemars(schema_with = "crate::api::openapi::override_schema")]
     pub parameters: Map<String, Value>,
     /// Who makes the change.
+    #[schemars(length(min = 1, max = 200), regex(pattern = CHANGED_BY_PATTERN))]
     pub changed_by: String,
     /// Why.
     #[serde(default)]
@@ -376,7 +402,6 @@ async fn patch(
     symbol: Option<String>,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
@@ -413,7 +438,8 @@ async fn patch(
 /// `PATCH /api/v1/strategies/{strategy_id}/config` — RFC 7396 merge patch of the global override.
 pub async fn patch_global(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    _access: WriteAccess,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
 ) -> ApiResult {
@@ -423,7 +449,11 @@ pub async fn patch_global(
 /// `PATCH /api/v1/strategies/{strategy_id}/config/{symbol}` — RFC 7396 merge patch of a symbol override.
 pub async fn patch_symbol(
     State(state): State<AppState>,
-    ApiPath((id, symbol)): ApiPath<(String, String)>,
+    _access: WriteAccess,
+    ApiPath(StrategySymbolPath {
+        strategy_id: id,
+        symbol,
+    }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
 ) -> ApiResult {
@@ -433,7 +463,8 @@ pub async fn patch_symbol(
 /// `POST /api/v1/strategies/{strategy_id}/config`
 pub async fn set_global(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    _access: WriteAccess,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
 ) -> ApiResult {
@@ -443,7 +474,11 @@ pub async fn set_global(
 /// `POST /api/v1/strategies/{strategy_id}/config/{symbol}`
 pub async fn set_symbol(
     State(state): State<AppState>,
-    ApiPath((id, symbol)): ApiPath<(String, String)>,
+    _access: WriteAccess,
+    ApiPath(StrategySymbolPath {
+        strategy_id: id,
+        symbol,
+    }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
 ) -> ApiResult {
@@ -457,7 +492,6 @@ async fn remove(
     symbol: Option<String>,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiQuery(q) = query?;
     let changed_by = changed_by_of(&q.changed_by)?;
@@ -483,7 +517,8 @@ async fn remove(
 /// `DELETE /api/v1/strategies/{strategy_id}/config?changed_by=…&reason=…`
 pub async fn delete_global(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    _access: WriteAccess,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
 ) -> ApiResult {
@@ -493,7 +528,11 @@ pub async fn delete_global(
 /// `DELETE /api/v1/strategies/{strategy_id}/config/{symbol}?changed_by=…&reason=…`
 pub async fn delete_symbol(
     State(state): State<AppState>,
-    ApiPath((id, symbol)): ApiPath<(String, String)>,
+    _access: WriteAccess,
+    ApiPath(StrategySymbolPath {
+        strategy_id: id,
+        symbol,
+    }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
 ) -> ApiResult {
@@ -533,7 +572,7 @@ fn audit_item(r: &AuditRecord) -> Value {
 /// `GET /api/v1/strategies/{strategy_id}/audit?symbol=&limit=` — newest first.
 pub async fn audit(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     query: Result<ApiQuery<AuditQuery>, ApiError>,
 ) -> ApiResult {
     let ApiQuery(q) = query?;
@@ -562,8 +601,7 @@ pub async fn audit(
 }
 
 /// `POST /api/v1/strategies/cache/refresh` — reloads every stored override now.
-pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    authorize(&state, &headers)?;
+pub async fn refresh(State(state): State<AppState>, _access: WriteAccess) -> ApiResult {
     state.config.refresh().await?;
     Ok(ok(
         json!({ "message": "cache refreshed successfully" }),
@@ -574,10 +612,9 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
 /// `POST /api/v1/strategies/{strategy_id}/cache/refresh` — reloads one strategy's stored overrides now.
 pub async fn refresh_strategy(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
+    _access: WriteAccess,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
     crate::api::strategies::find(&state, &id)?;
     state.config.reload_strategy(&id).await?;
     Ok(ok(
@@ -594,7 +631,6 @@ async fn roll(
     body: Result<ApiJson<RollbackRequest>, ApiError>,
     restore: bool,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
     let ApiQuery(q) = query?;
     let symbol = q
         .symbol
@@ -646,7 +682,8 @@ async fn roll(
 /// `POST /api/v1/strategies/{strategy_id}/rollback?symbol=`
 pub async fn rollback(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    _access: WriteAccess,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     query: Result<ApiQuery<SymbolQuery>, ApiError>,
     body: Result<ApiJson<RollbackRequest>, ApiError>,
@@ -658,7 +695,8 @@ pub async fn rollback(
 /// change, which after a delete brings the deleted config back.
 pub async fn restore(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    _access: WriteAccess,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     query: Result<ApiQuery<SymbolQuery>, ApiError>,
     body: Result<ApiJson<RollbackRequest>, ApiError>,
@@ -680,10 +718,9 @@ fn code_of(rule: &str) -> &'static str {
 /// `POST /api/v1/config/validate` — the write checks without storing; 200 with `validation_passed`.
 pub async fn validate(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _access: WriteAccess,
     body: Result<ApiJson<ConfigValidationRequest>, ApiError>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
     let ApiJson(req) = body?;
     let Some(id) = req.strategy_id.as_deref().filter(|s| !s.is_empty()) else {
         return Err(ApiError::Validation(vec![FieldError {

@@ -69,11 +69,14 @@ pub fn prefers_html(headers: &HeaderMap) -> bool {
 }
 
 /// `GET /` — browsers are sent to the console, API clients get the JSON service map.
-pub async fn root(headers: HeaderMap) -> Response {
+pub async fn root(
+    headers: HeaderMap,
+    axum::Extension(map): axum::Extension<service::EndpointMap>,
+) -> Response {
     let mut response = if prefers_html(&headers) {
         Redirect::to("/ui/").into_response()
     } else {
-        service::root().await.into_response()
+        service::root(&map).into_response()
     };
     response
         .headers_mut()

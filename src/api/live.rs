@@ -164,6 +164,64 @@ fn market_snapshot(state: &AppState) -> serde_json::Value {
     }
 }
 
+/// A Server-Sent Events answer, documented as `text/event-stream`.
+pub struct EventStream<S>(Sse<S>);
+
+impl<S> axum::response::IntoResponse for EventStream<S>
+where
+    Sse<S>: axum::response::IntoResponse,
+{
+    fn into_response(self) -> axum::response::Response {
+        self.0.into_response()
+    }
+}
+
+impl<S> aide::operation::OperationOutput for EventStream<S> {
+    type Inner = String;
+
+    fn operation_response(
+        _ctx: &mut aide::generate::GenContext,
+        _operation: &mut aide::openapi::Operation,
+    ) -> Option<aide::openapi::Response> {
+        Some(aide::openapi::Response {
+            description:
+                "Event stream (text/event-stream); keep-alive comments at least every 15 s".into(),
+            content: indexmap::IndexMap::from_iter([(
+                "text/event-stream".into(),
+                aide::openapi::MediaType {
+                    schema: Some(aide::openapi::SchemaObject {
+                        json_schema: schemars::json_schema!({
+                            "description": "One event: `event` names it, `data` is a JSON document",
+                            "type": "object",
+                            "required": ["data"],
+                            "properties": {
+                                "event": { "type": "string", "enum": ["signal", "lagged", "market"] },
+                                "data": { "type": "string" },
+                                "id": { "type": "string" },
+                                "retry": { "type": "integer" }
+                            }
+                        }),
+                        example: None,
+                        external_docs: None,
+                    }),
+                    ..Default::default()
+                },
+            )]),
+            ..Default::default()
+        })
+    }
+
+    fn inferred_responses(
+        ctx: &mut aide::generate::GenContext,
+        operation: &mut aide::openapi::Operation,
+    ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
+        Self::operation_response(ctx, operation)
+            .map(|r| (Some(aide::openapi::StatusCode::Code(200)), r))
+            .into_iter()
+            .collect()
+    }
+}
+
 /// Keep-alive comments every 15 s, or more often when `HTTP_IDLE_TIMEOUT_SECONDS` is shorter, so a reading client
 /// is never cut as idle.
 fn keep_alive(state: &AppState) -> KeepAlive {
@@ -175,7 +233,7 @@ fn keep_alive(state: &AppState) -> KeepAlive {
 /// `lagged` tells a slow client how many it missed. 503 when `LIVE_MAX_CLIENTS` streams are open.
 pub async fn signals(
     State(state): State<AppState>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<EventStream<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let slot = state.live_hub.admit("signals")?;
     let rx = state.live.signal_feed.subscribe();
     let stop = state.live.shutdown_signal();
@@ -193,7 +251,7 @@ pub async fn signals(
         }
     })
     .take_until(stop);
-    Ok(Sse::new(stream).keep_alive(keep_alive(&state)))
+    Ok(EventStream(Sse::new(stream).keep_alive(keep_alive(&state))))
 }
 
 /// `GET /api/v1/stream/market` — event `market` about once a second: `{"summary": …, "symbols": …}` with the
@@ -201,7 +259,7 @@ pub async fn signals(
 /// `LIVE_MAX_CLIENTS` streams are open.
 pub async fn market(
     State(state): State<AppState>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<EventStream<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let slot = state.live_hub.admit("market")?;
     let rx = state.live_hub.market(&state);
     let stop = state.live.shutdown_signal();
@@ -214,5 +272,5 @@ pub async fn market(
         ))
     })
     .take_until(stop);
-    Ok(Sse::new(stream).keep_alive(keep_alive(&state)))
+    Ok(EventStream(Sse::new(stream).keep_alive(keep_alive(&state))))
 }

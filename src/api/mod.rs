@@ -1,6 +1,7 @@
 //! The HTTP API: the only module that knows about HTTP.
 
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod console;
 pub mod envelope;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod live;
 pub mod market;
 pub mod openapi;
+pub mod params;
 pub mod performance;
 pub mod server;
 pub mod service;
@@ -17,7 +19,6 @@ pub mod strategies;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::routing::{get, post};
 use axum::Router;
 
 use crate::config::ConfigService;
@@ -69,83 +70,372 @@ async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
     error::ApiError::NotFound(format!("no endpoint at {}; see /openapi.json", uri.path()))
 }
 
-/// The complete router.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(console::root))
-        .route("/ui", get(console::redirect))
-        .route("/ui/", get(console::page))
-        .route("/healthz", get(service::healthz))
-        .route("/ready", get(service::ready))
-        .route("/info", get(service::info))
-        .route("/metrics", get(service::metrics))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/api/v1/metrics/depth/{symbol}", get(market::depth))
-        .route("/api/v1/metrics/pressure/{symbol}", get(market::pressure))
-        .route("/api/v1/metrics/summary", get(market::summary))
-        .route("/api/v1/metrics/all", get(market::all))
-        .route("/api/v1/stream/signals", get(live::signals))
-        .route("/api/v1/stream/market", get(live::market))
-        .route("/docs", get(assets::docs))
-        .route("/assets/{*path}", get(assets::serve))
-        .route("/api/v1/strategies", get(strategies::list))
-        .route(
+/// The complete router and the OpenAPI document generated from its routes (see [`openapi`]).
+pub fn router_and_document(state: AppState) -> (Router, Arc<serde_json::Value>) {
+    use aide::axum::routing::{delete_with, get_with, post_with};
+    use aide::axum::ApiRouter;
+    use error::with_errors;
+    use openapi::{json_response, named, text_response};
+
+    // One registration per route: the path, the handler and what the handler's types cannot say (summary, tag,
+    // the statuses it answers besides those of its extractors).
+    let routes: ApiRouter<AppState> = ApiRouter::new()
+        .api_route(
+            "/",
+            get_with(console::root, |op| {
+                let op = op
+                    .tag("service")
+                    .summary("Service name and endpoint map (a browser preferring HTML is sent to /ui/)");
+                let op = json_response::<service::ServiceMap>(op, 200, "Service name and endpoint map");
+                text_response(op, 303, &[], "To /ui/ (the Accept header prefers text/html)")
+            }),
+        )
+        .api_route(
+            "/ui",
+            get_with(console::redirect, |op| {
+                text_response(op.tag("console").summary("To /ui/"), 308, &[], "To /ui/")
+            }),
+        )
+        .api_route(
+            "/ui/",
+            get_with(console::page, |op| {
+                let op = named(op.tag("console").summary("The web console"), "console");
+                text_response(op, 200, &["text/html"], "The console page")
+            }),
+        )
+        .api_route(
+            "/healthz",
+            get_with(service::healthz, |op| {
+                let op = named(op.tag("service").summary("Liveness"), "health");
+                let op = json_response::<serde_json::Value>(op, 200, "Alive");
+                json_response::<serde_json::Value>(
+                    op,
+                    503,
+                    "The processing task panicked or its input ended (reason)",
+                )
+            }),
+        )
+        .api_route(
+            "/ready",
+            get_with(service::ready, |op| {
+                let op = named(
+                    op.tag("service")
+                        .summary("Readiness (503 NOT_READY with the readiness document as details)"),
+                    "readiness",
+                );
+                with_errors(op, &[503])
+            }),
+        )
+        .api_route(
+            "/info",
+            get_with(service::info, |op| {
+                named(
+                    op.tag("service")
+                        .summary("Configuration, source, strategies and their data status"),
+                    "info",
+                )
+            }),
+        )
+        .api_route(
+            "/metrics",
+            get_with(service::metrics, |op| {
+                let op = named(op.tag("service").summary("Prometheus metrics"), "metrics");
+                text_response(op, 200, &["text/plain"], "Prometheus text format")
+            }),
+        )
+        .api_route(
+            "/openapi.json",
+            get_with(openapi::serve, |op| {
+                named(op.tag("service").summary("This document"), "openapi_spec")
+            }),
+        )
+        .api_route(
+            "/docs",
+            get_with(assets::docs, |op| {
+                named(
+                    op.tag("service").summary("Swagger UI (embedded, works offline)"),
+                    "api_docs",
+                )
+            }),
+        )
+        .api_route(
+            "/assets/{*path}",
+            get_with(assets::serve, |op| {
+                let op = op.tag("console").summary("Embedded static files (console, Swagger UI)");
+                let op = text_response(
+                    op,
+                    200,
+                    &assets::CONTENT_TYPES,
+                    "The file (cached for a day; URLs are versioned)",
+                );
+                with_errors(op, &[404])
+            }),
+        )
+        .api_route(
+            "/api/v1/metrics/depth/{symbol}",
+            get_with(market::depth, |op| {
+                with_errors(op.tag("market-metrics").summary("Current depth metrics of a symbol"), &[404, 503])
+            }),
+        )
+        .api_route(
+            "/api/v1/metrics/pressure/{symbol}",
+            get_with(market::pressure, |op| {
+                with_errors(op.tag("market-metrics").summary("Pressure history and trend"), &[404, 503])
+            }),
+        )
+        .api_route(
+            "/api/v1/metrics/summary",
+            get_with(market::summary, |op| {
+                let op = named(op.tag("market-metrics").summary("Market-wide summary"), "market_metrics_api");
+                with_errors(op, &[503])
+            }),
+        )
+        .api_route(
+            "/api/v1/metrics/all",
+            get_with(market::all, |op| {
+                with_errors(
+                    op.tag("market-metrics")
+                        .summary("All tracked symbols (filter, sort, paginate)"),
+                    &[503],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/stream/signals",
+            get_with(live::signals, |op| {
+                with_errors(
+                    op.tag("live").summary(
+                        "Server-Sent Events: each published signal (event `signal`, data = the published JSON)",
+                    ),
+                    &[503],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/stream/market",
+            get_with(live::market, |op| {
+                with_errors(
+                    op.tag("live").summary(
+                        "Server-Sent Events: market summary and per-symbol metrics about once a second (event `market`)",
+                    ),
+                    &[503],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/strategies",
+            get_with(strategies::list, |op| {
+                named(op.tag("configuration").summary("List all strategies"), "configuration_api")
+            }),
+        )
+        .api_route(
             "/api/v1/strategies/{strategy_id}/schema",
-            get(strategies::schema),
+            get_with(strategies::schema, |op| {
+                with_errors(
+                    op.tag("configuration").summary(
+                        "Parameter schema of a strategy (metadata.json_schema holds the JSON Schema)",
+                    ),
+                    &[404],
+                )
+            }),
         )
-        .route(
+        .api_route(
             "/api/v1/strategies/{strategy_id}/defaults",
-            get(strategies::defaults),
+            get_with(strategies::defaults, |op| {
+                with_errors(op.tag("configuration").summary("Default parameters"), &[404])
+            }),
         )
-        .route(
+        .api_route(
             "/api/v1/strategies/{strategy_id}/config",
-            get(config::get_global)
-                .post(config::set_global)
-                .patch(config::patch_global)
-                .delete(config::delete_global),
+            get_with(config::get_global, |op| {
+                with_errors(
+                    op.tag("configuration")
+                        .summary("Effective global parameters with per-field provenance"),
+                    &[404],
+                )
+            })
+            .post_with(config::set_global, |op| {
+                with_errors(
+                    op.tag("configuration").summary(
+                        "Merge parameters into the global override (\"replace\": true replaces it; validated; versioned; audited)",
+                    ),
+                    &[404, 429, 503],
+                )
+            })
+            .patch_with(config::patch_global, |op| {
+                with_errors(
+                    op.tag("configuration").summary(
+                        "RFC 7396 merge patch of the global override: null removes a field",
+                    ),
+                    &[404, 429, 503],
+                )
+            })
+            .delete_with(config::delete_global, |op| {
+                with_errors(op.tag("configuration").summary("Delete the global override"), &[404, 429, 503])
+            }),
         )
-        .route(
+        .api_route(
             "/api/v1/strategies/{strategy_id}/config/{symbol}",
-            get(config::get_symbol)
-                .post(config::set_symbol)
-                .patch(config::patch_symbol)
-                .delete(config::delete_symbol),
+            get_with(config::get_symbol, |op| {
+                with_errors(
+                    op.tag("configuration")
+                        .summary("Effective parameters of one symbol with provenance"),
+                    &[404],
+                )
+            })
+            .post_with(config::set_symbol, |op| {
+                with_errors(
+                    op.tag("configuration").summary(
+                        "Merge parameters into a symbol override (\"replace\": true replaces it)",
+                    ),
+                    &[404, 429, 503],
+                )
+            })
+            .patch_with(config::patch_symbol, |op| {
+                with_errors(
+                    op.tag("configuration")
+                        .summary("RFC 7396 merge patch of a symbol override"),
+                    &[404, 429, 503],
+                )
+            })
+            .delete_with(config::delete_symbol, |op| {
+                with_errors(op.tag("configuration").summary("Delete a symbol override"), &[404, 429, 503])
+            }),
         )
-        .route("/api/v1/strategies/{strategy_id}/audit", get(config::audit))
-        .route(
+        .api_route(
+            "/api/v1/strategies/{strategy_id}/audit",
+            get_with(config::audit, |op| {
+                with_errors(op.tag("configuration").summary("Audit trail (newest first)"), &[404, 503])
+            }),
+        )
+        .api_route(
             "/api/v1/strategies/{strategy_id}/performance",
-            get(performance::performance),
+            get_with(performance::performance, |op| {
+                with_errors(
+                    op.tag("scorecard").summary(
+                        "Live scorecard of the strategy's published signals over a window of event time",
+                    ),
+                    &[404],
+                )
+            }),
         )
-        .route(
+        .api_route(
             "/api/v1/strategies/{strategy_id}/shadows",
-            get(shadows::list).post(shadows::create),
+            get_with(shadows::list, |op| {
+                with_errors(
+                    op.tag("shadows")
+                        .summary("Shadow parameter sets with their scorecards beside the live set's"),
+                    &[404],
+                )
+            })
+            .post_with(shadows::create, |op| {
+                let op = op.tag("shadows").summary(
+                    "Start a shadow parameter set (scored, never published; at most 8 per strategy; stored)",
+                );
+                let op = json_response::<envelope::ApiResponse<serde_json::Value>>(
+                    op,
+                    201,
+                    "The shadow started",
+                );
+                with_errors(op, &[404, 409, 503])
+            }),
         )
-        .route(
+        .api_route(
             "/api/v1/strategies/{strategy_id}/shadows/{name}",
-            axum::routing::delete(shadows::delete),
+            delete_with(shadows::delete, |op| {
+                with_errors(op.tag("shadows").summary("Stop and delete a shadow"), &[404, 503])
+            }),
         )
-        .route(
+        .api_route(
             "/api/v1/strategies/{strategy_id}/shadows/{name}/promote",
-            post(shadows::promote),
+            post_with(shadows::promote, |op| {
+                with_errors(
+                    op.tag("shadows").summary(
+                        "Write the shadow's parameters into the global override (audited), optionally under a safeguard, and delete the shadow",
+                    ),
+                    &[404, 429, 503],
+                )
+            }),
         )
-        .route("/api/v1/safeguards", get(shadows::safeguards))
-        .route("/api/v1/replicas", get(service::replicas))
-        .route("/api/v1/strategies/cache/refresh", post(config::refresh))
-        .route(
+        .api_route(
+            "/api/v1/safeguards",
+            get_with(shadows::safeguards, |op| {
+                op.tag("shadows").summary("Guarded changes of this replica with measured values")
+            }),
+        )
+        .api_route(
+            "/api/v1/replicas",
+            get_with(service::replicas, |op| {
+                op.tag("service").summary(
+                    "Replicas heard from in the last minute and the config versions each applies",
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/strategies/cache/refresh",
+            post_with(config::refresh, |op| {
+                with_errors(
+                    op.tag("configuration").summary("Reload every configuration from the store"),
+                    &[503],
+                )
+            }),
+        )
+        .api_route(
             "/api/v1/strategies/{strategy_id}/cache/refresh",
-            post(config::refresh_strategy),
+            post_with(config::refresh_strategy, |op| {
+                with_errors(
+                    op.tag("configuration")
+                        .summary("Reload one strategy's configuration from the store"),
+                    &[404, 503],
+                )
+            }),
         )
-        .route(
+        .api_route(
             "/api/v1/strategies/{strategy_id}/rollback",
-            post(config::rollback),
+            post_with(config::rollback, |op| {
+                with_errors(
+                    op.tag("configuration").summary(
+                        "Roll back to a version (target_version), an audit record (rollback_id) or the state before the latest change",
+                    ),
+                    &[404, 429, 503],
+                )
+            }),
         )
-        .route(
+        .api_route(
             "/api/v1/strategies/{strategy_id}/restore",
-            post(config::restore),
+            post_with(config::restore, |op| {
+                with_errors(
+                    op.tag("configuration").summary(
+                        "Like rollback; without a target it undoes the latest change, which brings a deleted config back",
+                    ),
+                    &[404, 429, 503],
+                )
+            }),
         )
-        .route("/api/v1/config/validate", post(config::validate))
+        .api_route(
+            "/api/v1/config/validate",
+            post_with(config::validate, |op| {
+                with_errors(
+                    op.tag("configuration").summary("Run every write check without storing"),
+                    &[404, 503],
+                )
+            }),
+        );
+    let mut api = aide::openapi::OpenApi::default();
+    let router = routes.finish_api(&mut api);
+    let doc = Arc::new(openapi::complete(api, &state.registry));
+    let map = Arc::new(openapi::endpoint_map(&doc));
+    let router = router
+        .layer(axum::Extension(openapi::ApiDocument(doc.clone())))
+        .layer(axum::Extension(service::EndpointMap(map)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::compression::CompressionLayer::new())
         .fallback(unknown_route)
-        .with_state(state)
+        .with_state(state);
+    (router, doc)
+}
+
+/// The complete router.
+pub fn router(state: AppState) -> Router {
+    router_and_document(state).0
 }

@@ -4,8 +4,12 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use std::collections::BTreeMap;
+
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::error::ApiError;
@@ -19,24 +23,36 @@ fn now_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The endpoint map of `GET /`, read from the generated document (see [`crate::api::openapi::endpoint_map`]).
+#[derive(Debug, Clone)]
+pub struct EndpointMap(pub std::sync::Arc<Map<String, Value>>);
+
+/// The body of `GET /`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ServiceMap {
+    /// Service name.
+    pub service: &'static str,
+    /// Version.
+    pub version: &'static str,
+    /// Always `running`.
+    pub status: &'static str,
+    /// Named endpoints (`health`, `readiness`, `metrics`, `info`, `configuration_api`, `market_metrics_api`,
+    /// `api_docs`, `openapi_spec`, `console`) → path.
+    pub endpoints: BTreeMap<String, String>,
+}
+
 /// `GET /` — service name and endpoint map.
-pub async fn root() -> Json<Value> {
-    Json(json!({
-        "service": crate::SERVICE_NAME,
-        "version": crate::VERSION,
-        "status": "running",
-        "endpoints": {
-            "health": "/healthz",
-            "readiness": "/ready",
-            "metrics": "/metrics",
-            "info": "/info",
-            "configuration_api": "/api/v1/strategies",
-            "market_metrics_api": "/api/v1/metrics/summary",
-            "api_docs": "/docs",
-            "openapi_spec": "/openapi.json",
-            "console": "/ui/"
-        }
-    }))
+pub fn root(map: &EndpointMap) -> Json<ServiceMap> {
+    Json(ServiceMap {
+        service: crate::SERVICE_NAME,
+        version: crate::VERSION,
+        status: "running",
+        endpoints: map
+            .0
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect(),
+    })
 }
 
 fn health_doc(state: &AppState) -> Value {
@@ -60,7 +76,7 @@ fn health_doc(state: &AppState) -> Value {
 
 /// `GET /healthz` — liveness: the process serves requests and its processing task is alive (503 with the reason
 /// when it panicked or its input ended, so the orchestrator restarts the process).
-pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let status = if state.live.failure().is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -220,7 +236,7 @@ pub async fn replicas(
 }
 
 /// `GET /metrics` — Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>) -> Response {
     state
         .metrics
         .uptime
@@ -244,4 +260,5 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }

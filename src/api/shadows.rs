@@ -4,12 +4,17 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::api::config::{authorize, changed_by_of, issuer_of};
+use crate::api::auth::WriteAccess;
+use crate::api::config::{changed_by_of, issuer_of};
 use crate::api::envelope::{ok, ApiResponse};
 use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::api::params::{
+    ShadowPath, StrategyPath, CHANGED_BY_PATTERN, SHADOW_NAME_PATTERN, SYMBOL_PATTERN,
+};
 use crate::api::performance::window_of;
 use crate::api::AppState;
 use crate::config::merge::{WriteMode, Writer};
@@ -19,31 +24,37 @@ use crate::scoring::live::{HorizonRow, Performance};
 type ApiResult = Result<Json<ApiResponse<Value>>, ApiError>;
 
 /// Body of `POST …/shadows`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateShadowRequest {
     /// Name, unique per strategy (1–32 of `a-z 0-9 _ -`).
+    #[schemars(regex(pattern = SHADOW_NAME_PATTERN))]
     pub name: String,
     /// Parameters laid over the live global ones (partial, validated like a config write; at least one).
+    #[schemars(schema_with = "crate::api::openapi::override_schema")]
     pub parameters: Map<String, Value>,
     /// Symbols it runs on; all when absent.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 100), inner(regex(pattern = SYMBOL_PATTERN)))]
     pub symbols: Option<Vec<String>>,
     /// Who creates it.
+    #[schemars(length(min = 1, max = 200), regex(pattern = CHANGED_BY_PATTERN))]
     pub changed_by: String,
 }
 
 /// Body of `POST …/shadows/{name}/promote`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromoteRequest {
     /// Who promotes it.
+    #[schemars(length(min = 1, max = 200), regex(pattern = CHANGED_BY_PATTERN))]
     pub changed_by: String,
     /// Why (prepended to the comparison summary in the audit record).
     #[serde(default)]
     pub reason: Option<String>,
     /// Window of the comparison (default `1h`).
     #[serde(default)]
+    #[schemars(schema_with = "crate::api::openapi::window_schema")]
     pub window: Option<String>,
     /// Safeguard the promoted change runs under (rolled back when the live scorecard breaks it).
     #[serde(default)]
@@ -51,10 +62,12 @@ pub struct PromoteRequest {
 }
 
 /// Query of `GET …/shadows`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShadowsQuery {
     /// Window of the scorecards (default `1h`).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::openapi::window_schema")]
     pub window: Option<String>,
 }
 
@@ -117,7 +130,7 @@ fn shadow_name(raw: &str) -> Result<String, ApiError> {
 /// set's.
 pub async fn list(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     ApiQuery(q): ApiQuery<ShadowsQuery>,
 ) -> ApiResult {
     let s = crate::api::strategies::find(&state, &id)?;
@@ -164,11 +177,10 @@ pub async fn list(
 /// `POST /api/v1/strategies/{strategy_id}/shadows` — starts a shadow (201).
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    _access: WriteAccess,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     body: Result<ApiJson<CreateShadowRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<ApiResponse<Value>>), ApiError> {
-    authorize(&state, &headers)?;
     let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&req.name)?;
@@ -189,10 +201,12 @@ pub async fn create(
 /// `DELETE /api/v1/strategies/{strategy_id}/shadows/{name}` — stops and deletes a shadow.
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath((id, name)): ApiPath<(String, String)>,
+    _access: WriteAccess,
+    ApiPath(ShadowPath {
+        strategy_id: id,
+        name,
+    }): ApiPath<ShadowPath>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&name)?;
     let doc = state.shadows.delete(s.id(), &name).await?;
@@ -207,11 +221,14 @@ pub async fn delete(
 /// safeguard, then deletes the shadow.
 pub async fn promote(
     State(state): State<AppState>,
+    _access: WriteAccess,
     headers: HeaderMap,
-    ApiPath((id, name)): ApiPath<(String, String)>,
+    ApiPath(ShadowPath {
+        strategy_id: id,
+        name,
+    }): ApiPath<ShadowPath>,
     body: Result<ApiJson<PromoteRequest>, ApiError>,
 ) -> ApiResult {
-    authorize(&state, &headers)?;
     let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&name)?;

@@ -7,11 +7,12 @@ use serde_json::{json, Value};
 
 use crate::api::envelope::{ok, ApiResponse};
 use crate::api::error::{ApiError, ApiPath};
+use crate::api::params::StrategyPath;
 use crate::api::AppState;
 use crate::registry::RegisteredStrategy;
 
 /// One entry of `GET /api/v1/strategies`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StrategyListItem {
     /// Strategy id.
     pub strategy_id: &'static str,
@@ -35,7 +36,7 @@ pub struct StrategyListItem {
 }
 
 /// One parameter as the original's schema endpoint describes it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ParameterSchemaItem {
     /// Parameter name.
     pub name: String,
@@ -89,7 +90,7 @@ pub async fn list(State(state): State<AppState>) -> Json<ApiResponse<Vec<Strateg
 /// `metadata.json_schema` for schema-driven UIs.
 pub async fn schema(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
 ) -> Result<Json<ApiResponse<Vec<ParameterSchemaItem>>>, ApiError> {
     let s = find(&state, &id)?;
     let items = s.all_fields().map(|name| parameter_item(s, name)).collect();
@@ -102,7 +103,7 @@ pub async fn schema(
 /// `GET /api/v1/strategies/{strategy_id}/defaults`
 pub async fn defaults(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
 ) -> Result<Json<ApiResponse<Value>>, ApiError> {
     let s = find(&state, &id)?;
     Ok(ok(

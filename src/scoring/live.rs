@@ -52,7 +52,7 @@ pub struct SinceCounts {
 }
 
 /// The performance document of one strategy.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Performance {
     /// Strategy id.
     pub strategy_id: String,
@@ -78,7 +78,7 @@ pub struct Performance {
 }
 
 /// One point of the cumulative net curve.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, schemars::JsonSchema)]
 pub struct CurvePoint {
     /// Signal event time (ms since the epoch).
     pub t: i64,
@@ -87,7 +87,7 @@ pub struct CurvePoint {
 }
 
 /// Scoring settings as served.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct PerformanceSettings {
     /// Entry delay in ms.
     pub entry_delay_ms: i64,
@@ -98,7 +98,7 @@ pub struct PerformanceSettings {
 }
 
 /// One horizon's statistics.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct HorizonRow {
     /// Horizon in seconds.
     pub horizon_s: f64,

@@ -10,7 +10,7 @@ use super::scorer::{BracketEnd, ScoredSignal};
 pub const MIN_SAMPLE: usize = 30;
 
 /// Mean net bps over signals that do not overlap in time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NonOverlapping {
     /// Signals kept.
     pub n: usize,
@@ -19,7 +19,7 @@ pub struct NonOverlapping {
 }
 
 /// Bracket (stop loss / take profit) results.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BracketStats {
     /// Signals with both levels whose bracket ended in the data.
     pub n: usize,
@@ -36,7 +36,7 @@ pub struct BracketStats {
 }
 
 /// The statistics of one group of signals at one horizon.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct HorizonStats {
     /// Scored signals.
     pub n: usize,
@@ -67,7 +67,7 @@ pub struct HorizonStats {
 }
 
 /// One confidence bucket of a calibration table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CalibrationBucket {
     /// Lower and upper confidence bound (upper exclusive, except 1.0).
     pub confidence: [f64; 2],

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
@@ -27,6 +28,20 @@ impl fmt::Display for IsoTime {
     }
 }
 
+impl JsonSchema for IsoTime {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IsoTime".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "Event time, ISO-8601 UTC with microseconds (2024-08-08T23:54:15.343000Z)"
+        })
+    }
+}
+
 impl Serialize for IsoTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -34,7 +49,7 @@ impl Serialize for IsoTime {
 }
 
 /// `GET /api/v1/metrics/depth/{symbol}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct DepthMetricsResponse {
     /// Upper-case symbol.
     pub symbol: String,
@@ -57,7 +72,7 @@ pub struct DepthMetricsResponse {
 }
 
 /// `imbalance` block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ImbalanceBlock {
     /// Imbalance ratio, 4 decimals.
     pub ratio: f64,
@@ -70,7 +85,7 @@ pub struct ImbalanceBlock {
 }
 
 /// `pressure` block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PressureBlock {
     /// 0–100, 2 decimals.
     pub buy_pressure: f64,
@@ -83,7 +98,7 @@ pub struct PressureBlock {
 }
 
 /// `liquidity` block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct LiquidityBlock {
     /// Bid + ask volume, 8 decimals.
     pub total: f64,
@@ -98,7 +113,7 @@ pub struct LiquidityBlock {
 }
 
 /// `spread` block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SpreadBlock {
     /// Best bid (as received; 0 without bids).
     pub best_bid: f64,
@@ -113,7 +128,7 @@ pub struct SpreadBlock {
 }
 
 /// `vwap` block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct VwapBlock {
     /// Bid VWAP, 10 decimals.
     pub bid: f64,
@@ -124,7 +139,7 @@ pub struct VwapBlock {
 }
 
 /// `order_book_quality` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct QualityBlock {
     /// Bid levels.
     pub bid_levels: u32,
@@ -135,7 +150,7 @@ pub struct QualityBlock {
 }
 
 /// `strongest_levels` block; a side without levels is `null`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct StrongestLevels {
     /// Strongest bid.
     pub bid: Option<LevelBlock>,
@@ -144,7 +159,7 @@ pub struct StrongestLevels {
 }
 
 /// One level.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct LevelBlock {
     /// Price (as received).
     pub price: f64,
@@ -212,7 +227,7 @@ impl DepthMetricsResponse {
 }
 
 /// `GET /api/v1/metrics/pressure/{symbol}?timeframe=`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PressureHistoryResponse {
     /// Upper-case symbol.
     pub symbol: String,
@@ -235,7 +250,7 @@ pub struct PressureHistoryResponse {
 }
 
 /// How the points of a pressure document were chosen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Downsampling {
     /// `mean_of_consecutive`: the whole window, each returned point the mean time and values of
     /// `points_per_bucket` consecutive samples.
@@ -247,7 +262,7 @@ pub struct Downsampling {
 }
 
 /// `summary` block of the pressure document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PressureSummary {
     /// Mean net pressure, 2 decimals.
     pub avg_pressure: f64,
@@ -262,7 +277,7 @@ pub struct PressureSummary {
 }
 
 /// One pressure sample.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PressurePoint {
     /// Event time.
     pub timestamp: IsoTime,
@@ -271,7 +286,7 @@ pub struct PressurePoint {
 }
 
 /// One imbalance sample.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ImbalancePoint {
     /// Event time.
     pub timestamp: IsoTime,
@@ -280,7 +295,7 @@ pub struct ImbalancePoint {
 }
 
 /// `GET /api/v1/metrics/summary`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct MarketSummaryResponse {
     /// Newest event time among tracked symbols (else the newest tick time).
     pub timestamp: IsoTime,
@@ -295,7 +310,7 @@ pub struct MarketSummaryResponse {
 }
 
 /// `market_sentiment` block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct MarketSentiment {
     /// Symbols with net pressure > 20.
     pub bullish_symbols: usize,
@@ -310,7 +325,7 @@ pub struct MarketSentiment {
 }
 
 /// `liquidity` block of the summary.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SummaryLiquidity {
     /// Mean spread in bps over symbols with a two-sided book, 4 decimals.
     pub avg_spread_bps: f64,
@@ -319,7 +334,7 @@ pub struct SummaryLiquidity {
 }
 
 /// `top_pressure_symbols` block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TopPressureSymbols {
     /// Up to 5 symbols by buy pressure, highest first.
     pub highest_buy_pressure: Vec<String>,
@@ -328,7 +343,7 @@ pub struct TopPressureSymbols {
 }
 
 /// One row of `/all`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SymbolRow {
     /// Event time of the book.
     pub timestamp: IsoTime,
@@ -350,6 +365,21 @@ pub struct SymbolRow {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SymbolRows(pub Vec<(String, SymbolRow)>);
 
+impl JsonSchema for SymbolRows {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SymbolRows".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let row = generator.subschema_for::<SymbolRow>();
+        schemars::json_schema!({
+            "type": "object",
+            "description": "Rows keyed by symbol, in the requested sort order",
+            "additionalProperties": row
+        })
+    }
+}
+
 impl Serialize for SymbolRows {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
@@ -361,7 +391,7 @@ impl Serialize for SymbolRows {
 }
 
 /// `GET /api/v1/metrics/all`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct AllMetricsResponse {
     /// The page, keyed by symbol, in sort order.
     pub data: SymbolRows,
@@ -376,7 +406,7 @@ pub struct AllMetricsResponse {
 }
 
 /// `pagination` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Pagination {
     /// Rows matching the filters.
     pub total: usize,
@@ -395,7 +425,7 @@ pub struct Pagination {
 }
 
 /// `filters_applied` block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct FiltersApplied {
     /// As given.
     pub symbols: Option<String>,
@@ -408,7 +438,7 @@ pub struct FiltersApplied {
 }
 
 /// `sort` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SortApplied {
     /// Sort key.
     pub by: &'static str,
@@ -417,7 +447,7 @@ pub struct SortApplied {
 }
 
 /// The original's body when a symbol is unknown or expired (it answered 200 with it; the host picks the status).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct NotTrackedResponse {
     /// `No metrics available for X` / `No pressure history available for X`.
     pub error: String,
@@ -449,7 +479,7 @@ impl NotTrackedResponse {
 }
 
 /// Counters for the host's gauges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReaderStats {
     /// Symbols tracked now.
     pub symbols_tracked: usize,

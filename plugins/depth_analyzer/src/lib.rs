@@ -40,7 +40,8 @@ pub use history::{
 };
 pub use metrics::{compute, round_dp, DepthMetrics, StrongLevel, Trend, SENTIMENT_THRESHOLD};
 pub use query::{
-    AllMetricsQuery, QueryError, SortBy, SortOrder, Timeframe, DEFAULT_LIMIT, MAX_LIMIT,
+    AllMetricsParams, AllMetricsQuery, QueryError, SortBy, SortOrder, Timeframe, DEFAULT_LIMIT,
+    MAX_LIMIT,
 };
 pub use reader::{MetricsReader, MAX_RETURNED_POINTS, TOP_SYMBOLS};
 pub use store::DepthAnalyzer;

@@ -93,7 +93,7 @@ impl DepthMetrics {
 }
 
 /// Direction label used by the depth, pressure, summary and `/all` documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trend {
     /// Buyers dominate.

@@ -110,6 +110,16 @@ impl FromStr for Timeframe {
     }
 }
 
+impl schemars::JsonSchema for Timeframe {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timeframe".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "enum": ["1m", "5m", "15m"] })
+    }
+}
+
 impl Serialize for Timeframe {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -176,6 +186,76 @@ impl SortOrder {
     }
 }
 
+/// The query parameters of `GET /api/v1/metrics/all` as the API documents them: [`AllMetricsQuery::from_pairs`]
+/// accepts exactly these (and ignores others), reporting every invalid one.
+#[derive(Debug, Clone, schemars::JsonSchema)]
+pub struct AllMetricsParams {
+    /// Comma-separated symbols to keep (case-insensitive).
+    pub symbols: Option<String>,
+    /// Keep symbols whose net pressure is at least this.
+    pub min_pressure: Option<f64>,
+    /// Keep symbols whose net pressure is at most this.
+    pub max_pressure: Option<f64>,
+    /// Keep symbols with this trend: `bullish`, `bearish` or `neutral` (any case; empty: no filter).
+    #[serde(default)]
+    #[schemars(schema_with = "trend_schema")]
+    pub trend: Option<String>,
+    /// Page size.
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    pub offset: Option<u32>,
+    /// Sort key: `symbol` (default), `pressure`, `imbalance` or `liquidity` (any case).
+    #[serde(default)]
+    #[schemars(schema_with = "sort_by_schema")]
+    pub sort_by: Option<String>,
+    /// Sort direction: `asc` (default) or `desc` (any case).
+    #[serde(default)]
+    #[schemars(schema_with = "sort_order_schema")]
+    pub sort_order: Option<String>,
+}
+
+/// A regular expression matching exactly `names` in any ASCII case (what [`one_of`] accepts), or also the empty
+/// string.
+fn any_case_pattern(names: &[&str], or_empty: bool) -> String {
+    let alternatives: Vec<String> = names
+        .iter()
+        .map(|n| {
+            n.chars()
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!(
+        "^({}){}$",
+        alternatives.join("|"),
+        if or_empty { "?" } else { "" }
+    )
+}
+
+fn pattern_schema(pattern: String) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "pattern": pattern })
+}
+
+fn trend_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    pattern_schema(any_case_pattern(&["bullish", "bearish", "neutral"], true))
+}
+
+fn sort_by_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = SortBy::ALL.iter().map(|s| s.as_str()).collect();
+    pattern_schema(any_case_pattern(&names, false))
+}
+
+fn sort_order_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    pattern_schema(any_case_pattern(&["asc", "desc"], false))
+}
+
 /// The validated query of `GET /api/v1/metrics/all`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AllMetricsQuery {
@@ -239,7 +319,7 @@ fn one_of<T: Copy>(
     all: &[T],
     name: fn(T) -> &'static str,
 ) -> Result<T, QueryError> {
-    let lower = v.trim().to_ascii_lowercase();
+    let lower = v.to_ascii_lowercase();
     all.iter()
         .copied()
         .find(|t| name(*t) == lower)
@@ -276,7 +356,7 @@ impl AllMetricsQuery {
                 }
                 "min_pressure" => parse_number("min_pressure", v).map(|x| q.min_pressure = Some(x)),
                 "max_pressure" => parse_number("max_pressure", v).map(|x| q.max_pressure = Some(x)),
-                "trend" if v.trim().is_empty() => {
+                "trend" if v.is_empty() => {
                     q.trend = None;
                     Ok(())
                 }

@@ -3,8 +3,12 @@
 //! (`{success: false, data: null, error: {code, message, details}, metadata: null}`; the rate limit keeps the
 //! original's body). Internal details are logged with an error id and never returned.
 
+mod docs;
 mod extract;
 
+pub use docs::{
+    error_responses as docs_responses, with_errors, ErrorObject, ErrorResponse, RateLimitResponse,
+};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -111,6 +115,11 @@ impl ApiError {
     /// The JSON error object (`code`, `message`, `details`). A 500 says only that it happened (see
     /// [`IntoResponse`]); this is the client-facing object of every other error.
     pub fn body(&self) -> Value {
+        json!(self.error_object())
+    }
+
+    /// The error object of the body as its documented type.
+    fn error_object(&self) -> ErrorObject {
         let (_, code) = self.parts();
         let details = match self {
             ApiError::NotTracked(original) => json!(original),
@@ -129,7 +138,11 @@ impl ApiError {
                 .join("; "),
             other => other.to_string(),
         };
-        json!({ "code": code, "message": message, "details": details })
+        ErrorObject {
+            code: code.to_owned(),
+            message,
+            details,
+        }
     }
 }
 
@@ -139,23 +152,28 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             let error_id = uuid::Uuid::new_v4().to_string();
             tracing::error!(error_id, error = %detail, "API request failed");
-            let error = json!({ "code": code, "message": internal_message(&error_id),
-                                "details": { "error_id": error_id } });
-            let body = json!({ "success": false, "data": null, "error": error, "metadata": null });
-            return (status, Json(body)).into_response();
+            let error = ErrorObject {
+                code: code.to_owned(),
+                message: internal_message(&error_id),
+                details: json!({ "error_id": error_id }),
+            };
+            return (status, Json(ErrorResponse::of(error))).into_response();
         }
         if status.is_server_error() {
             tracing::warn!(error = %self, "API request failed");
         }
         if let ApiError::RateLimited(d) = &self {
             // The original's body, which the CIO reads `retry_after` from.
-            let body = json!({
-                "success": false,
-                "error": "rate_limit_exceeded",
-                "reason": d.reason,
-                "retry_after": d.retry_after,
-                "message": format!("configuration write rate limit exceeded ({}); retry in {} s", d.reason, d.retry_after),
-            });
+            let body = RateLimitResponse {
+                success: false,
+                error: "rate_limit_exceeded",
+                reason: d.reason,
+                retry_after: d.retry_after,
+                message: format!(
+                    "configuration write rate limit exceeded ({}); retry in {} s",
+                    d.reason, d.retry_after
+                ),
+            };
             let mut response = (status, Json(body)).into_response();
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -163,8 +181,7 @@ impl IntoResponse for ApiError {
             );
             return response;
         }
-        let body =
-            json!({ "success": false, "data": null, "error": self.body(), "metadata": null });
+        let body = ErrorResponse::of(self.error_object());
         let mut response = (status, Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(

@@ -1,0 +1,92 @@
+//! schemathesis (PyPI) against the served OpenAPI document with every check (`--checks all`): a real host (standalone
+//! replay, embedded store, `API_TOKEN` set and sent, so writes are exercised and `ignored_auth` is checked), real
+//! HTTP. Zero failures required. tests/run.sh installs schemathesis into `target/schemathesis-venv`
+//! (`SCHEMATHESIS` overrides the path of `st`); without it the test is skipped with a loud message, except under
+//! `CI`, where it fails. Per-operation expectations are in tests/schemathesis.toml (each one explained there).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{env_of, settings, TestHost};
+
+/// Test cases per operation and phase (keeps the run well under 3 minutes on CI).
+const MAX_EXAMPLES: &str = "25";
+/// A fixed seed: a failure reproduces with the same data.
+const SEED: &str = "20261126";
+
+fn st_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("SCHEMATHESIS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/schemathesis-venv/bin/st"),
+        PathBuf::from,
+    );
+    path.is_file().then_some(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_failure_with_every_check() {
+    let Some(st) = st_binary() else {
+        let message =
+            "schemathesis (`st`) is not installed: run tests/run.sh (it installs it into \
+                       target/schemathesis-venv) or set SCHEMATHESIS";
+        if std::env::var_os("CI").is_some() {
+            panic!("{message}");
+        }
+        eprintln!("SKIPPED: {message}");
+        return;
+    };
+    let h = TestHost::start(
+        settings(&[
+            "--api-token",
+            "st-token",
+            "--replay-speed",
+            "0",
+            "--signals-to-stdout",
+            "false",
+        ]),
+        env_of(&[]),
+    )
+    .await;
+    h.wait_ready(30).await;
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
+    let report = std::env::temp_dir().join(format!("schemathesis-{}", std::process::id()));
+    let started = Instant::now();
+    let url = h.url("/openapi.json");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(st)
+            .args(["--config-file", config, "run", &url])
+            .args(["--checks", "all"])
+            .args(["--header", "Authorization: Bearer st-token"])
+            .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
+            .args(["--workers", "2", "--request-timeout", "10", "--no-color"])
+            .args(["--report", "junit", "--report-dir"])
+            .arg(&report)
+            .env("SCHEMATHESIS_TELEMETRY", "false")
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("st runs")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let took = started.elapsed();
+    println!("{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    println!("schemathesis took {took:?}");
+    assert!(
+        output.status.success(),
+        "schemathesis found failures (exit {:?}); see the output above",
+        output.status.code()
+    );
+    assert!(
+        text.contains("Tested:"),
+        "no summary: did schemathesis run?"
+    );
+    assert!(
+        !text.contains("Tested: 0"),
+        "schemathesis tested no operation"
+    );
+    assert!(took < Duration::from_secs(180), "took {took:?}");
+    h.shutdown().await;
+}
