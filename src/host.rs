@@ -101,40 +101,67 @@ impl Host {
             .collect();
         metrics.enabled_strategies.set(enabled.len() as i64);
         // Every strategy gets a runner, gated by its host-level `enabled` parameter (env switch below the API's
-        // overrides), so enabling one through the API needs no restart.
+        // overrides), so enabling one through the API needs no restart. Each processing thread gets its own
+        // runners and plugin writers (see runtime::threads).
         let host_params = config.host_table();
-        let runners = registry
-            .strategies()
-            .iter()
-            .map(|s| {
-                let runner = (s.descriptor.build)(s.descriptor);
-                Box::new(crate::host_params::GatedRunner::new(
-                    runner,
-                    host_params.active_flag(s.id()),
-                )) as Box<dyn strategy_sdk::StrategyRunner>
-            })
-            .collect();
+        let threads = settings.processing_threads();
         let mut readers = strategy_sdk::PluginReaders::default();
         let max_lag_ms = Arc::new(std::sync::atomic::AtomicI64::new(-1));
-        let mut plugins: Vec<(
-            Box<dyn strategy_sdk::Plugin>,
-            &'static [strategy_sdk::StreamKind],
-        )> = registry
-            .plugins()
-            .iter()
-            .map(|p| {
-                let plugin = (p.build)();
-                plugin.register_readers(&mut readers);
-                (plugin, p.consumes)
-            })
+        let thread_lags: Vec<Arc<std::sync::atomic::AtomicI64>> = (0..threads)
+            .map(|_| Arc::new(std::sync::atomic::AtomicI64::new(-1)))
             .collect();
-        plugins.push((
-            Box::new(crate::runtime::lag::LagPlugin::new(
-                metrics.consumer_lag.clone(),
-                max_lag_ms.clone(),
-            )),
-            &strategy_sdk::StreamKind::ALL,
-        ));
+        // Per plugin, a writer over the first thread's state that later threads copy (None: not shareable).
+        let mut templates: Vec<Option<Box<dyn strategy_sdk::Plugin>>> = Vec::new();
+        let mut thread_parts = Vec::with_capacity(threads);
+        for (t, thread_lag) in thread_lags.iter().enumerate() {
+            let runners: Vec<Box<dyn strategy_sdk::StrategyRunner>> = registry
+                .strategies()
+                .iter()
+                .map(|s| {
+                    let runner = (s.descriptor.build)(s.descriptor);
+                    Box::new(crate::host_params::GatedRunner::new(
+                        runner,
+                        host_params.active_flag(s.id()),
+                    )) as Box<dyn strategy_sdk::StrategyRunner>
+                })
+                .collect();
+            let mut plugins: Vec<(
+                Box<dyn strategy_sdk::Plugin>,
+                &'static [strategy_sdk::StreamKind],
+            )> = registry
+                .plugins()
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let plugin = if t == 0 {
+                        let plugin = (p.build)();
+                        plugin.register_readers(&mut readers);
+                        templates.push(plugin.thread_writer());
+                        plugin
+                    } else {
+                        // Further threads write into the first thread's readable state when the plugin shares it;
+                        // otherwise they get their own instance (the API reads the first thread's).
+                        templates
+                            .get(i)
+                            .and_then(|w| w.as_ref()?.thread_writer())
+                            .unwrap_or_else(|| (p.build)())
+                    };
+                    (plugin, p.consumes)
+                })
+                .collect();
+            plugins.push((
+                Box::new(crate::runtime::lag::LagPlugin::new(
+                    metrics.consumer_lag.clone(),
+                    if threads == 1 {
+                        max_lag_ms.clone()
+                    } else {
+                        thread_lag.clone()
+                    },
+                )),
+                &strategy_sdk::StreamKind::ALL,
+            ));
+            thread_parts.push((runners, plugins));
+        }
 
         let shard = settings.shard().map_err(HostError::Settings)?;
         match settings.write_auth() {
@@ -171,33 +198,66 @@ impl Host {
             },
         };
         let live = Arc::new(LiveState::new(source_info).with_host_params(host_params.clone()));
-        let mut pipeline = Pipeline::new(
-            runners,
-            plugins,
-            metrics.clone(),
-            settings.max_message_bytes,
-            settings.max_book_levels,
-        )
-        .with_shard(shard.map(|(index, count)| ShardFilter { count, index }))
-        .with_symbol_admission(SymbolAdmission::new(
-            settings.max_symbols,
-            settings.symbol_allowlist.clone(),
-            settings.symbol_idle_seconds,
-        ))
-        .with_event_time_guard(if settings.nats_url.is_some() {
-            EventTimeGuard::live(
-                settings.max_clock_skew_ms,
-                settings.max_event_time_regression_ms,
-            )
-        } else {
-            EventTimeGuard::offline(settings.max_event_time_regression_ms)
-        });
+        let symbol_budget = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut pipelines: Vec<Pipeline> = thread_parts
+            .into_iter()
+            .enumerate()
+            .map(|(t, (runners, plugins))| {
+                Pipeline::new(
+                    runners,
+                    plugins,
+                    metrics.clone(),
+                    settings.max_message_bytes,
+                    settings.max_book_levels,
+                )
+                .with_shard(shard.map(|(index, count)| ShardFilter { count, index }))
+                .with_thread(Some(ShardFilter {
+                    count: threads as u32,
+                    index: t as u32,
+                }))
+                .with_symbol_admission({
+                    let admission = SymbolAdmission::new(
+                        settings.max_symbols,
+                        settings.symbol_allowlist.clone(),
+                        settings.symbol_idle_seconds,
+                    );
+                    if threads > 1 {
+                        admission.with_shared_budget(
+                            symbol_budget.clone(),
+                            ShardFilter {
+                                count: threads as u32,
+                                index: t as u32,
+                            },
+                        )
+                    } else {
+                        admission
+                    }
+                })
+                .with_event_time_guard(if settings.nats_url.is_some() {
+                    EventTimeGuard::live(
+                        settings.max_clock_skew_ms,
+                        settings.max_event_time_regression_ms,
+                    )
+                } else {
+                    EventTimeGuard::offline(settings.max_event_time_regression_ms)
+                })
+            })
+            .collect();
 
         let mut background = Vec::new();
-        for runner in pipeline.strategies_mut() {
-            if let Some(feed) = runner.take_feed(shutdown_rx.clone()) {
-                background.push(tokio::spawn(feed));
+        // Strategies with an external feed get one per processing thread (each thread's runner has its own data).
+        for pipeline in &mut pipelines {
+            for runner in pipeline.strategies_mut() {
+                if let Some(feed) = runner.take_feed(shutdown_rx.clone()) {
+                    background.push(tokio::spawn(feed));
+                }
             }
+        }
+        if threads > 1 {
+            background.push(tokio::spawn(crate::runtime::lag::merge_max(
+                thread_lags,
+                max_lag_ms.clone(),
+            )));
         }
         config.push_all().map_err(HostError::Settings)?;
         background.push(config.spawn_background(shutdown_rx.clone()));
@@ -320,7 +380,7 @@ impl Host {
         let input_may_end = settings.nats_url.is_none() && !settings.replay_loop;
         let processing = tokio::spawn(crate::runtime::supervise(
             tokio::spawn(run_processing(Processing {
-                pipeline,
+                pipelines,
                 input,
                 output,
                 commands: cmd_rx,

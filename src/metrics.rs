@@ -37,6 +37,8 @@ pub struct Metrics {
     pub signal_latency: Histogram,
     /// Symbols known to the processing path.
     pub symbols_tracked: IntGauge,
+    /// Processing threads running (`PROCESSING_THREADS`).
+    pub processing_threads: IntGauge,
     /// Symbols freed after `SYMBOL_IDLE_SECONDS` without a message.
     pub symbols_freed: IntCounter,
     /// Signals not published, by strategy and reason (`stale`: older than `SIGNAL_MAX_AGE_MS`).
@@ -219,6 +221,11 @@ impl Metrics {
             "Symbols known to the processing path",
         )
         .expect("metric");
+        let processing_threads = IntGauge::new(
+            "realtime_processing_threads",
+            "Processing threads running (PROCESSING_THREADS), each owning a partition of the symbols",
+        )
+        .expect("metric");
         let symbols_freed = IntCounter::new(
             "realtime_symbols_freed_total",
             "Symbols whose state was freed after SYMBOL_IDLE_SECONDS without a message",
@@ -304,6 +311,7 @@ impl Metrics {
             Box::new(processing_latency.clone()),
             Box::new(signal_latency.clone()),
             Box::new(symbols_tracked.clone()),
+            Box::new(processing_threads.clone()),
             Box::new(symbols_freed.clone()),
             Box::new(signals_dropped.clone()),
             Box::new(enabled_strategies.clone()),
@@ -351,6 +359,7 @@ impl Metrics {
             processing_latency,
             signal_latency,
             symbols_tracked,
+            processing_threads,
             symbols_freed,
             signals_dropped,
             enabled_strategies,

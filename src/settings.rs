@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+/// Most processing threads one host runs (`PROCESSING_THREADS` above it stops the start).
+pub const MAX_PROCESSING_THREADS: usize = 256;
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -58,6 +61,10 @@ pub struct Settings {
     /// This replica's shard (0-based). Default: the ordinal at the end of `POD_NAME`/`HOSTNAME` (StatefulSet).
     #[arg(long, env = "SHARD_INDEX")]
     pub shard_index: Option<u32>,
+    /// Processing threads inside this host, each owning a partition of the symbols (same stable hash as
+    /// `SHARD_COUNT`); 0 = the available cores (at least 1).
+    #[arg(long, env = "PROCESSING_THREADS", default_value_t = 0)]
+    pub processing_threads: usize,
     /// Largest accepted message in bytes; larger ones are dropped and counted.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 1_048_576)]
     pub max_message_bytes: usize,
@@ -322,6 +329,16 @@ impl Settings {
         Ok(Some((index, self.shard_count)))
     }
 
+    /// Processing threads to run: `PROCESSING_THREADS`, or the available cores when 0 (at least 1, at most
+    /// [`MAX_PROCESSING_THREADS`]).
+    pub fn processing_threads(&self) -> usize {
+        let n = match self.processing_threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        n.clamp(1, MAX_PROCESSING_THREADS)
+    }
+
     /// Checks the settings that must stop the start when wrong (each error names the variable and the fix).
     pub fn validate(&self) -> Result<(), String> {
         if let Some(url) = &self.nats_url {
@@ -344,6 +361,12 @@ impl Settings {
             return Err(format!(
                 "REPLAY_SPEED must be a finite number >= 0 (0 = as fast as possible), got {}",
                 self.replay_speed
+            ));
+        }
+        if self.processing_threads > MAX_PROCESSING_THREADS {
+            return Err(format!(
+                "PROCESSING_THREADS must be at most {MAX_PROCESSING_THREADS} (0 = the available cores), got {}",
+                self.processing_threads
             ));
         }
         if self.nats_user.is_some() != self.nats_password.is_some() {

@@ -144,6 +144,48 @@ fn workloads_have_probes_resources_and_run_as_non_root() {
     );
 }
 
+/// Each workload's CPU request and limit equal its processing threads (its env, else the ConfigMap's): every thread
+/// gets the core it uses under load, and no more threads run than the pod has cores.
+#[test]
+fn cpu_matches_processing_threads() {
+    let docs = all_docs();
+    let shared = configmap_env(&docs);
+    let mut problems = Vec::new();
+    for (d, pod) in workloads(&docs) {
+        let (_, env) = container_env(pod);
+        let threads = env
+            .get("PROCESSING_THREADS")
+            .and_then(|e| text(&e["value"]))
+            .or_else(|| shared.get("PROCESSING_THREADS").cloned());
+        let Some(threads) = threads
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|t| *t >= 1.0)
+        else {
+            problems.push(format!(
+                "{}: PROCESSING_THREADS must be set to a number >= 1 (0 = the node's cores, which the CPU \
+                 request cannot follow)",
+                d.at()
+            ));
+            continue;
+        };
+        let c = &seq(&pod["containers"])[0];
+        for side in ["requests", "limits"] {
+            let cores =
+                text(&c["resources"][side]["cpu"]).and_then(|v| match v.strip_suffix('m') {
+                    Some(milli) => milli.parse::<f64>().ok().map(|m| m / 1000.0),
+                    None => v.parse::<f64>().ok(),
+                });
+            if cores != Some(threads) {
+                problems.push(format!(
+                    "{}: resources.{side}.cpu {cores:?} must equal PROCESSING_THREADS {threads}",
+                    d.at()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn sharded_statefulset_derives_its_shard_from_the_pod_name() {
     let docs = all_docs();

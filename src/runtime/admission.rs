@@ -12,6 +12,8 @@
 //! [`EventTimeGuard::offline`], which has the wall-clock check off and the regression check on.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use strategy_sdk::SymbolId;
@@ -126,6 +128,18 @@ pub struct SymbolAdmission {
     now_seconds: u32,
     last_seen: Vec<u32>,
     pinned: Vec<bool>,
+    /// With several processing threads: the host-wide count of symbols, each counted by the thread that owns it.
+    shared: Option<SharedBudget>,
+}
+
+/// `MAX_SYMBOLS` across processing threads: one count for the host; a thread counts (charges) the symbols it owns.
+/// A thread also interns other threads' symbols for cross-symbol strategies; those are not charged (its own table
+/// stays below `MAX_SYMBOLS` as well).
+#[derive(Debug)]
+struct SharedBudget {
+    count: Arc<AtomicUsize>,
+    owns: crate::runtime::pipeline::ShardFilter,
+    charged: Vec<bool>,
 }
 
 impl Default for SymbolAdmission {
@@ -151,6 +165,30 @@ impl SymbolAdmission {
             now_seconds: 0,
             last_seen: Vec::new(),
             pinned: Vec::new(),
+            shared: None,
+        }
+    }
+
+    /// Shares the `MAX_SYMBOLS` budget with the other processing threads (`count` is the same for all; `owns` is
+    /// this thread's partition).
+    pub fn with_shared_budget(
+        mut self,
+        count: Arc<AtomicUsize>,
+        owns: crate::runtime::pipeline::ShardFilter,
+    ) -> Self {
+        self.shared = Some(SharedBudget {
+            count,
+            owns,
+            charged: Vec::new(),
+        });
+        self
+    }
+
+    /// Symbols this admission counts: its table's, or with a shared budget only those it charged.
+    pub fn tracked(&self, table: &SymbolTable) -> usize {
+        match &self.shared {
+            Some(b) => b.charged.iter().filter(|c| **c).count(),
+            None => table.len(),
         }
     }
 
@@ -172,8 +210,26 @@ impl SymbolAdmission {
                 if table.len() >= self.max_symbols {
                     return Err(SYMBOL_LIMIT);
                 }
+                let charge = match &self.shared {
+                    Some(b) if b.owns.owns(symbol) => {
+                        let max = self.max_symbols;
+                        if b.count
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                (n < max).then_some(n + 1)
+                            })
+                            .is_err()
+                        {
+                            return Err(SYMBOL_LIMIT);
+                        }
+                        true
+                    }
+                    _ => false,
+                };
                 let id = table.intern(symbol);
                 self.fresh(id);
+                if charge {
+                    self.charge(id);
+                }
                 id
             }
         };
@@ -187,10 +243,38 @@ impl SymbolAdmission {
         let id = table.intern(symbol);
         if known.is_none() {
             self.fresh(id);
+            if let Some(b) = &self.shared {
+                if b.owns.owns(symbol) {
+                    // Configured symbols are admitted whatever the limit (pinned), and counted.
+                    b.count.fetch_add(1, Ordering::Relaxed);
+                    self.charge(id);
+                }
+            }
         }
         self.pinned[id.index()] = pin;
         self.last_seen[id.index()] = self.now_seconds;
         id
+    }
+
+    fn charge(&mut self, id: SymbolId) {
+        if let Some(b) = &mut self.shared {
+            let i = id.index();
+            if i >= b.charged.len() {
+                b.charged.resize(i + 1, false);
+            }
+            b.charged[i] = true;
+        }
+    }
+
+    /// Releases a freed id's share of the budget.
+    fn release(&mut self, id: SymbolId) {
+        if let Some(b) = &mut self.shared {
+            if let Some(c) = b.charged.get_mut(id.index()) {
+                if std::mem::take(c) {
+                    b.count.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     fn fresh(&mut self, id: SymbolId) {
@@ -217,6 +301,7 @@ impl SymbolAdmission {
                 && self.now_seconds.saturating_sub(self.last_seen[i]) >= self.idle_seconds
             {
                 table.forget(id);
+                self.release(id);
                 out.push(id);
             }
         }
@@ -258,6 +343,50 @@ mod tests {
             Ok(()),
             "a forgotten id starts afresh"
         );
+    }
+
+    #[test]
+    fn threads_share_one_symbol_budget_and_count_only_their_own_symbols() {
+        use crate::runtime::pipeline::{shard_of, ShardFilter};
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut threads: Vec<(SymbolAdmission, SymbolTable)> = (0..2)
+            .map(|index| {
+                let a = SymbolAdmission::new(3, None, 1)
+                    .with_shared_budget(count.clone(), ShardFilter { count: 2, index });
+                (a, SymbolTable::new())
+            })
+            .collect();
+        let names: Vec<String> = (0..40).map(|i| format!("S{i}USDT")).collect();
+        let owner = |s: &str| shard_of(s, 2) as usize;
+        // Every thread interns every symbol (as for a cross-symbol kind); only owners charge the budget.
+        let mut admitted = Vec::new();
+        for name in &names {
+            let (a, t) = &mut threads[owner(name)];
+            let owned = a.admit(t, name);
+            let (a, t) = &mut threads[1 - owner(name)];
+            let foreign = a.admit(t, name);
+            if owned.is_ok() {
+                admitted.push(name.clone());
+            }
+            if admitted.len() < 3 {
+                assert!(foreign.is_ok(), "foreign symbols are not charged");
+            }
+        }
+        assert_eq!(
+            admitted,
+            names[..3].to_vec(),
+            "the host admits MAX_SYMBOLS in total"
+        );
+        assert_eq!(count.load(Ordering::Relaxed), 3);
+        let tracked: usize = threads.iter().map(|(a, t)| a.tracked(t)).sum();
+        assert_eq!(tracked, 3);
+        // Freed symbols give their share back.
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        for (a, t) in &mut threads {
+            let mut idle = Vec::new();
+            a.take_idle(t, &mut idle);
+        }
+        assert_eq!(count.load(Ordering::Relaxed), 0);
     }
 
     #[test]

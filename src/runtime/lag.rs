@@ -58,6 +58,21 @@ impl Plugin for LagPlugin {
     }
 }
 
+/// With several processing threads (each with its own lag plugin): every 200 ms, the largest of their lags into
+/// `into` (what the health verdict reads). Runs until aborted.
+pub async fn merge_max(threads: Vec<Arc<AtomicI64>>, into: Arc<AtomicI64>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        every.tick().await;
+        let max = threads
+            .iter()
+            .map(|t| t.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(-1);
+        into.store(max, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

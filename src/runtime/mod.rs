@@ -9,6 +9,7 @@ pub mod pipeline;
 pub mod shadows;
 pub mod source;
 pub mod symbols;
+pub mod threads;
 pub mod touch;
 
 use std::sync::atomic::Ordering;
@@ -34,8 +35,9 @@ const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Everything the processing task owns.
 pub struct Processing {
-    /// The processing path.
-    pub pipeline: Pipeline,
+    /// The processing path of each processing thread (`PROCESSING_THREADS`; one = no dispatcher). With several,
+    /// each must be restricted to its thread's symbols ([`Pipeline::with_thread`]).
+    pub pipelines: Vec<Pipeline>,
     /// Market data source.
     pub input: Input,
     /// Signal destinations.
@@ -63,21 +65,20 @@ pub enum Ended {
     InputFinished,
 }
 
-/// Runs the processing loop until the input ends or `shutdown` turns true; then flushes published signals.
+/// Runs the processing loop until the input ends or `shutdown` turns true; then flushes published signals. With
+/// several pipelines, a dispatcher routes the input to one processing thread per pipeline ([`threads::run`]).
 pub async fn run_processing(processing: Processing) -> Ended {
     let Processing {
-        mut pipeline,
-        mut input,
+        pipelines,
+        input,
         output,
-        mut commands,
+        commands,
         live,
         metrics,
-        mut shutdown,
+        shutdown,
         heartbeat,
-        drain: drain_deadline,
+        drain,
     } = processing;
-    let mut signals = Vec::with_capacity(16);
-    let mut batch = Vec::with_capacity(BATCH_MAX);
     // Publishing runs in its own task so a busy NATS connection never stalls intake; the channel is bounded
     // (back-pressure, never loss) and drained before shutdown completes.
     let (publish_tx, mut publish_rx) =
@@ -96,6 +97,60 @@ pub async fn run_processing(processing: Processing) -> Ended {
         }
         output.flush().await;
     });
+    metrics.processing_threads.set(pipelines.len() as i64);
+    live.pipeline_running.store(true, Ordering::Relaxed);
+    let shared = ThreadShared {
+        publish_tx,
+        live: live.clone(),
+        metrics,
+        shutdown,
+        heartbeat,
+        drain,
+    };
+    let ended = threads::run(pipelines, input, commands, shared).await;
+    live.pipeline_running.store(false, Ordering::Relaxed);
+    let _ = publisher.await;
+    ended
+}
+
+/// What every processing thread shares.
+#[derive(Clone)]
+pub struct ThreadShared {
+    /// Signals to the publisher task.
+    pub publish_tx: mpsc::Sender<(strategy_sdk::Signal, Instant)>,
+    /// Shared live state.
+    pub live: Arc<LiveState>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Turns true at shutdown.
+    pub shutdown: watch::Receiver<bool>,
+    /// Heartbeat log interval, if enabled (logged by the first thread).
+    pub heartbeat: Option<Duration>,
+    /// At shutdown, how long buffered input is still processed.
+    pub drain: Duration,
+}
+
+/// One processing thread's loop: its pipeline over its input, configuration commands between batches, housekeeping
+/// once a second. The `primary` thread (the first) also reports strategy status, counts configuration changes
+/// and logs the heartbeat.
+pub async fn run_thread(
+    mut pipeline: Pipeline,
+    mut input: Input,
+    mut commands: mpsc::UnboundedReceiver<PipelineCommand>,
+    shared: ThreadShared,
+    primary: bool,
+) -> Ended {
+    let ThreadShared {
+        publish_tx,
+        live,
+        metrics,
+        mut shutdown,
+        heartbeat,
+        drain: drain_deadline,
+    } = shared;
+    let heartbeat = heartbeat.filter(|_| primary);
+    let mut signals = Vec::with_capacity(16);
+    let mut batch = Vec::with_capacity(BATCH_MAX);
     // The live scorecard follows every published signal through the books that come after it.
     let mut scorecard = crate::scoring::live::LiveScorecard::new(
         live.scorecard.clone(),
@@ -113,8 +168,9 @@ pub async fn run_processing(processing: Processing) -> Ended {
     let mut last_drop_log = Instant::now() - DROP_LOG_INTERVAL;
     let mut drops_since_log: u64 = 0;
     let mut last_heartbeat = Instant::now();
-    refresh_status(&pipeline, &live);
-    live.pipeline_running.store(true, Ordering::Relaxed);
+    if primary {
+        refresh_status(&pipeline, &live);
+    }
     let ended = loop {
         tokio::select! {
             biased;
@@ -136,7 +192,8 @@ pub async fn run_processing(processing: Processing) -> Ended {
                     }
                 };
                 match pipeline.apply(cmd) {
-                    Some(true) => metrics.config_changes.with_label_values(&[&strategy, scope]).inc(),
+                    Some(true) if primary => metrics.config_changes.with_label_values(&[&strategy, scope]).inc(),
+                    Some(true) => {}
                     Some(false) => tracing::error!(
                         strategy,
                         "configuration command rejected by the pipeline (parameter type mismatch)"
@@ -182,9 +239,13 @@ pub async fn run_processing(processing: Processing) -> Ended {
                 }
             }
             _ = housekeeping.tick() => {
+                // One event clock for every thread: the host-wide latest event time.
+                live.last_event_time_ms.fetch_max(pipeline.last_event_time_ms(), Ordering::Relaxed);
+                pipeline.note_event_time(live.last_event_time_ms.load(Ordering::Relaxed));
                 pipeline.tick();
-                live.last_event_time_ms.store(pipeline.last_event_time_ms(), Ordering::Relaxed);
-                refresh_status(&pipeline, &live);
+                if primary {
+                    refresh_status(&pipeline, &live);
+                }
                 if let Some(every) = heartbeat {
                     if last_heartbeat.elapsed() >= every {
                         last_heartbeat = Instant::now();
@@ -199,9 +260,6 @@ pub async fn run_processing(processing: Processing) -> Ended {
             }
         }
     };
-    live.pipeline_running.store(false, Ordering::Relaxed);
-    drop(publish_tx);
-    let _ = publisher.await;
     ended
 }
 

@@ -96,6 +96,10 @@ pub struct Pipeline {
     metrics: Metrics,
     max_message_bytes: usize,
     shard: Option<ShardFilter>,
+    /// The processing thread's partition of the symbols inside this host (`PROCESSING_THREADS` > 1).
+    thread: Option<ShardFilter>,
+    /// Symbols this pipeline last added to the `symbols_tracked` gauge (threads add their own counts).
+    tracked_reported: i64,
     last_event_time_ms: i64,
     counters: KindCounters,
     variants: Vec<VariantRunner>,
@@ -177,6 +181,8 @@ impl Pipeline {
             metrics,
             max_message_bytes,
             shard: None,
+            thread: None,
+            tracked_reported: 0,
             last_event_time_ms: 0,
             variants: Vec::new(),
             variants_by_kind: Default::default(),
@@ -272,6 +278,30 @@ impl Pipeline {
         self
     }
 
+    /// Restricts processing to one processing thread's symbols (within this replica's shard). Messages of other
+    /// threads' symbols reach this pipeline only for cross-symbol strategies (see [`Pipeline::cross_symbol_kinds`]);
+    /// they are counted as received by the thread that owns their symbol only.
+    pub fn with_thread(mut self, thread: Option<ShardFilter>) -> Self {
+        self.thread = thread.filter(|t| t.count > 1);
+        self
+    }
+
+    /// The stream kinds some cross-symbol strategy consumes (by [`StreamKind::ALL`] order): every processing
+    /// thread must see those messages, whatever their symbol.
+    pub fn cross_symbol_kinds(&self) -> [bool; 3] {
+        StreamKind::ALL.map(|k| !self.cross_symbol_by_kind[kind_index(k)].is_empty())
+    }
+
+    /// Largest accepted message in bytes (`MAX_MESSAGE_BYTES`).
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// Raises the latest event time to `ms` (the host-wide latest, so every thread's plugins expire on one clock).
+    pub fn note_event_time(&mut self, ms: i64) {
+        self.last_event_time_ms = self.last_event_time_ms.max(ms);
+    }
+
     /// Processes one raw message; signals are appended to `out`.
     pub fn process(&mut self, payload: &[u8], out: &mut Vec<Signal>) -> Outcome {
         self.last_touch = None;
@@ -300,50 +330,58 @@ impl Pipeline {
         };
         let kind = decoded.event.kind();
         let k = kind_index(kind);
-        self.counters.received[k].inc();
-        if let Some(shard) = self.shard {
-            if !shard.owns(decoded.symbol) {
-                // Another replica owns this symbol. Strategies that read other symbols still see the event;
-                // only their signals for symbols this replica owns are kept.
-                if self.cross_symbol_by_kind[k].is_empty() {
-                    return Outcome::Skipped;
-                }
-                let symbol_id = match self.admission.admit(&mut self.symbols, decoded.symbol) {
-                    Ok(id) => id,
-                    Err(reason) => {
+        // A message broadcast to every processing thread (a cross-symbol kind) is counted by the thread that owns
+        // its symbol only.
+        let counted = self.thread.is_none_or(|t| t.owns(decoded.symbol));
+        if counted {
+            self.counters.received[k].inc();
+        }
+        if !owned_by(self.shard, self.thread, decoded.symbol) {
+            // Another replica or thread owns this symbol. Strategies that read other symbols still see the event;
+            // only their signals for symbols this pipeline owns are kept.
+            if self.cross_symbol_by_kind[k].is_empty() {
+                return Outcome::Skipped;
+            }
+            let symbol_id = match self.admission.admit(&mut self.symbols, decoded.symbol) {
+                Ok(id) => id,
+                Err(reason) => {
+                    if counted {
                         self.metrics
                             .messages_dropped
                             .with_label_values(&[reason])
                             .inc();
-                        return Outcome::Dropped(reason);
                     }
-                };
-                if let Err(reason) = self.event_time.admit(symbol_id, decoded.event_time_ms) {
+                    return Outcome::Dropped(reason);
+                }
+            };
+            if let Err(reason) = self.event_time.admit(symbol_id, decoded.event_time_ms) {
+                if counted {
                     self.metrics
                         .messages_dropped
                         .with_label_values(&[reason])
                         .inc();
-                    return Outcome::Dropped(reason);
                 }
-                let ctx = EventContext {
-                    symbol: decoded.symbol,
-                    symbol_id,
-                    event_time_ms: decoded.event_time_ms,
-                };
-                for &i in &self.cross_symbol_by_kind[k] {
-                    self.strategies[i].on_event(&ctx, &decoded.event, &mut self.sink);
-                }
-                for signal in self.sink.drain() {
-                    if shard.owns(&signal.symbol) {
-                        self.metrics
-                            .signals_generated
-                            .with_label_values(&[signal.strategy_id, signal.action.as_str()])
-                            .inc();
-                        out.push(signal);
-                    }
-                }
-                return Outcome::Skipped;
+                return Outcome::Dropped(reason);
             }
+            let ctx = EventContext {
+                symbol: decoded.symbol,
+                symbol_id,
+                event_time_ms: decoded.event_time_ms,
+            };
+            for &i in &self.cross_symbol_by_kind[k] {
+                self.strategies[i].on_event(&ctx, &decoded.event, &mut self.sink);
+            }
+            let (shard, thread) = (self.shard, self.thread);
+            for signal in self.sink.drain() {
+                if owned_by(shard, thread, &signal.symbol) {
+                    self.metrics
+                        .signals_generated
+                        .with_label_values(&[signal.strategy_id, signal.action.as_str()])
+                        .inc();
+                    out.push(signal);
+                }
+            }
+            return Outcome::Skipped;
         }
         let symbol_id = match self.admission.admit(&mut self.symbols, decoded.symbol) {
             Ok(id) => id,
@@ -449,7 +487,12 @@ impl Pipeline {
             plugin.tick(self.last_event_time_ms);
         }
         self.forget_idle();
-        self.metrics.symbols_tracked.set(self.symbols.len() as i64);
+        // Each processing thread adds its own count to the gauge.
+        let tracked = self.admission.tracked(&self.symbols) as i64;
+        self.metrics
+            .symbols_tracked
+            .add(tracked - self.tracked_reported);
+        self.tracked_reported = tracked;
     }
 
     /// Frees the state of symbols idle for `SYMBOL_IDLE_SECONDS` in every strategy, variant, plugin and the
@@ -512,6 +555,11 @@ fn touch_of(
         ask,
         kind,
     })
+}
+
+/// Whether a symbol belongs to both the replica shard and the processing thread (each `None` = all symbols).
+fn owned_by(shard: Option<ShardFilter>, thread: Option<ShardFilter>, symbol: &str) -> bool {
+    shard.is_none_or(|s| s.owns(symbol)) && thread.is_none_or(|t| t.owns(symbol))
 }
 
 fn reason_of(e: DecodeError) -> &'static str {

@@ -20,6 +20,8 @@ pub enum Input {
     Nats(crate::runtime::input::BoundedQueue),
     /// Messages pushed by a replay task.
     Channel(mpsc::Receiver<Bytes>),
+    /// One processing thread's share, in batches from the dispatcher (`PROCESSING_THREADS` > 1).
+    Thread(crate::runtime::threads::ThreadInput),
 }
 
 impl Input {
@@ -28,6 +30,7 @@ impl Input {
         match self {
             Input::Nats(queue) => queue.recv().await,
             Input::Channel(rx) => rx.recv().await,
+            Input::Thread(share) => share.recv().await,
         }
     }
 }
@@ -39,6 +42,7 @@ impl Input {
         match self {
             Input::Nats(queue) => queue.recv_many(buf, limit).await,
             Input::Channel(rx) => rx.recv_many(buf, limit.max(1)).await,
+            Input::Thread(share) => share.recv_many(buf, limit).await,
         }
     }
 }

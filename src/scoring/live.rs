@@ -209,7 +209,12 @@ impl ScorecardHistory {
             .filter(|s| newest - s.record.event_time_ms <= window_ms)
             .filter(|s| symbol.is_none_or(|sym| s.record.symbol == sym))
             .collect();
-        in_window.sort_by_key(|s| s.record.event_time_ms);
+        // By event time, then symbol: processing threads record different symbols' signals in any order, a
+        // symbol's in its own order (stable sort), so the statistics do not depend on the thread count.
+        in_window.sort_by(|a, b| {
+            (a.record.event_time_ms, &a.record.symbol)
+                .cmp(&(b.record.event_time_ms, &b.record.symbol))
+        });
         let hours = window_ms as f64 / 3_600_000.0;
         let rows = |signals: &[&ScoredSignal]| -> Vec<HorizonRow> {
             self.settings

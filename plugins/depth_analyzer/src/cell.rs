@@ -2,7 +2,7 @@
 //! ([`crate::MetricsReader`]); neither side imports the other's module for them.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -64,4 +64,6 @@ pub(crate) struct Shared {
     pub expired_symbols: AtomicU64,
     /// Newest event time seen by `tick` (used as the summary time when no symbol is tracked).
     pub last_tick_ms: AtomicI64,
+    /// Symbols tracked by every writer together (the `max_symbols` limit applies to this count).
+    pub tracked: AtomicUsize,
 }

@@ -10,7 +10,7 @@
 //! steady-state hot path never touches the directory.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -28,9 +28,8 @@ const MAX_SYMBOL_INDEX: usize = 1 << 20;
 #[derive(Debug)]
 pub struct DepthAnalyzer {
     shared: Arc<Shared>,
-    /// Cells by the host's dense symbol id.
+    /// Cells by the host's dense symbol id (ids are per processing thread: each writer has its own slots).
     slots: Vec<Option<Arc<SymbolCell>>>,
-    tracked: usize,
 }
 
 impl Default for DepthAnalyzer {
@@ -53,9 +52,9 @@ impl DepthAnalyzer {
                 rejected_events: AtomicU64::new(0),
                 expired_symbols: AtomicU64::new(0),
                 last_tick_ms: AtomicI64::new(0),
+                tracked: AtomicUsize::new(0),
             }),
             slots: Vec::new(),
-            tracked: 0,
         }
     }
 
@@ -66,7 +65,7 @@ impl DepthAnalyzer {
 
     /// Number of symbols currently tracked.
     pub fn tracked_symbols(&self) -> usize {
-        self.tracked
+        self.shared.tracked.load(Ordering::Relaxed)
     }
 
     /// The cell for this event's symbol, creating it when there is room.
@@ -82,7 +81,16 @@ impl DepthAnalyzer {
             // The host reassigned the id to another symbol: retire the old cell.
             self.remove(idx);
         }
-        if self.tracked >= self.shared.config.max_symbols {
+        // One limit across every writer (processing thread) of this state.
+        let max = self.shared.config.max_symbols;
+        if self
+            .shared
+            .tracked
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
             self.shared.rejected_events.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -94,7 +102,6 @@ impl DepthAnalyzer {
             self.slots.resize(idx + 1, None);
         }
         self.slots[idx] = Some(Arc::clone(&cell));
-        self.tracked += 1;
         self.shared
             .directory
             .write()
@@ -104,7 +111,12 @@ impl DepthAnalyzer {
 
     fn remove(&mut self, idx: usize) {
         if let Some(cell) = self.slots.get_mut(idx).and_then(Option::take) {
-            self.tracked = self.tracked.saturating_sub(1);
+            let _ = self
+                .shared
+                .tracked
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(1))
+                });
             let mut dir = self.shared.directory.write();
             // Only remove the directory entry if it is this very cell.
             if dir.get(&cell.name).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
@@ -142,6 +154,13 @@ impl Plugin for DepthAnalyzer {
 
     fn forget(&mut self, symbol: strategy_sdk::SymbolId) {
         self.remove(symbol.index());
+    }
+
+    fn thread_writer(&self) -> Option<Box<dyn Plugin>> {
+        Some(Box::new(Self {
+            shared: Arc::clone(&self.shared),
+            slots: Vec::new(),
+        }))
     }
 
     fn tick(&mut self, now_ms: i64) {

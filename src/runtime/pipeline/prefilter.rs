@@ -25,7 +25,12 @@ pub fn stream_token(payload: &[u8]) -> Option<(&[u8], StreamKind)> {
     if rest[end] != b'"' {
         return None;
     }
-    let token = &rest[..end];
+    parse_stream(&rest[..end])
+}
+
+/// The symbol (as sent) and the kind of a `stream` value (`<symbol>@<kind>…`), or `None` when it is not a plain
+/// supported stream.
+pub fn parse_stream(token: &[u8]) -> Option<(&[u8], StreamKind)> {
     let at = token.iter().position(|&b| b == b'@')?;
     let (symbol, kind) = (&token[..at], &token[at + 1..]);
     if symbol.is_empty()

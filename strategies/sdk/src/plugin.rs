@@ -20,6 +20,14 @@ pub trait Plugin: Send {
     /// Frees everything kept for `symbol` (idle for `SYMBOL_IDLE_SECONDS`); its id may be reused for another
     /// symbol.
     fn forget(&mut self, _symbol: SymbolId) {}
+
+    /// Another writer over this plugin's readable state, for a further processing thread of the host
+    /// (`PROCESSING_THREADS`). Threads own disjoint sets of symbols, and each gets its own writer; the readers
+    /// registered by the first one then answer for every thread's symbols. `None` (the default): the host builds
+    /// an independent instance per thread, and only the first thread's readers are registered.
+    fn thread_writer(&self) -> Option<Box<dyn Plugin>> {
+        None
+    }
 }
 
 /// The read handles plugins hand to the host, keyed by their type: the API asks for
