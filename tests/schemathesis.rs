@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{env_of, settings, TestHost};
 
 /// Test cases per operation and phase (keeps the run well under 3 minutes on CI).
-const MAX_EXAMPLES: &str = "25";
+const MAX_EXAMPLES: &str = "15";
 /// A fixed seed: a failure reproduces with the same data.
 const SEED: &str = "20261126";
 
@@ -51,7 +51,6 @@ async fn schemathesis_finds_no_failure_with_every_check() {
     .await;
     h.wait_ready(30).await;
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
-    let report = std::env::temp_dir().join(format!("schemathesis-{}", std::process::id()));
     let started = Instant::now();
     let url = h.url("/openapi.json");
     let output = tokio::task::spawn_blocking(move || {
@@ -61,8 +60,6 @@ async fn schemathesis_finds_no_failure_with_every_check() {
             .args(["--header", "Authorization: Bearer st-token"])
             .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
             .args(["--workers", "2", "--request-timeout", "10", "--no-color"])
-            .args(["--report", "junit", "--report-dir"])
-            .arg(&report)
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .current_dir(std::env::temp_dir())
             .output()
@@ -83,9 +80,13 @@ async fn schemathesis_finds_no_failure_with_every_check() {
         text.contains("Tested:"),
         "no summary: did schemathesis run?"
     );
+    // Every documented operation is exercised (the live streams read one event each, see the config), except
+    // `GET /openapi.json` itself, which schemathesis loads instead of testing.
+    let (_, doc) = h.get_json("/openapi.json").await;
+    let operations = realtime_strategies::api::openapi::operations(&doc).len();
     assert!(
-        !text.contains("Tested: 0"),
-        "schemathesis tested no operation"
+        text.contains(&format!("Tested: {}", operations - 1)),
+        "schemathesis did not test all {operations} operations but the document's own"
     );
     assert!(took < Duration::from_secs(180), "took {took:?}");
     h.shutdown().await;

@@ -15,13 +15,17 @@ use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::api::params::{
     StrategyPath, StrategySymbolPath, CHANGED_BY_PATTERN, OPTIONAL_SYMBOL_PATTERN,
 };
+use crate::api::views::{
+    AppliedResponse, AuditTrailItem, ConfigResponse, EstimatedImpact, MessageResponse,
+    SuggestedFix, ValidationIssue, ValidationResponse,
+};
 use crate::api::AppState;
 use crate::config::merge::{require_parameters, WriteMode, Writer};
-use crate::config::service::Effective;
-use crate::config::store::{iso, Applied, AuditRecord};
+use crate::config::store::Applied;
 use crate::settings::WriteAuth;
 
-type ApiResult = Result<Json<ApiResponse<Value>>, ApiError>;
+/// A handler's answer: `data` of type `T` in the envelope, or an error.
+type ApiResult<T> = Result<Json<ApiResponse<T>>, ApiError>;
 
 /// Body of `POST …/config` and `POST …/config/{symbol}` (the original's `ConfigUpdateRequest`, plus `replace`).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -206,24 +210,6 @@ pub(crate) fn changed_by_of(raw: &str) -> Result<String, ApiError> {
     Ok(s.to_owned())
 }
 
-fn config_data(state: &AppState, id: &str, symbol: Option<&str>, e: &Effective) -> Value {
-    json!({
-        "strategy_id": id,
-        "symbol": symbol,
-        "parameters": e.parameters,
-        "version": e.version,
-        "source": e.source,
-        "is_override": e.is_override,
-        "created_at": e.created_at,
-        "updated_at": e.updated_at,
-        "provenance": e.provenance,
-        "global_version": e.global_version,
-        "symbol_version": e.symbol_version,
-        "invalid_overrides": e.invalid_overrides,
-        "store": state.config.store_kind(),
-    })
-}
-
 fn store_meta(state: &AppState) -> Value {
     let available = state.config.store_available();
     json!({
@@ -233,10 +219,10 @@ fn store_meta(state: &AppState) -> Value {
     })
 }
 
-async fn get_config(state: &AppState, id: &str, symbol: Option<&str>) -> ApiResult {
+async fn get_config(state: &AppState, id: &str, symbol: Option<&str>) -> ApiResult<ConfigResponse> {
     let e = state.config.effective(id, symbol)?;
     Ok(ok(
-        config_data(state, id, symbol, &e),
+        ConfigResponse::new(id, symbol, &e, state.config.store_kind()),
         Some(store_meta(state)),
     ))
 }
@@ -245,7 +231,7 @@ async fn get_config(state: &AppState, id: &str, symbol: Option<&str>) -> ApiResu
 pub async fn get_global(
     State(state): State<AppState>,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
-) -> ApiResult {
+) -> ApiResult<ConfigResponse> {
     get_config(&state, &id, None).await
 }
 
@@ -256,7 +242,7 @@ pub async fn get_symbol(
         strategy_id: id,
         symbol,
     }): ApiPath<StrategySymbolPath>,
-) -> ApiResult {
+) -> ApiResult<ConfigResponse> {
     let symbol = symbol_of(&symbol)?;
     get_config(&state, &id, Some(&symbol)).await
 }
@@ -284,34 +270,21 @@ pub(crate) async fn acks(
     })
 }
 
+/// The document of an applied write, with the effective parameters now.
 pub(crate) fn applied_data(
     state: &AppState,
     id: &str,
     symbol: Option<&str>,
     applied: &Applied,
-) -> Value {
+) -> AppliedResponse {
     let effective = state.config.effective(id, symbol).ok();
-    let (parameters, version, created, updated) = match &applied.doc {
-        Some(d) => (
-            Value::Object(d.parameters.clone()),
-            d.version,
-            Some(iso(d.created_at_ms)),
-            Some(iso(d.updated_at_ms)),
-        ),
-        None => (Value::Null, applied.audit.version, None, None),
-    };
-    json!({
-        "strategy_id": id,
-        "symbol": symbol,
-        "parameters": parameters,
-        "version": version,
-        "source": state.config.store_kind(),
-        "is_override": symbol.is_some(),
-        "created_at": created,
-        "updated_at": updated,
-        "effective_parameters": effective.as_ref().map(|e| e.parameters.clone()),
-        "provenance": effective.as_ref().map(|e| e.provenance.clone()),
-    })
+    AppliedResponse::new(
+        id,
+        symbol,
+        applied,
+        effective.as_ref(),
+        state.config.store_kind(),
+    )
 }
 
 async fn update(
@@ -320,7 +293,7 @@ async fn update(
     id: String,
     symbol: Option<String>,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<Option<AppliedResponse>> {
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
@@ -347,7 +320,7 @@ async fn update(
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        return Ok(ok(Value::Null, Some(json!({ "validation": "passed" }))));
+        return Ok(ok(None, Some(json!({ "validation": "passed" }))));
     }
     let writer = Writer {
         changed_by,
@@ -376,7 +349,7 @@ async fn update(
     }
     meta["replicas"] = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
     Ok(ok(
-        applied_data(&state, &id, symbol.as_deref(), &applied),
+        Some(applied_data(&state, &id, symbol.as_deref(), &applied)),
         Some(meta),
     ))
 }
@@ -401,7 +374,7 @@ async fn patch(
     id: String,
     symbol: Option<String>,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<AppliedResponse> {
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
@@ -442,7 +415,7 @@ pub async fn patch_global(
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<AppliedResponse> {
     patch(state, headers, id, None, body).await
 }
 
@@ -456,7 +429,7 @@ pub async fn patch_symbol(
     }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<AppliedResponse> {
     patch(state, headers, id, Some(symbol), body).await
 }
 
@@ -467,7 +440,7 @@ pub async fn set_global(
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<Option<AppliedResponse>> {
     update(state, headers, id, None, body).await
 }
 
@@ -481,7 +454,7 @@ pub async fn set_symbol(
     }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<Option<AppliedResponse>> {
     update(state, headers, id, Some(symbol), body).await
 }
 
@@ -491,7 +464,7 @@ async fn remove(
     id: String,
     symbol: Option<String>,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<MessageResponse> {
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiQuery(q) = query?;
     let changed_by = changed_by_of(&q.changed_by)?;
@@ -504,7 +477,9 @@ async fn remove(
     let applied = state.config.delete(&id, symbol.as_deref(), writer).await?;
     let replicas = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
     Ok(ok(
-        json!({ "message": "deleted successfully" }),
+        MessageResponse {
+            message: "deleted successfully".into(),
+        },
         Some(json!({
             "symbol": symbol,
             "version": applied.audit.version,
@@ -521,7 +496,7 @@ pub async fn delete_global(
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<MessageResponse> {
     remove(state, headers, id, None, query).await
 }
 
@@ -535,38 +510,8 @@ pub async fn delete_symbol(
     }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<MessageResponse> {
     remove(state, headers, id, Some(symbol), query).await
-}
-
-fn with_version(params: &Option<Map<String, Value>>, version: Option<u64>) -> Value {
-    match params {
-        Some(p) => {
-            let mut p = p.clone();
-            if let Some(v) = version {
-                p.insert("version".into(), v.into());
-            }
-            Value::Object(p)
-        }
-        None => Value::Null,
-    }
-}
-
-fn audit_item(r: &AuditRecord) -> Value {
-    json!({
-        "id": r.id,
-        "strategy_id": r.strategy_id,
-        "symbol": r.symbol,
-        "action": r.action,
-        "operation": r.operation,
-        "old_parameters": with_version(&r.old_parameters, r.old_version),
-        "new_parameters": with_version(&r.new_parameters, Some(r.version)),
-        "version": r.version,
-        "changed_by": r.changed_by,
-        "changed_at": iso(r.changed_at_ms),
-        "reason": r.reason,
-        "issuer": r.issuer,
-    })
 }
 
 /// `GET /api/v1/strategies/{strategy_id}/audit?symbol=&limit=` — newest first.
@@ -574,7 +519,7 @@ pub async fn audit(
     State(state): State<AppState>,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     query: Result<ApiQuery<AuditQuery>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<Vec<AuditTrailItem>> {
     let ApiQuery(q) = query?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
@@ -595,16 +540,21 @@ pub async fn audit(
         .config
         .audit(&id, key, usize::try_from(limit).unwrap_or(50))
         .await?;
-    let items: Vec<Value> = records.iter().map(audit_item).collect();
+    let items: Vec<AuditTrailItem> = records.iter().map(AuditTrailItem::from).collect();
     let count = items.len();
-    Ok(ok(Value::Array(items), Some(json!({ "count": count }))))
+    Ok(ok(items, Some(json!({ "count": count }))))
 }
 
 /// `POST /api/v1/strategies/cache/refresh` — reloads every stored override now.
-pub async fn refresh(State(state): State<AppState>, _access: WriteAccess) -> ApiResult {
+pub async fn refresh(
+    State(state): State<AppState>,
+    _access: WriteAccess,
+) -> ApiResult<MessageResponse> {
     state.config.refresh().await?;
     Ok(ok(
-        json!({ "message": "cache refreshed successfully" }),
+        MessageResponse {
+            message: "cache refreshed successfully".into(),
+        },
         Some(json!({ "action": "cache_refresh" })),
     ))
 }
@@ -614,11 +564,13 @@ pub async fn refresh_strategy(
     State(state): State<AppState>,
     _access: WriteAccess,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
-) -> ApiResult {
+) -> ApiResult<MessageResponse> {
     crate::api::strategies::find(&state, &id)?;
     state.config.reload_strategy(&id).await?;
     Ok(ok(
-        json!({ "message": format!("cache refreshed for {id}") }),
+        MessageResponse {
+            message: format!("cache refreshed for {id}"),
+        },
         Some(json!({ "action": "cache_refresh", "strategy_id": id })),
     ))
 }
@@ -630,7 +582,7 @@ async fn roll(
     query: Result<ApiQuery<SymbolQuery>, ApiError>,
     body: Result<ApiJson<RollbackRequest>, ApiError>,
     restore: bool,
-) -> ApiResult {
+) -> ApiResult<AppliedResponse> {
     let ApiQuery(q) = query?;
     let symbol = q
         .symbol
@@ -687,7 +639,7 @@ pub async fn rollback(
     headers: HeaderMap,
     query: Result<ApiQuery<SymbolQuery>, ApiError>,
     body: Result<ApiJson<RollbackRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<AppliedResponse> {
     roll(state, headers, id, query, body, false).await
 }
 
@@ -700,7 +652,7 @@ pub async fn restore(
     headers: HeaderMap,
     query: Result<ApiQuery<SymbolQuery>, ApiError>,
     body: Result<ApiJson<RollbackRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<AppliedResponse> {
     roll(state, headers, id, query, body, true).await
 }
 
@@ -720,7 +672,7 @@ pub async fn validate(
     State(state): State<AppState>,
     _access: WriteAccess,
     body: Result<ApiJson<ConfigValidationRequest>, ApiError>,
-) -> ApiResult {
+) -> ApiResult<ValidationResponse> {
     let ApiJson(req) = body?;
     let Some(id) = req.strategy_id.as_deref().filter(|s| !s.is_empty()) else {
         return Err(ApiError::Validation(vec![FieldError {
@@ -740,7 +692,7 @@ pub async fn validate(
         .validate(id, symbol.as_deref(), &req.parameters)?;
     let strategy = state.registry.get(id);
     let mut fixes = Vec::new();
-    let items: Vec<Value> = errors
+    let items: Vec<ValidationIssue> = errors
         .iter()
         .map(|e| {
             let name = e.field.trim_start_matches('/');
@@ -761,16 +713,20 @@ pub async fn validate(
                 _ => None,
             };
             if let Some(v) = &suggested {
-                fixes.push(json!({ "field": name, "suggested_value": v, "reason": e.message }));
+                fixes.push(SuggestedFix {
+                    field: name.to_owned(),
+                    suggested_value: v.clone(),
+                    reason: e.message.clone(),
+                });
             }
-            json!({
-                "field": name,
-                "pointer": e.field,
-                "rule": e.rule,
-                "message": e.message,
-                "code": code,
-                "suggested_value": suggested,
-            })
+            ValidationIssue {
+                field: name.to_owned(),
+                pointer: e.field.clone(),
+                rule: e.rule.clone(),
+                message: e.message.clone(),
+                code,
+                suggested_value: suggested,
+            }
         })
         .collect();
     let risk = if req.parameters.len() > 3 {
@@ -779,14 +735,17 @@ pub async fn validate(
         "low"
     };
     Ok(ok(
-        json!({
-            "validation_passed": items.is_empty(),
-            "errors": items,
-            "warnings": [],
-            "suggested_fixes": fixes,
-            "estimated_impact": { "risk_level": risk, "parameter_count": req.parameters.len() },
-            "conflicts": [],
-        }),
+        ValidationResponse {
+            validation_passed: items.is_empty(),
+            errors: items,
+            warnings: Vec::new(),
+            suggested_fixes: fixes,
+            estimated_impact: EstimatedImpact {
+                risk_level: risk,
+                parameter_count: req.parameters.len(),
+            },
+            conflicts: Vec::new(),
+        },
         None,
     ))
 }

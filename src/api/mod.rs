@@ -15,6 +15,7 @@ pub mod server;
 pub mod service;
 pub mod shadows;
 pub mod strategies;
+pub mod views;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -107,8 +108,8 @@ pub fn router_and_document(state: AppState) -> (Router, Arc<serde_json::Value>) 
             "/healthz",
             get_with(service::healthz, |op| {
                 let op = named(op.tag("service").summary("Liveness"), "health");
-                let op = json_response::<serde_json::Value>(op, 200, "Alive");
-                json_response::<serde_json::Value>(
+                let op = json_response::<service::HealthDoc>(op, 200, "Alive");
+                json_response::<service::HealthDoc>(
                     op,
                     503,
                     "The processing task panicked or its input ended (reason)",

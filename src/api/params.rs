@@ -26,7 +26,7 @@ pub struct StrategySymbolPath {
     /// A registered strategy id.
     pub strategy_id: String,
     /// Trading symbol, e.g. BTCUSDT (case-insensitive).
-    #[schemars(regex(pattern = SYMBOL_PATTERN))]
+    #[schemars(regex(pattern = SYMBOL_PATTERN), extend("examples" = ["BTCUSDT"]))]
     pub symbol: String,
 }
 
@@ -44,6 +44,7 @@ pub struct ShadowPath {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct MarketSymbolPath {
     /// Trading symbol, e.g. BTCUSDT (case-insensitive).
+    #[schemars(extend("examples" = ["BTCUSDT", "ethusdt"]))]
     pub symbol: String,
 }
 
@@ -51,6 +52,7 @@ pub struct MarketSymbolPath {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AssetPath {
     /// Path below `/assets/`.
+    #[schemars(extend("examples" = ["console/console.js", "vendor/uplot/uPlot.min.css"]))]
     pub path: String,
 }
 

@@ -55,28 +55,67 @@ pub fn root(map: &EndpointMap) -> Json<ServiceMap> {
     })
 }
 
-fn health_doc(state: &AppState) -> Value {
+/// The liveness document of `GET /healthz` (also `health_status` of `/ready`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HealthDoc {
+    /// `healthy`, or `unhealthy` when the processing task failed.
+    #[schemars(extend("enum" = ["healthy", "unhealthy"]))]
+    pub status: &'static str,
+    /// Why the processing task failed.
+    pub reason: Option<String>,
+    /// Seconds since the epoch.
+    pub timestamp: f64,
+    /// Seconds since the start.
+    pub uptime_seconds: f64,
+    /// The original's checks.
+    pub checks: HealthChecks,
+    /// Version.
+    pub version: &'static str,
+    /// `ENVIRONMENT`.
+    pub environment: String,
+}
+
+/// `checks` of a [`HealthDoc`].
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HealthChecks {
+    /// Always true (it answered).
+    pub server_running: bool,
+    /// The processing task runs.
+    pub processing_alive: bool,
+    /// Always true (the original's field).
+    pub uptime_seconds: bool,
+    /// Always true (the original's field).
+    pub memory_usage: bool,
+    /// Always true (the original's field).
+    pub cpu_usage: bool,
+}
+
+fn health_doc(state: &AppState) -> HealthDoc {
     let failure = state.live.failure();
-    json!({
-        "status": if failure.is_some() { "unhealthy" } else { "healthy" },
-        "reason": failure,
-        "timestamp": now_seconds(),
-        "uptime_seconds": state.live.started.elapsed().as_secs_f64(),
-        "checks": {
-            "server_running": true,
-            "processing_alive": state.live.failure().is_none(),
-            "uptime_seconds": true,
-            "memory_usage": true,
-            "cpu_usage": true
+    HealthDoc {
+        status: if failure.is_some() {
+            "unhealthy"
+        } else {
+            "healthy"
         },
-        "version": crate::VERSION,
-        "environment": state.settings.environment,
-    })
+        checks: HealthChecks {
+            server_running: true,
+            processing_alive: failure.is_none(),
+            uptime_seconds: true,
+            memory_usage: true,
+            cpu_usage: true,
+        },
+        reason: failure,
+        timestamp: now_seconds(),
+        uptime_seconds: state.live.started.elapsed().as_secs_f64(),
+        version: crate::VERSION,
+        environment: state.settings.environment.clone(),
+    }
 }
 
 /// `GET /healthz` — liveness: the process serves requests and its processing task is alive (503 with the reason
 /// when it panicked or its input ended, so the orchestrator restarts the process).
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthDoc>) {
     let status = if state.live.failure().is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

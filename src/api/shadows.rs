@@ -228,7 +228,7 @@ pub async fn promote(
         name,
     }): ApiPath<ShadowPath>,
     body: Result<ApiJson<PromoteRequest>, ApiError>,
-) -> ApiResult {
+) -> Result<Json<ApiResponse<crate::api::views::PromoteResponse>>, ApiError> {
     let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&name)?;
@@ -279,18 +279,12 @@ pub async fn promote(
     if let Err(e) = state.shadows.delete(s.id(), &name).await {
         tracing::warn!(error = %e, shadow = %name, "promoted shadow not deleted; delete it by hand");
     }
-    let mut data = crate::api::config::applied_data(&state, s.id(), None, &applied);
-    if let Some(obj) = data.as_object_mut() {
-        obj.insert("comparison".into(), cmp);
-        obj.insert(
-            "promoted_shadow".into(),
-            serde_json::to_value(&doc).unwrap_or(Value::Null),
-        );
-        obj.insert(
-            "safeguard".into(),
-            serde_json::to_value(&guard).unwrap_or(Value::Null),
-        );
-    }
+    let data = crate::api::views::PromoteResponse {
+        applied: crate::api::config::applied_data(&state, s.id(), None, &applied),
+        comparison: cmp,
+        promoted_shadow: serde_json::to_value(&doc).unwrap_or(Value::Null),
+        safeguard: serde_json::to_value(&guard).unwrap_or(Value::Null),
+    };
     Ok(ok(
         data,
         Some(

@@ -100,14 +100,30 @@ pub async fn schema(
     ))
 }
 
+/// A strategy's complete parameter document (documented as one of the registered strategies' parameter schemas).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct StrategyParameters(pub Value);
+
+impl schemars::JsonSchema for StrategyParameters {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StrategyParameters".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // Filled in from the registry when the document is completed (`openapi::complete`).
+        schemars::json_schema!({ "type": "object" })
+    }
+}
+
 /// `GET /api/v1/strategies/{strategy_id}/defaults`
 pub async fn defaults(
     State(state): State<AppState>,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
-) -> Result<Json<ApiResponse<Value>>, ApiError> {
+) -> Result<Json<ApiResponse<StrategyParameters>>, ApiError> {
     let s = find(&state, &id)?;
     Ok(ok(
-        s.defaults.clone(),
+        StrategyParameters(s.defaults.clone()),
         Some(json!({ "strategy_name": s.descriptor.name })),
     ))
 }
