@@ -1,4 +1,5 @@
-//! schemathesis (PyPI) against the served OpenAPI document with every check (`--checks all`): a real host (standalone
+//! schemathesis (PyPI) against the served OpenAPI document with every check (`[checks] enabled = true` in
+//! tests/schemathesis.toml: `--checks all` on the command line would also override the per-operation exceptions): a real host (standalone
 //! replay, embedded store, `API_TOKEN` set and sent, so writes are exercised and `ignored_auth` is checked), real
 //! HTTP. Zero failures required. tests/run.sh installs schemathesis into `target/schemathesis-venv`
 //! (`SCHEMATHESIS` overrides the path of `st`); without it the test is skipped with a loud message, except under
@@ -12,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use common::{env_of, settings, TestHost};
 
-/// Test cases per operation and phase (keeps the run well under 3 minutes on CI).
-const MAX_EXAMPLES: &str = "15";
+/// Test cases per operation in the fuzzing and stateful phases. The coverage phase (about 3/4 of the time) is not
+/// bounded by it: the whole run takes about 70 s on an idle 2-core machine, 180-200 s on the same machine at a load
+/// average of 7.
+const MAX_EXAMPLES: &str = "10";
 /// A fixed seed: a failure reproduces with the same data.
 const SEED: &str = "20261126";
 
@@ -56,7 +59,6 @@ async fn schemathesis_finds_no_failure_with_every_check() {
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(st)
             .args(["--config-file", config, "run", &url])
-            .args(["--checks", "all"])
             .args(["--header", "Authorization: Bearer st-token"])
             .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
             .args(["--workers", "2", "--request-timeout", "10", "--no-color"])
@@ -88,6 +90,7 @@ async fn schemathesis_finds_no_failure_with_every_check() {
         text.contains(&format!("Tested: {}", operations - 1)),
         "schemathesis did not test all {operations} operations but the document's own"
     );
-    assert!(took < Duration::from_secs(180), "took {took:?}");
+    // A guard against a run that grows out of CI's budget (measured above), with room for a loaded machine.
+    assert!(took < Duration::from_secs(300), "took {took:?}");
     h.shutdown().await;
 }
