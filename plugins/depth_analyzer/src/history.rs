@@ -1,5 +1,7 @@
-//! Per-symbol pressure/imbalance history: a ring of 8-byte slots, one per 100 ms of the last 15 minutes,
-//! allocated once when the symbol appears.
+//! Per-symbol pressure/imbalance history: a ring of 8-byte slots, one per 100 ms of the last 15 minutes, stored
+//! in pages of [`PAGE_SLOTS`] slots that are allocated when a point first lands in them. A busy symbol ends up
+//! with every page (72 KB, allocated once); a quiet one holds only the pages its points touch (10,000 quiet
+//! symbols took 700 MB when every symbol got the whole ring on its first book).
 //!
 //! The ring is direct-mapped: the point of 100 ms slot `s` (`s = t_ms / 100`) lives at index
 //! `s mod MAX_POINTS`, so the slot number — and with it the event time down to the 100 ms — is implied by the
@@ -98,11 +100,20 @@ impl Slot {
     }
 }
 
-/// Bounded, time-ordered ring of points, at most one per 100 ms slot; its storage is allocated once.
+/// Slots per storage page (2 KB).
+pub const PAGE_SLOTS: usize = 256;
+/// Pages of the ring.
+const PAGES: usize = MAX_POINTS.div_ceil(PAGE_SLOTS);
+
+/// One storage page.
+type Page = Box<[Slot; PAGE_SLOTS]>;
+
+/// Bounded, time-ordered ring of points, at most one per 100 ms slot; each page of its storage is allocated once,
+/// when first written.
 #[derive(Clone)]
 pub struct History {
-    /// `MAX_POINTS` slots, direct-mapped by slot number.
-    slots: Box<[Slot]>,
+    /// `MAX_POINTS` slots, direct-mapped by slot number, in pages (`None`: never written, all vacant).
+    pages: Box<[Option<Page>]>,
     /// Slot number of the newest point (meaningful when `len > 0`).
     newest_slot: i64,
     /// Occupied slots.
@@ -112,7 +123,7 @@ pub struct History {
 impl Default for History {
     fn default() -> Self {
         Self {
-            slots: vec![Slot::VACANT; MAX_POINTS].into_boxed_slice(),
+            pages: vec![None; PAGES].into_boxed_slice(),
             newest_slot: 0,
             len: 0,
         }
@@ -176,14 +187,28 @@ impl History {
         self.len == 0
     }
 
-    /// Ring capacity (always [`MAX_POINTS`]: allocated once, never grows).
+    /// Slots allocated so far (whole pages; at most [`PAGES`] × [`PAGE_SLOTS`]).
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.pages.iter().flatten().count() * PAGE_SLOTS
     }
 
-    /// Bytes of the ring storage (`capacity × 8`).
+    /// Bytes of the ring storage: the allocated pages and the page table.
     pub fn ring_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.slots)
+        self.capacity() * std::mem::size_of::<Slot>() + std::mem::size_of_val(&*self.pages)
+    }
+
+    /// The slot at ring index `i` (vacant in a page never written).
+    fn slot(&self, i: usize) -> Slot {
+        self.pages[i / PAGE_SLOTS]
+            .as_ref()
+            .map_or(Slot::VACANT, |page| page[i % PAGE_SLOTS])
+    }
+
+    /// The slot at ring index `i` for writing; allocates its page the first time.
+    fn slot_mut(&mut self, i: usize) -> &mut Slot {
+        let page =
+            self.pages[i / PAGE_SLOTS].get_or_insert_with(|| Box::new([Slot::VACANT; PAGE_SLOTS]));
+        &mut page[i % PAGE_SLOTS]
     }
 
     /// Time of the newest point.
@@ -191,18 +216,24 @@ impl History {
         if self.len == 0 {
             return None;
         }
-        Some(self.slots[index(self.newest_slot)].time(self.newest_slot))
+        Some(self.slot(index(self.newest_slot)).time(self.newest_slot))
     }
 
-    /// Drops every point (keeps the storage).
+    /// Drops every point (keeps the allocated pages).
     pub fn clear(&mut self) {
-        self.slots.fill(Slot::VACANT);
+        for page in self.pages.iter_mut().flatten() {
+            page.fill(Slot::VACANT);
+        }
         self.len = 0;
         self.newest_slot = 0;
     }
 
     fn vacate(&mut self, slot: i64) {
-        let s = &mut self.slots[index(slot)];
+        let i = index(slot);
+        let Some(page) = self.pages[i / PAGE_SLOTS].as_mut() else {
+            return;
+        };
+        let s = &mut page[i % PAGE_SLOTS];
         if !s.is_empty() {
             *s = Slot::VACANT;
             self.len -= 1;
@@ -212,7 +243,8 @@ impl History {
     /// Appends a point. `t_ms` must not be older than the newest point (the caller clamps; a point of an older
     /// slot is folded into the newest slot at the newest time). A point in the same 100 ms slot as the newest
     /// one replaces it. Points at or beyond the retention window (`t <= newest − 15 min`) are evicted.
-    /// Never allocates; `O(1)` amortized (a jump of `k` slots vacates the `k` slots skipped).
+    /// Allocates only a page never written before; `O(1)` amortized (a jump of `k` slots vacates the `k` slots
+    /// skipped).
     pub fn push(&mut self, p: Point) {
         let mut p = p;
         let mut slot = p.t_ms.div_euclid(SLOT_MS);
@@ -228,15 +260,16 @@ impl History {
                 }
             }
         }
-        let cell = &mut self.slots[index(slot)];
-        if cell.is_empty() {
+        let cell = self.slot_mut(index(slot));
+        let was_empty = cell.is_empty();
+        *cell = Slot::encode(&p);
+        if was_empty {
             self.len += 1;
         }
-        *cell = Slot::encode(&p);
         self.newest_slot = slot;
         // Live slots are now `slot − RETENTION_SLOTS ..= slot`; the oldest is live only after the horizon.
         let oldest = slot - RETENTION_SLOTS;
-        let o = self.slots[index(oldest)];
+        let o = self.slot(index(oldest));
         if !o.is_empty() && o.time(oldest) <= p.t_ms.saturating_sub(RETENTION_MS) {
             self.vacate(oldest);
         }
@@ -259,7 +292,7 @@ impl History {
         (0..n).filter_map(move |i| {
             let j = start + i;
             let j = if j >= MAX_POINTS { j - MAX_POINTS } else { j };
-            self.slots[j]
+            self.slot(j)
                 .decode(first + i as i64)
                 .filter(|p| p.t_ms > horizon)
         })
@@ -385,25 +418,44 @@ mod tests {
     }
 
     #[test]
-    fn slot_is_8_bytes_and_ring_is_72_kb() {
+    fn slot_is_8_bytes_and_a_full_ring_is_72_kb() {
         assert_eq!(std::mem::size_of::<Slot>(), 8);
-        let h = History::default();
-        assert_eq!(h.capacity(), MAX_POINTS);
-        assert_eq!(h.ring_bytes(), 9_001 * 8);
+        let mut h = History::default();
+        assert_eq!(h.capacity(), 0);
+        for i in 0..(MAX_POINTS as i64 + 10) {
+            h.push(pt(i * SLOT_MS, 1.0));
+        }
+        assert_eq!(h.capacity(), PAGES * PAGE_SLOTS);
+        assert_eq!(h.ring_bytes(), 36 * 256 * 8 + 36 * 8);
     }
 
     #[test]
-    fn ring_is_allocated_once() {
+    fn a_quiet_symbol_holds_only_the_pages_its_points_touch() {
         let mut h = History::default();
-        let ptr = h.slots.as_ptr();
+        // 30 books one second apart: 30 s = 300 slots, within two or three pages.
+        for i in 0..30i64 {
+            h.push(pt(1_000_000 + i * 1_000, 1.0));
+        }
+        assert_eq!(h.len(), 30);
+        assert!(h.capacity() <= 3 * PAGE_SLOTS, "{}", h.capacity());
+        assert!(h.ring_bytes() < 7 * 1024, "{}", h.ring_bytes());
+    }
+
+    #[test]
+    fn each_page_is_allocated_once() {
+        let mut h = History::default();
         for i in 0..40_000i64 {
             h.push(pt(i * 73, (i % 200) as f32 - 100.0));
-            assert_eq!(h.slots.as_ptr(), ptr);
+        }
+        let pages: Vec<*const Slot> = h.pages.iter().flatten().map(|p| p.as_ptr()).collect();
+        assert_eq!(pages.len(), PAGES);
+        for i in 40_000..80_000i64 {
+            h.push(pt(i * 73, (i % 200) as f32 - 100.0));
         }
         h.clear();
-        h.push(pt(5, 1.0));
-        assert_eq!(h.slots.as_ptr(), ptr);
-        assert_eq!(h.capacity(), MAX_POINTS);
+        h.push(pt(80_000 * 73 + 5, 1.0));
+        let after: Vec<*const Slot> = h.pages.iter().flatten().map(|p| p.as_ptr()).collect();
+        assert_eq!(pages, after);
     }
 
     #[test]
@@ -555,13 +607,13 @@ mod tests {
         assert_eq!(h.last_time(), Some(newest));
         assert!(all(&h)[0].t_ms > newest - RETENTION_MS);
         assert_eq!(h.len(), 9_000);
-        assert!(h.capacity() <= MAX_POINTS);
+        assert!(h.capacity() <= PAGES * PAGE_SLOTS);
         // bursts faster than 10 Hz never exceed the cap
         for i in 0..30_000i64 {
             h.push(pt(newest + 1 + i * 37, 0.0));
         }
         assert!(h.len() <= MAX_POINTS);
-        assert!(h.capacity() <= MAX_POINTS);
+        assert!(h.capacity() <= PAGES * PAGE_SLOTS);
     }
 
     #[test]
