@@ -39,9 +39,9 @@ fn original_operations() -> Vec<(String, String)> {
     realtime_strategies::api::openapi::operations(&original)
 }
 
-#[tokio::test]
-async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
-    let h = TestHost::start(
+/// A host replaying the bundled recording once at full speed, quietly: the API with data behind it.
+async fn still_replay_host() -> TestHost {
+    TestHost::start(
         settings(&[
             "--replay-speed",
             "0",
@@ -52,7 +52,12 @@ async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
         ]),
         env_of(&[]),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
+    let h = still_replay_host().await;
     let (status, doc) = h.get_json("/openapi.json").await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -116,18 +121,7 @@ async fn openapi_lists_every_endpoint_and_every_strategy_schema() {
 /// undocumented path answers the fallback), and the endpoint map of `GET /` lists documented paths only.
 #[tokio::test]
 async fn every_documented_operation_is_served_and_nothing_else() {
-    let h = TestHost::start(
-        settings(&[
-            "--replay-speed",
-            "0",
-            "--replay-loop",
-            "false",
-            "--signals-to-stdout",
-            "false",
-        ]),
-        env_of(&[]),
-    )
-    .await;
+    let h = still_replay_host().await;
     let (_, doc) = h.get_json("/openapi.json").await;
     let operations = realtime_strategies::api::openapi::operations(&doc);
     assert!(operations.len() >= 40, "{}", operations.len());
@@ -182,18 +176,7 @@ async fn every_documented_operation_is_served_and_nothing_else() {
 
 #[tokio::test]
 async fn swagger_ui_is_embedded_and_offline() {
-    let h = TestHost::start(
-        settings(&[
-            "--replay-speed",
-            "0",
-            "--replay-loop",
-            "false",
-            "--signals-to-stdout",
-            "false",
-        ]),
-        env_of(&[]),
-    )
-    .await;
+    let h = still_replay_host().await;
     let (status, html) = h.get_text("/docs").await;
     assert_eq!(status, 200);
     assert!(

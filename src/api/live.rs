@@ -186,27 +186,20 @@ impl<S> aide::operation::OperationOutput for EventStream<S> {
         Some(aide::openapi::Response {
             description:
                 "Event stream (text/event-stream); keep-alive comments at least every 15 s".into(),
-            content: indexmap::IndexMap::from_iter([(
-                "text/event-stream".into(),
-                aide::openapi::MediaType {
-                    schema: Some(aide::openapi::SchemaObject {
-                        json_schema: schemars::json_schema!({
-                            "description": "One event: `event` names it, `data` is a JSON document",
-                            "type": "object",
-                            "required": ["data"],
-                            "properties": {
-                                "event": { "type": "string", "enum": ["signal", "lagged", "market"] },
-                                "data": { "type": "string" },
-                                "id": { "type": "string" },
-                                "retry": { "type": "integer" }
-                            }
-                        }),
-                        example: None,
-                        external_docs: None,
-                    }),
-                    ..Default::default()
-                },
-            )]),
+            content: crate::api::openapi::body(
+                &["text/event-stream"],
+                &schemars::json_schema!({
+                    "description": "One event: `event` names it, `data` is a JSON document",
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "event": { "type": "string", "enum": ["signal", "lagged", "market"] },
+                        "data": { "type": "string" },
+                        "id": { "type": "string" },
+                        "retry": { "type": "integer" }
+                    }
+                }),
+            ),
             ..Default::default()
         })
     }

@@ -251,30 +251,35 @@ pub fn endpoint_map(doc: &Value) -> Map<String, Value> {
     map
 }
 
-/// Documents a non-JSON response (`text/html`, `text/plain`, `text/event-stream`, …) of an operation.
-pub fn text_response<'a>(
-    mut op: TransformOperation<'a>,
-    status: u16,
+/// A response body described by `schema` under each of `content_types`.
+pub fn body(
     content_types: &[&str],
-    description: &str,
-) -> TransformOperation<'a> {
-    use aide::openapi::{MediaType, ReferenceOr, Response, SchemaObject, StatusCode};
-    let content = content_types
+    schema: &schemars::Schema,
+) -> indexmap::IndexMap<String, aide::openapi::MediaType> {
+    content_types
         .iter()
         .map(|ct| {
-            (
-                (*ct).to_owned(),
-                MediaType {
-                    schema: Some(SchemaObject {
-                        json_schema: schemars::json_schema!({ "type": "string" }),
-                        example: None,
-                        external_docs: None,
-                    }),
-                    ..Default::default()
-                },
-            )
+            let media = aide::openapi::MediaType {
+                schema: Some(aide::openapi::SchemaObject {
+                    json_schema: schema.clone(),
+                    example: None,
+                    external_docs: None,
+                }),
+                ..Default::default()
+            };
+            ((*ct).to_owned(), media)
         })
-        .collect();
+        .collect()
+}
+
+/// Documents the response of `status` (replacing what was documented for it).
+fn set_response<'a>(
+    mut op: TransformOperation<'a>,
+    status: u16,
+    description: &str,
+    content: indexmap::IndexMap<String, aide::openapi::MediaType>,
+) -> TransformOperation<'a> {
+    use aide::openapi::{ReferenceOr, Response, StatusCode};
     let responses = op
         .inner_mut()
         .responses
@@ -290,36 +295,29 @@ pub fn text_response<'a>(
     op
 }
 
+/// Documents a non-JSON response (`text/html`, `text/plain`, `text/event-stream`, …) of an operation.
+pub fn text_response<'a>(
+    op: TransformOperation<'a>,
+    status: u16,
+    content_types: &[&str],
+    description: &str,
+) -> TransformOperation<'a> {
+    let text = schemars::json_schema!({ "type": "string" });
+    set_response(op, status, description, body(content_types, &text))
+}
+
 /// Documents a JSON response of type `T` with `status` (for handlers whose return type cannot say it, e.g. a
 /// status chosen at run time).
 pub fn json_response<'a, T: schemars::JsonSchema>(
-    mut op: TransformOperation<'a>,
+    op: TransformOperation<'a>,
     status: u16,
     description: &str,
 ) -> TransformOperation<'a> {
-    use aide::openapi::{MediaType, ReferenceOr, Response, SchemaObject, StatusCode};
     let schema = aide::generate::in_context(|ctx| ctx.schema.subschema_for::<T>());
-    let responses = op
-        .inner_mut()
-        .responses
-        .get_or_insert_with(Default::default);
-    responses.responses.insert(
-        StatusCode::Code(status),
-        ReferenceOr::Item(Response {
-            description: description.into(),
-            content: indexmap::IndexMap::from_iter([(
-                "application/json".into(),
-                MediaType {
-                    schema: Some(SchemaObject {
-                        json_schema: schema,
-                        example: None,
-                        external_docs: None,
-                    }),
-                    ..Default::default()
-                },
-            )]),
-            ..Default::default()
-        }),
-    );
-    op
+    set_response(
+        op,
+        status,
+        description,
+        body(&["application/json"], &schema),
+    )
 }

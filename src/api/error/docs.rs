@@ -4,8 +4,7 @@
 
 use aide::generate::GenContext;
 use aide::openapi::{
-    Header, MediaType, Operation, ParameterSchemaOrContent, ReferenceOr, Response, SchemaObject,
-    StatusCode,
+    Header, Operation, ParameterSchemaOrContent, ReferenceOr, Response, SchemaObject, StatusCode,
 };
 use aide::operation::{OperationInput, OperationOutput};
 use indexmap::IndexMap;
@@ -136,17 +135,7 @@ fn error_response(ctx: &mut GenContext, status: u16) -> Response {
     Response {
         description: description(status).into(),
         headers,
-        content: IndexMap::from_iter([(
-            "application/json".into(),
-            MediaType {
-                schema: Some(SchemaObject {
-                    json_schema: schema,
-                    example: None,
-                    external_docs: None,
-                }),
-                ..Default::default()
-            },
-        )]),
+        content: crate::api::openapi::body(&["application/json"], &schema),
         ..Default::default()
     }
 }
