@@ -118,7 +118,7 @@ impl Safeguard {
 }
 
 /// Where a guard stands.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GuardState {
     /// Being judged.
@@ -135,32 +135,32 @@ pub enum GuardState {
     Expired,
 }
 
-/// A watched change as reported.
-#[derive(Debug, Clone, Serialize)]
+/// A watched change as reported (`GET /api/v1/safeguards`, newest first).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Guard {
     /// Strategy id.
     pub strategy_id: String,
-    /// Symbol, `None` for the global override.
+    /// Symbol, `null` for the global override.
     pub symbol: Option<String>,
-    /// The guarded change's version and audit record.
+    /// Version of the stored override the guarded change wrote.
     pub version: u64,
     /// Audit record id of the guarded change.
     pub audit_id: String,
     /// The safeguard.
     pub safeguard: Safeguard,
-    /// Event time from which signals count (ms).
+    /// Event time from which signals count (ms since the epoch): the newest event processed when it was armed.
     pub since_event_ms: i64,
-    /// When it was armed (ISO-8601).
+    /// When it was armed (ISO-8601 UTC, wall clock).
     pub armed_at: String,
     /// Where it stands.
     pub state: GuardState,
     /// Signals published since the change.
     pub published: usize,
-    /// Signals scored at the horizon since the change.
+    /// Signals scored at the safeguard's horizon since the change.
     pub scored: usize,
-    /// Their hit rate.
+    /// Share (0–1) of the scored signals with a positive gross return at the horizon; `null` before the first.
     pub hit_rate: Option<f64>,
-    /// Published signals per hour of event time since the change.
+    /// Published signals per hour of event time since the change; `null` before any event time passed.
     pub signals_per_hour: Option<f64>,
     /// What broke, or how the guard ended.
     pub detail: Option<String>,

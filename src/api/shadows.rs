@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::api::auth::WriteAccess;
@@ -18,10 +18,13 @@ use crate::api::params::{
 use crate::api::performance::window_of;
 use crate::api::AppState;
 use crate::config::merge::{WriteMode, Writer};
-use crate::safeguard::Safeguard;
+use crate::config::shadow_doc::ShadowDoc;
+use crate::config::shadows::ShadowView;
+use crate::safeguard::{Guard, Safeguard};
 use crate::scoring::live::{HorizonRow, Performance};
+use crate::scoring::stats::HorizonStats;
 
-type ApiResult = Result<Json<ApiResponse<Value>>, ApiError>;
+type ApiResult<T> = Result<Json<ApiResponse<T>>, ApiError>;
 
 /// Body of `POST …/shadows`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -83,13 +86,23 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.digits$}"))
 }
 
+/// A shadow against the live set at the headline horizon (`comparison` of a listed shadow and of a promote).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Comparison {
+    /// Window of both scorecards, in seconds of event time.
+    pub window_s: f64,
+    /// Horizon compared, in seconds (60 s when scored, else the first horizon).
+    pub horizon_s: f64,
+    /// The shadow's statistics at that horizon; `null` without scored signals.
+    pub shadow: Option<HorizonStats>,
+    /// The live set's statistics at that horizon; `null` without scored signals.
+    pub live: Option<HorizonStats>,
+    /// The same in one line (what promote writes as its audit reason).
+    pub summary: String,
+}
+
 /// One line comparing a shadow with the live set (what promote writes as its audit reason).
-fn comparison(
-    name: &str,
-    window_s: f64,
-    live: &Performance,
-    shadow: &Performance,
-) -> (String, Value) {
+fn comparison(name: &str, window_s: f64, live: &Performance, shadow: &Performance) -> Comparison {
     let (l, s) = (headline(live), headline(shadow));
     let side = |r: Option<&HorizonRow>| match r {
         Some(r) => format!(
@@ -101,20 +114,64 @@ fn comparison(
         ),
         None => "no signals".to_owned(),
     };
-    let text = format!(
+    let summary = format!(
         "promote shadow {name}: over {window_s:.0} s at the {:.0} s horizon, shadow {} vs live {}",
         shadow.curve_horizon_s,
         side(s),
         side(l)
     );
-    let doc = json!({
-        "window_s": window_s,
-        "horizon_s": shadow.curve_horizon_s,
-        "shadow": s.map(|r| &r.stats),
-        "live": l.map(|r| &r.stats),
-        "summary": text,
-    });
-    (text, doc)
+    Comparison {
+        window_s,
+        horizon_s: shadow.curve_horizon_s,
+        shadow: s.map(|r| r.stats.clone()),
+        live: l.map(|r| r.stats.clone()),
+        summary,
+    }
+}
+
+/// A shadow as `GET …/shadows` lists it: the stored shadow, when it was created, its scorecard and how it
+/// compares with the live set.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListedShadow {
+    /// The stored shadow and its effective parameters.
+    #[serde(flatten)]
+    pub view: ShadowView,
+    /// When it was created (ISO-8601 UTC; `created_at_ms` as text).
+    pub created_at: String,
+    /// Its scorecard over the window (scored like the live set, never published).
+    pub performance: Performance,
+    /// Against the live set at the headline horizon.
+    pub comparison: Comparison,
+}
+
+/// `data` of `GET …/shadows`: the live set's scorecard and every shadow's beside it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ShadowList {
+    /// Strategy id.
+    pub strategy_id: String,
+    /// Window of the scorecards, in seconds of event time.
+    pub window_s: f64,
+    /// Most shadows one strategy may run at once.
+    pub max_shadows: usize,
+    /// The live (published) set's scorecard over the window.
+    pub live: Performance,
+    /// Every shadow of the strategy, by name.
+    pub shadows: Vec<ListedShadow>,
+}
+
+/// `data` of `POST …/shadows/{name}/promote`: the write's document, the comparison it was promoted on, the
+/// promoted (now deleted) shadow and the safeguard it runs under.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PromoteResponse {
+    /// The write.
+    #[serde(flatten)]
+    pub applied: crate::api::views::AppliedResponse,
+    /// Shadow vs live at the headline horizon (the audit record's reason ends with its `summary`).
+    pub comparison: Comparison,
+    /// The shadow as it was stored (now deleted).
+    pub promoted_shadow: crate::config::shadow_doc::ShadowDoc,
+    /// The armed safeguard, `null` without one.
+    pub safeguard: Option<crate::safeguard::Guard>,
 }
 
 fn shadow_name(raw: &str) -> Result<String, ApiError> {
@@ -132,44 +189,37 @@ pub async fn list(
     State(state): State<AppState>,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     ApiQuery(q): ApiQuery<ShadowsQuery>,
-) -> ApiResult {
+) -> ApiResult<ShadowList> {
     let s = crate::api::strategies::find(&state, &id)?;
     let window_ms = window_of(q.window.as_deref())?;
     let live = state.live.scorecard.performance(s.id(), window_ms, None);
-    let shadows: Vec<Value> = state
+    let window_s = window_ms as f64 / 1000.0;
+    let shadows = state
         .shadows
         .list(s.id())
         .into_iter()
         .map(|view| {
-            let perf =
+            let performance =
                 state
                     .live
                     .scorecard
                     .performance_of(s.id(), Some(&view.doc.name), window_ms, None);
-            let (_, cmp) = comparison(&view.doc.name, window_ms as f64 / 1000.0, &live, &perf);
-            let mut v = serde_json::to_value(&view).unwrap_or(Value::Null);
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert(
-                    "created_at".into(),
-                    crate::config::store::iso(view.doc.created_at_ms).into(),
-                );
-                obj.insert(
-                    "performance".into(),
-                    serde_json::to_value(&perf).unwrap_or(Value::Null),
-                );
-                obj.insert("comparison".into(), cmp);
+            ListedShadow {
+                comparison: comparison(&view.doc.name, window_s, &live, &performance),
+                created_at: crate::config::store::iso(view.doc.created_at_ms),
+                performance,
+                view,
             }
-            v
         })
         .collect();
     Ok(ok(
-        json!({
-            "strategy_id": s.id(),
-            "window_s": window_ms as f64 / 1000.0,
-            "max_shadows": crate::config::shadow_doc::MAX_SHADOWS_PER_STRATEGY,
-            "live": live,
-            "shadows": shadows,
-        }),
+        ShadowList {
+            strategy_id: s.id().to_owned(),
+            window_s,
+            max_shadows: crate::config::shadow_doc::MAX_SHADOWS_PER_STRATEGY,
+            live,
+            shadows,
+        },
         None,
     ))
 }
@@ -180,7 +230,7 @@ pub async fn create(
     _access: WriteAccess,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     body: Result<ApiJson<CreateShadowRequest>, ApiError>,
-) -> Result<(StatusCode, Json<ApiResponse<Value>>), ApiError> {
+) -> Result<(StatusCode, Json<ApiResponse<ShadowView>>), ApiError> {
     let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&req.name)?;
@@ -191,10 +241,7 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        ok(
-            serde_json::to_value(&view).unwrap_or(Value::Null),
-            Some(json!({ "action": "created" })),
-        ),
+        ok(view, Some(json!({ "action": "created" }))),
     ))
 }
 
@@ -206,14 +253,11 @@ pub async fn delete(
         strategy_id: id,
         name,
     }): ApiPath<ShadowPath>,
-) -> ApiResult {
+) -> ApiResult<ShadowDoc> {
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&name)?;
     let doc = state.shadows.delete(s.id(), &name).await?;
-    Ok(ok(
-        serde_json::to_value(&doc).unwrap_or(Value::Null),
-        Some(json!({ "action": "deleted" })),
-    ))
+    Ok(ok(doc, Some(json!({ "action": "deleted" }))))
 }
 
 /// `POST /api/v1/strategies/{strategy_id}/shadows/{name}/promote` — writes the shadow's parameters into the
@@ -228,7 +272,7 @@ pub async fn promote(
         name,
     }): ApiPath<ShadowPath>,
     body: Result<ApiJson<PromoteRequest>, ApiError>,
-) -> Result<Json<ApiResponse<crate::api::views::PromoteResponse>>, ApiError> {
+) -> ApiResult<PromoteResponse> {
     let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&name)?;
@@ -246,7 +290,8 @@ pub async fn promote(
         .live
         .scorecard
         .performance_of(s.id(), Some(&name), window_ms, None);
-    let (summary, cmp) = comparison(&name, window_ms as f64 / 1000.0, &live, &perf);
+    let cmp = comparison(&name, window_ms as f64 / 1000.0, &live, &perf);
+    let summary = cmp.summary.clone();
     let reason = match req
         .reason
         .as_deref()
@@ -279,11 +324,11 @@ pub async fn promote(
     if let Err(e) = state.shadows.delete(s.id(), &name).await {
         tracing::warn!(error = %e, shadow = %name, "promoted shadow not deleted; delete it by hand");
     }
-    let data = crate::api::views::PromoteResponse {
+    let data = PromoteResponse {
         applied: crate::api::config::applied_data(&state, s.id(), None, &applied),
         comparison: cmp,
-        promoted_shadow: serde_json::to_value(&doc).unwrap_or(Value::Null),
-        safeguard: serde_json::to_value(&guard).unwrap_or(Value::Null),
+        promoted_shadow: doc,
+        safeguard: guard,
     };
     Ok(ok(
         data,
@@ -294,9 +339,6 @@ pub async fn promote(
 }
 
 /// `GET /api/v1/safeguards` — every guarded change of this replica, newest first, with the measured values.
-pub async fn safeguards(State(state): State<AppState>) -> ApiResult {
-    Ok(ok(
-        serde_json::to_value(state.safeguards.list()).unwrap_or(Value::Null),
-        None,
-    ))
+pub async fn safeguards(State(state): State<AppState>) -> Json<ApiResponse<Vec<Guard>>> {
+    ok(state.safeguards.list(), None)
 }

@@ -140,24 +140,6 @@ impl AppliedResponse {
     }
 }
 
-/// `data` of `POST …/shadows/{name}/promote`: the write's document, the comparison it was promoted on, the
-/// promoted (now deleted) shadow and the safeguard it runs under.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PromoteResponse {
-    /// The write.
-    #[serde(flatten)]
-    pub applied: AppliedResponse,
-    /// Shadow vs live at the headline horizon (`window_s`, `horizon_s`, `shadow`, `live`, `summary`).
-    #[schemars(with = "Map<String, Value>")]
-    pub comparison: Value,
-    /// The shadow as it was stored.
-    #[schemars(with = "Map<String, Value>")]
-    pub promoted_shadow: Value,
-    /// The armed safeguard, if any.
-    #[schemars(with = "Option<Map<String, Value>>")]
-    pub safeguard: Value,
-}
-
 /// One audit record as `GET …/audit` answers it (newest first).
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct AuditTrailItem {

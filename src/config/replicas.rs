@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use parking_lot::RwLock;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -50,18 +51,33 @@ pub struct Ack {
 }
 
 /// A replica as this one last heard of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Peer {
-    /// Instance id.
+    /// Instance id (new at every start).
     pub replica: String,
-    /// Host name.
+    /// Host name (the pod's name in Kubernetes; `unknown` without `HOSTNAME`).
     pub hostname: String,
-    /// Whether it is this replica.
+    /// Whether it is the replica that answers.
     pub this_replica: bool,
-    /// Seconds since its last report.
+    /// Seconds since its last report (0 for the replica that answers).
     pub seen_s_ago: f64,
-    /// Versions it applies.
+    /// Stored override versions it applies: strategy id → scope (`global` or a symbol) → version.
     pub versions: Versions,
+}
+
+/// This replica, the configuration versions it applies and the replicas it heard from (`replica` of `/info`,
+/// `data` of `GET /api/v1/replicas`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReplicaStatus {
+    /// This replica's instance id (new at every start).
+    pub id: String,
+    /// Stored override versions this replica applies: strategy id → scope (`global` or a symbol) → version;
+    /// strategies without stored overrides are absent.
+    pub config_versions_applied: Versions,
+    /// Every replica heard from in the last minute, this one first.
+    pub replicas: Vec<Peer>,
+    /// Whether every listed replica applies the same versions.
+    pub all_replicas_same_version: bool,
 }
 
 struct Known {
@@ -183,6 +199,17 @@ impl Replicas {
             }
         }
         out
+    }
+
+    /// This replica, the versions it applies and every replica heard from in the last minute.
+    pub fn status(&self) -> ReplicaStatus {
+        let replicas = self.peers();
+        ReplicaStatus {
+            id: self.config.instance().to_owned(),
+            config_versions_applied: self.config.applied_versions(),
+            all_replicas_same_version: Self::all_same(&replicas),
+            replicas,
+        }
     }
 
     /// Whether every known replica applies the same versions.

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use crate::config::layers::{EnvError, Layers};
 use crate::config::merge::{WriteMode, Writer};
 use crate::config::rate_limit::{Denied, RateLimits};
-use crate::config::replication::health::StoreHealth;
+use crate::config::replication::health::{StoreHealth, StoreStatus};
 use crate::config::replication::Replication;
 use crate::config::snapshot::Snapshot;
 use crate::config::store::{Applied, AuditRecord, ConfigStore, StoreError};
@@ -304,7 +304,7 @@ impl ConfigService {
     }
 
     /// Store status for `/ready` and `/info`.
-    pub fn store_status(&self) -> Value {
+    pub fn store_status(&self) -> StoreStatus {
         self.health.status(
             self.replication.cache_ttl(),
             self.replication.change_subject(),

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 pub const MAX_SHADOWS_PER_STRATEGY: usize = 8;
 
 /// One shadow as stored (embedded table `shadows`, MongoDB collection `strategy_shadows`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ShadowDoc {
     /// Strategy id.
     pub strategy_id: String,
@@ -16,11 +16,11 @@ pub struct ShadowDoc {
     pub name: String,
     /// Parameters laid over the live global parameters (partial: only the fields it changes).
     pub parameters: Map<String, Value>,
-    /// Symbols it runs on (upper case); all symbols when `None`.
+    /// Symbols it runs on (upper case); all symbols when `null`.
     pub symbols: Option<Vec<String>>,
     /// Who created it.
     pub created_by: String,
-    /// When (ms since the epoch).
+    /// When it was created (ms since the epoch, wall clock).
     pub created_at_ms: i64,
 }
 

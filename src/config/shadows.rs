@@ -25,13 +25,15 @@ use crate::registry::Registry;
 /// was down at start).
 const RELOAD_EVERY: Duration = Duration::from_secs(10);
 
-/// A shadow as served: the stored document and its complete effective parameters.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A shadow as served (`data` of `POST …/shadows`): the stored document and its complete effective parameters.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ShadowView {
     /// The stored shadow.
     #[serde(flatten)]
     pub doc: ShadowDoc,
-    /// Live global parameters with the shadow's laid over them (what it runs with).
+    /// Live global parameters with the shadow's laid over them (what it runs with); `null` if they no longer
+    /// resolve.
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub effective_parameters: Value,
 }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::config::regression::VersionWatch;
 use crate::config::store::{iso, now_ms, ConfigStore, StoreError};
@@ -85,22 +86,61 @@ impl StoreHealth {
     }
 
     /// The status document of `/ready` and `/info`.
-    pub fn status(&self, cache_ttl: Duration, change_events: Option<String>) -> Value {
+    pub fn status(&self, cache_ttl: Duration, change_events: Option<String>) -> StoreStatus {
         let available = self.available();
         let loaded = self.loaded();
         let last = self.last_load_ms.load(Ordering::Relaxed);
-        json!({
-            "kind": self.store.kind(),
-            "location": self.store.location(),
-            "available": available,
-            "loaded": loaded,
-            "last_loaded_at": (last > 0).then(|| iso(last)),
-            "last_error": self.last_error(),
-            "serving": if available { "store" } else if loaded { "last known config (store unavailable)" } else { "environment and defaults (store unavailable)" },
-            "writes": if available { "accepted" } else { "rejected with 503 until the store answers" },
-            "cache_ttl_seconds": cache_ttl.as_secs(),
-            "change_events": change_events,
-            "regressions": self.versions.total(),
-        })
+        StoreStatus {
+            kind: self.store.kind(),
+            location: self.store.location(),
+            available,
+            loaded,
+            last_loaded_at: (last > 0).then(|| iso(last)),
+            last_error: self.last_error(),
+            serving: if available {
+                "store"
+            } else if loaded {
+                "last known config (store unavailable)"
+            } else {
+                "environment and defaults (store unavailable)"
+            },
+            writes: if available {
+                "accepted"
+            } else {
+                "rejected with 503 until the store answers"
+            },
+            cache_ttl_seconds: cache_ttl.as_secs(),
+            change_events,
+            regressions: self.versions.total(),
+        }
     }
+}
+
+/// The configuration store as this replica sees it (`config_store` of `/ready` and `/info`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StoreStatus {
+    /// `mongodb` or `embedded`.
+    #[schemars(extend("enum" = ["mongodb", "embedded"]))]
+    pub kind: &'static str,
+    /// Where it is: the embedded store's file path, or `database <name>` for MongoDB (no URI, so no credentials).
+    pub location: String,
+    /// Whether the store answered the last operation.
+    pub available: bool,
+    /// Whether the stored overrides were loaded at least once since the start.
+    pub loaded: bool,
+    /// When the last full load succeeded (ISO-8601 UTC); `null` before the first.
+    pub last_loaded_at: Option<String>,
+    /// Message of the last store failure; `null` while the store answers.
+    pub last_error: Option<String>,
+    /// What reads serve: `store`, `last known config (store unavailable)` or `environment and defaults (store
+    /// unavailable)`.
+    pub serving: &'static str,
+    /// Whether configuration writes are `accepted`, or `rejected with 503 until the store answers`.
+    pub writes: &'static str,
+    /// Seconds between periodic reloads of the stored overrides (`CONFIG_CACHE_TTL_SECONDS`).
+    pub cache_ttl_seconds: u64,
+    /// NATS subject of configuration change events between replicas; `null` without NATS.
+    pub change_events: Option<String>,
+    /// Times the store answered an older version of a key than this replica had already seen (load and write).
+    pub regressions: u64,
 }
