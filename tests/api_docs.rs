@@ -135,7 +135,8 @@ fn named_schema(schema: &Value) -> Option<&str> {
     None
 }
 
-/// Every JSON success answer is a named schema, and the configuration API's wrapper names its `data` too: an
+/// Every JSON success answer is a named schema, and the configuration API's wrapper names its `data` and its
+/// `metadata` (or documents it as always null) too: an
 /// answer documented as a bare `object` (what `serde_json::json!` bodies gave: "object", anything goes) says
 /// nothing to a client and lets schemathesis accept any shape.
 #[tokio::test]
@@ -175,6 +176,11 @@ async fn every_json_answer_has_a_named_schema() {
                     inner.is_some(),
                     "{method} {path} {status}: {name}.data is not a named schema ({data})"
                 );
+                let metadata = &component["properties"]["metadata"];
+                assert!(
+                    metadata["type"] == "null" || named_schema(metadata).is_some(),
+                    "{method} {path} {status}: {name}.metadata is neither null nor a named schema ({metadata})"
+                );
             }
             named.push((
                 method.clone(),
@@ -210,13 +216,13 @@ async fn every_json_answer_has_a_named_schema() {
             "POST",
             "/api/v1/strategies/{strategy_id}/shadows",
             "201",
-            "ApiResponse_ShadowView",
+            "ApiResponse_ShadowView_ShadowAction",
         ),
         (
             "DELETE",
             "/api/v1/strategies/{strategy_id}/shadows/{name}",
             "200",
-            "ApiResponse_ShadowDoc",
+            "ApiResponse_ShadowDoc_ShadowAction",
         ),
     ] {
         assert!(

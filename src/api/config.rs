@@ -5,12 +5,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use strategy_sdk::FieldError;
 
 use crate::api::auth::WriteAccess;
-use crate::api::envelope::{ok, ApiResponse};
+use crate::api::envelope::{ok, with_metadata, ApiResponse, NoMetadata};
 use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::api::params::{
     StrategyPath, StrategySymbolPath, CHANGED_BY_PATTERN, OPTIONAL_SYMBOL_PATTERN,
@@ -21,11 +21,12 @@ use crate::api::views::{
 };
 use crate::api::AppState;
 use crate::config::merge::{require_parameters, WriteMode, Writer};
+use crate::config::replicas::AckReport;
 use crate::config::store::Applied;
 use crate::settings::WriteAuth;
 
 /// A handler's answer: `data` of type `T` in the envelope, or an error.
-type ApiResult<T> = Result<Json<ApiResponse<T>>, ApiError>;
+type ApiResult<T, M = NoMetadata> = Result<Json<ApiResponse<T, M>>, ApiError>;
 
 /// Body of `POST …/config` and `POST …/config/{symbol}` (the original's `ConfigUpdateRequest`, plus `replace`).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -210,20 +211,99 @@ pub(crate) fn changed_by_of(raw: &str) -> Result<String, ApiError> {
     Ok(s.to_owned())
 }
 
-fn store_meta(state: &AppState) -> Value {
-    let available = state.config.store_available();
-    json!({
-        "store": state.config.store_kind(),
-        "store_available": available,
-        "stale": !available,
-    })
+/// `metadata` of `GET …/config[/{symbol}]`: the store the parameters come from and whether it answers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StoreMeta {
+    /// `mongodb` or `embedded`.
+    #[schemars(extend("enum" = ["mongodb", "embedded"]))]
+    pub store: &'static str,
+    /// Whether the store answered its last operation.
+    pub store_available: bool,
+    /// True while the store is unavailable: the answer is the last known configuration.
+    pub stale: bool,
 }
 
-async fn get_config(state: &AppState, id: &str, symbol: Option<&str>) -> ApiResult<ConfigResponse> {
+fn store_meta(state: &AppState) -> StoreMeta {
+    let available = state.config.store_available();
+    StoreMeta {
+        store: state.config.store_kind(),
+        store_available: available,
+        stale: !available,
+    }
+}
+
+/// `metadata` of a configuration write (set, patch, rollback, restore, promote): what was done, the audit record
+/// and which replicas applied it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WriteMeta {
+    /// What was done: `created` or `updated` (POST), `create`, `update` or `delete` (PATCH), `rollback`,
+    /// `restore` or `promoted`.
+    pub action: String,
+    /// Id of the audit record of the change.
+    pub audit_id: String,
+    /// Version of the stored override after the change.
+    pub version: u64,
+    /// The safeguard armed with the change (POST with `safeguard` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safeguard: Option<crate::safeguard::Guard>,
+    /// Which replicas applied the change within `CONFIG_ACK_WAIT_MS`.
+    pub replicas: AckReport,
+}
+
+/// `metadata` of `POST …/config[/{symbol}]`: the write, or only that validation passed (`validate_only`).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum UpdateMeta {
+    /// The change was stored.
+    Written(Box<WriteMeta>),
+    /// `validate_only`: every check passed and nothing was stored.
+    Validated {
+        /// Always `passed` (a failed validation answers 422).
+        #[schemars(extend("const" = "passed"))]
+        validation: &'static str,
+    },
+}
+
+/// `metadata` of `DELETE …/config[/{symbol}]`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeleteMeta {
+    /// Symbol, `null` for the global override.
+    pub symbol: Option<String>,
+    /// Version recorded for the delete in the audit trail.
+    pub version: u64,
+    /// Id of the audit record of the delete.
+    pub audit_id: String,
+    /// Which replicas applied the delete within `CONFIG_ACK_WAIT_MS`.
+    pub replicas: AckReport,
+}
+
+/// `metadata` of `GET …/audit`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditMeta {
+    /// Records returned.
+    pub count: usize,
+}
+
+/// `metadata` of the cache refreshes.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RefreshMeta {
+    /// Always `cache_refresh`.
+    #[schemars(extend("const" = "cache_refresh"))]
+    pub action: &'static str,
+    /// The strategy reloaded (`POST …/{strategy_id}/cache/refresh` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<String>,
+}
+
+async fn get_config(
+    state: &AppState,
+    id: &str,
+    symbol: Option<&str>,
+) -> ApiResult<ConfigResponse, StoreMeta> {
     let e = state.config.effective(id, symbol)?;
-    Ok(ok(
+    Ok(with_metadata(
         ConfigResponse::new(id, symbol, &e, state.config.store_kind()),
-        Some(store_meta(state)),
+        store_meta(state),
     ))
 }
 
@@ -231,7 +311,7 @@ async fn get_config(state: &AppState, id: &str, symbol: Option<&str>) -> ApiResu
 pub async fn get_global(
     State(state): State<AppState>,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
-) -> ApiResult<ConfigResponse> {
+) -> ApiResult<ConfigResponse, StoreMeta> {
     get_config(&state, &id, None).await
 }
 
@@ -242,7 +322,7 @@ pub async fn get_symbol(
         strategy_id: id,
         symbol,
     }): ApiPath<StrategySymbolPath>,
-) -> ApiResult<ConfigResponse> {
+) -> ApiResult<ConfigResponse, StoreMeta> {
     let symbol = symbol_of(&symbol)?;
     get_config(&state, &id, Some(&symbol)).await
 }
@@ -255,19 +335,19 @@ pub(crate) async fn acks(
     id: &str,
     symbol: Option<&str>,
     applied: &Applied,
-) -> Value {
+) -> AckReport {
     let version = applied.doc.as_ref().map_or(0, |d| d.version);
     let acknowledged = state
         .replicas
         .acknowledged(waiter, id, symbol, version)
         .await;
     let known = state.replicas.peers().len();
-    json!({
-        "acknowledged_by": acknowledged,
-        "known_replicas": known,
-        "all_acknowledged": acknowledged.len() >= known,
-        "applied_version": version,
-    })
+    AckReport {
+        all_acknowledged: acknowledged.len() >= known,
+        acknowledged_by: acknowledged,
+        known_replicas: known,
+        applied_version: version,
+    }
 }
 
 /// The document of an applied write, with the effective parameters now.
@@ -293,7 +373,7 @@ async fn update(
     id: String,
     symbol: Option<String>,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
-) -> ApiResult<Option<AppliedResponse>> {
+) -> ApiResult<Option<AppliedResponse>, UpdateMeta> {
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
@@ -320,7 +400,12 @@ async fn update(
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        return Ok(ok(None, Some(json!({ "validation": "passed" }))));
+        return Ok(with_metadata(
+            None,
+            UpdateMeta::Validated {
+                validation: "passed",
+            },
+        ));
     }
     let writer = Writer {
         changed_by,
@@ -342,15 +427,16 @@ async fn update(
             .safeguards
             .arm(&id, symbol.as_deref(), g, &applied.audit)
     });
-    let mut meta =
-        json!({ "action": action, "audit_id": applied.audit.id, "version": applied.audit.version });
-    if let Some(g) = guard {
-        meta["safeguard"] = serde_json::to_value(&g).unwrap_or(Value::Null);
-    }
-    meta["replicas"] = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
-    Ok(ok(
+    let meta = WriteMeta {
+        action: action.to_owned(),
+        audit_id: applied.audit.id.clone(),
+        version: applied.audit.version,
+        safeguard: guard,
+        replicas: acks(&state, waiter, &id, symbol.as_deref(), &applied).await,
+    };
+    Ok(with_metadata(
         Some(applied_data(&state, &id, symbol.as_deref(), &applied)),
-        Some(meta),
+        UpdateMeta::Written(Box::new(meta)),
     ))
 }
 
@@ -374,7 +460,7 @@ async fn patch(
     id: String,
     symbol: Option<String>,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
-) -> ApiResult<AppliedResponse> {
+) -> ApiResult<AppliedResponse, WriteMeta> {
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiJson(req) = body?;
     let changed_by = changed_by_of(&req.changed_by)?;
@@ -397,14 +483,15 @@ async fn patch(
         )
         .await?;
     let replicas = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
-    Ok(ok(
+    Ok(with_metadata(
         applied_data(&state, &id, symbol.as_deref(), &applied),
-        Some(json!({
-            "action": applied.audit.action.to_ascii_lowercase(),
-            "audit_id": applied.audit.id,
-            "version": applied.audit.version,
-            "replicas": replicas,
-        })),
+        WriteMeta {
+            action: applied.audit.action.to_ascii_lowercase(),
+            audit_id: applied.audit.id.clone(),
+            version: applied.audit.version,
+            safeguard: None,
+            replicas,
+        },
     ))
 }
 
@@ -415,7 +502,7 @@ pub async fn patch_global(
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
-) -> ApiResult<AppliedResponse> {
+) -> ApiResult<AppliedResponse, WriteMeta> {
     patch(state, headers, id, None, body).await
 }
 
@@ -429,7 +516,7 @@ pub async fn patch_symbol(
     }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigPatchRequest>, ApiError>,
-) -> ApiResult<AppliedResponse> {
+) -> ApiResult<AppliedResponse, WriteMeta> {
     patch(state, headers, id, Some(symbol), body).await
 }
 
@@ -440,7 +527,7 @@ pub async fn set_global(
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
-) -> ApiResult<Option<AppliedResponse>> {
+) -> ApiResult<Option<AppliedResponse>, UpdateMeta> {
     update(state, headers, id, None, body).await
 }
 
@@ -454,7 +541,7 @@ pub async fn set_symbol(
     }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     body: Result<ApiJson<ConfigUpdateRequest>, ApiError>,
-) -> ApiResult<Option<AppliedResponse>> {
+) -> ApiResult<Option<AppliedResponse>, UpdateMeta> {
     update(state, headers, id, Some(symbol), body).await
 }
 
@@ -464,7 +551,7 @@ async fn remove(
     id: String,
     symbol: Option<String>,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
-) -> ApiResult<MessageResponse> {
+) -> ApiResult<MessageResponse, DeleteMeta> {
     let symbol = symbol.as_deref().map(symbol_of).transpose()?;
     let ApiQuery(q) = query?;
     let changed_by = changed_by_of(&q.changed_by)?;
@@ -476,16 +563,16 @@ async fn remove(
     let waiter = state.replicas.waiter();
     let applied = state.config.delete(&id, symbol.as_deref(), writer).await?;
     let replicas = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
-    Ok(ok(
+    Ok(with_metadata(
         MessageResponse {
             message: "deleted successfully".into(),
         },
-        Some(json!({
-            "symbol": symbol,
-            "version": applied.audit.version,
-            "audit_id": applied.audit.id,
-            "replicas": replicas,
-        })),
+        DeleteMeta {
+            symbol,
+            version: applied.audit.version,
+            audit_id: applied.audit.id.clone(),
+            replicas,
+        },
     ))
 }
 
@@ -496,7 +583,7 @@ pub async fn delete_global(
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     headers: HeaderMap,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
-) -> ApiResult<MessageResponse> {
+) -> ApiResult<MessageResponse, DeleteMeta> {
     remove(state, headers, id, None, query).await
 }
 
@@ -510,7 +597,7 @@ pub async fn delete_symbol(
     }): ApiPath<StrategySymbolPath>,
     headers: HeaderMap,
     query: Result<ApiQuery<DeleteQuery>, ApiError>,
-) -> ApiResult<MessageResponse> {
+) -> ApiResult<MessageResponse, DeleteMeta> {
     remove(state, headers, id, Some(symbol), query).await
 }
 
@@ -519,7 +606,7 @@ pub async fn audit(
     State(state): State<AppState>,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     query: Result<ApiQuery<AuditQuery>, ApiError>,
-) -> ApiResult<Vec<AuditTrailItem>> {
+) -> ApiResult<Vec<AuditTrailItem>, AuditMeta> {
     let ApiQuery(q) = query?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
@@ -542,20 +629,23 @@ pub async fn audit(
         .await?;
     let items: Vec<AuditTrailItem> = records.iter().map(AuditTrailItem::from).collect();
     let count = items.len();
-    Ok(ok(items, Some(json!({ "count": count }))))
+    Ok(with_metadata(items, AuditMeta { count }))
 }
 
 /// `POST /api/v1/strategies/cache/refresh` — reloads every stored override now.
 pub async fn refresh(
     State(state): State<AppState>,
     _access: WriteAccess,
-) -> ApiResult<MessageResponse> {
+) -> ApiResult<MessageResponse, RefreshMeta> {
     state.config.refresh().await?;
-    Ok(ok(
+    Ok(with_metadata(
         MessageResponse {
             message: "cache refreshed successfully".into(),
         },
-        Some(json!({ "action": "cache_refresh" })),
+        RefreshMeta {
+            action: "cache_refresh",
+            strategy_id: None,
+        },
     ))
 }
 
@@ -564,14 +654,17 @@ pub async fn refresh_strategy(
     State(state): State<AppState>,
     _access: WriteAccess,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
-) -> ApiResult<MessageResponse> {
+) -> ApiResult<MessageResponse, RefreshMeta> {
     crate::api::strategies::find(&state, &id)?;
     state.config.reload_strategy(&id).await?;
-    Ok(ok(
+    Ok(with_metadata(
         MessageResponse {
             message: format!("cache refreshed for {id}"),
         },
-        Some(json!({ "action": "cache_refresh", "strategy_id": id })),
+        RefreshMeta {
+            action: "cache_refresh",
+            strategy_id: Some(id),
+        },
     ))
 }
 
@@ -582,7 +675,7 @@ async fn roll(
     query: Result<ApiQuery<SymbolQuery>, ApiError>,
     body: Result<ApiJson<RollbackRequest>, ApiError>,
     restore: bool,
-) -> ApiResult<AppliedResponse> {
+) -> ApiResult<AppliedResponse, WriteMeta> {
     let ApiQuery(q) = query?;
     let symbol = q
         .symbol
@@ -620,14 +713,15 @@ async fn roll(
             restore,
         )
         .await?;
-    Ok(ok(
+    Ok(with_metadata(
         applied_data(&state, &id, symbol.as_deref(), &applied),
-        Some(json!({
-            "action": if restore { "restore" } else { "rollback" },
-            "audit_id": applied.audit.id,
-            "version": applied.audit.version,
-            "replicas": acks(&state, waiter, &id, symbol.as_deref(), &applied).await,
-        })),
+        WriteMeta {
+            action: if restore { "restore" } else { "rollback" }.to_owned(),
+            audit_id: applied.audit.id.clone(),
+            version: applied.audit.version,
+            safeguard: None,
+            replicas: acks(&state, waiter, &id, symbol.as_deref(), &applied).await,
+        },
     ))
 }
 
@@ -639,7 +733,7 @@ pub async fn rollback(
     headers: HeaderMap,
     query: Result<ApiQuery<SymbolQuery>, ApiError>,
     body: Result<ApiJson<RollbackRequest>, ApiError>,
-) -> ApiResult<AppliedResponse> {
+) -> ApiResult<AppliedResponse, WriteMeta> {
     roll(state, headers, id, query, body, false).await
 }
 
@@ -652,7 +746,7 @@ pub async fn restore(
     headers: HeaderMap,
     query: Result<ApiQuery<SymbolQuery>, ApiError>,
     body: Result<ApiJson<RollbackRequest>, ApiError>,
-) -> ApiResult<AppliedResponse> {
+) -> ApiResult<AppliedResponse, WriteMeta> {
     roll(state, headers, id, query, body, true).await
 }
 
@@ -734,18 +828,15 @@ pub async fn validate(
     } else {
         "low"
     };
-    Ok(ok(
-        ValidationResponse {
-            validation_passed: items.is_empty(),
-            errors: items,
-            warnings: Vec::new(),
-            suggested_fixes: fixes,
-            estimated_impact: EstimatedImpact {
-                risk_level: risk,
-                parameter_count: req.parameters.len(),
-            },
-            conflicts: Vec::new(),
+    Ok(ok(ValidationResponse {
+        validation_passed: items.is_empty(),
+        errors: items,
+        warnings: Vec::new(),
+        suggested_fixes: fixes,
+        estimated_impact: EstimatedImpact {
+            risk_level: risk,
+            parameter_count: req.parameters.len(),
         },
-        None,
-    ))
+        conflicts: Vec::new(),
+    }))
 }

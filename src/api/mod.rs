@@ -333,7 +333,9 @@ pub fn router_and_document(state: AppState) -> (Router, Arc<serde_json::Value>) 
                 let op = op.tag("shadows").summary(
                     "Start a shadow parameter set (scored, never published; at most 8 per strategy; stored)",
                 );
-                let op = json_response::<envelope::ApiResponse<crate::config::shadows::ShadowView>>(
+                let op = json_response::<
+                    envelope::ApiResponse<crate::config::shadows::ShadowView, shadows::ShadowAction>,
+                >(
                     op,
                     201,
                     "The shadow started",

@@ -95,5 +95,5 @@ pub async fn performance(
         .live
         .scorecard
         .performance(strategy.id(), window_ms, symbol.as_deref());
-    Ok(ok(performance, None))
+    Ok(ok(performance))
 }

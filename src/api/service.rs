@@ -479,7 +479,7 @@ pub async fn info(State(state): State<AppState>) -> Json<InfoDoc> {
 pub async fn replicas(
     State(state): State<AppState>,
 ) -> Json<crate::api::envelope::ApiResponse<ReplicaStatus>> {
-    crate::api::envelope::ok(state.replicas.status(), None)
+    crate::api::envelope::ok(state.replicas.status())
 }
 
 /// `GET /metrics` — Prometheus text format.

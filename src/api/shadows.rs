@@ -6,11 +6,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::api::auth::WriteAccess;
+use crate::api::config::WriteMeta;
 use crate::api::config::{changed_by_of, issuer_of};
-use crate::api::envelope::{ok, ApiResponse};
+use crate::api::envelope::{ok, with_metadata, ApiResponse, NoMetadata};
 use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::api::params::{
     ShadowPath, StrategyPath, CHANGED_BY_PATTERN, SHADOW_NAME_PATTERN, SYMBOL_PATTERN,
@@ -24,7 +25,7 @@ use crate::safeguard::{Guard, Safeguard};
 use crate::scoring::live::{HorizonRow, Performance};
 use crate::scoring::stats::HorizonStats;
 
-type ApiResult<T> = Result<Json<ApiResponse<T>>, ApiError>;
+type ApiResult<T, M = NoMetadata> = Result<Json<ApiResponse<T, M>>, ApiError>;
 
 /// Body of `POST …/shadows`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -84,6 +85,14 @@ fn headline(p: &Performance) -> Option<&HorizonRow> {
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.digits$}"))
+}
+
+/// `metadata` of `POST …/shadows` and `DELETE …/shadows/{name}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ShadowAction {
+    /// `created` or `deleted`.
+    #[schemars(extend("enum" = ["created", "deleted"]))]
+    pub action: &'static str,
 }
 
 /// A shadow against the live set at the headline horizon (`comparison` of a listed shadow and of a promote).
@@ -212,16 +221,13 @@ pub async fn list(
             }
         })
         .collect();
-    Ok(ok(
-        ShadowList {
-            strategy_id: s.id().to_owned(),
-            window_s,
-            max_shadows: crate::config::shadow_doc::MAX_SHADOWS_PER_STRATEGY,
-            live,
-            shadows,
-        },
-        None,
-    ))
+    Ok(ok(ShadowList {
+        strategy_id: s.id().to_owned(),
+        window_s,
+        max_shadows: crate::config::shadow_doc::MAX_SHADOWS_PER_STRATEGY,
+        live,
+        shadows,
+    }))
 }
 
 /// `POST /api/v1/strategies/{strategy_id}/shadows` — starts a shadow (201).
@@ -230,7 +236,7 @@ pub async fn create(
     _access: WriteAccess,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
     body: Result<ApiJson<CreateShadowRequest>, ApiError>,
-) -> Result<(StatusCode, Json<ApiResponse<ShadowView>>), ApiError> {
+) -> Result<(StatusCode, Json<ApiResponse<ShadowView, ShadowAction>>), ApiError> {
     let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&req.name)?;
@@ -241,7 +247,7 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        ok(view, Some(json!({ "action": "created" }))),
+        with_metadata(view, ShadowAction { action: "created" }),
     ))
 }
 
@@ -253,11 +259,11 @@ pub async fn delete(
         strategy_id: id,
         name,
     }): ApiPath<ShadowPath>,
-) -> ApiResult<ShadowDoc> {
+) -> ApiResult<ShadowDoc, ShadowAction> {
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&name)?;
     let doc = state.shadows.delete(s.id(), &name).await?;
-    Ok(ok(doc, Some(json!({ "action": "deleted" }))))
+    Ok(with_metadata(doc, ShadowAction { action: "deleted" }))
 }
 
 /// `POST /api/v1/strategies/{strategy_id}/shadows/{name}/promote` — writes the shadow's parameters into the
@@ -272,7 +278,7 @@ pub async fn promote(
         name,
     }): ApiPath<ShadowPath>,
     body: Result<ApiJson<PromoteRequest>, ApiError>,
-) -> ApiResult<PromoteResponse> {
+) -> ApiResult<PromoteResponse, WriteMeta> {
     let ApiJson(req) = body?;
     let s = crate::api::strategies::find(&state, &id)?;
     let name = shadow_name(&name)?;
@@ -330,15 +336,19 @@ pub async fn promote(
         promoted_shadow: doc,
         safeguard: guard,
     };
-    Ok(ok(
+    Ok(with_metadata(
         data,
-        Some(
-            json!({ "action": "promoted", "audit_id": applied.audit.id, "version": applied.audit.version, "replicas": replicas }),
-        ),
+        WriteMeta {
+            action: "promoted".to_owned(),
+            audit_id: applied.audit.id.clone(),
+            version: applied.audit.version,
+            safeguard: None,
+            replicas,
+        },
     ))
 }
 
 /// `GET /api/v1/safeguards` — every guarded change of this replica, newest first, with the measured values.
 pub async fn safeguards(State(state): State<AppState>) -> Json<ApiResponse<Vec<Guard>>> {
-    ok(state.safeguards.list(), None)
+    ok(state.safeguards.list())
 }

@@ -2,10 +2,11 @@
 
 use axum::extract::State;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
-use crate::api::envelope::{ok, ApiResponse};
+use crate::api::envelope::{with_metadata, ApiResponse};
 use crate::api::error::{ApiError, ApiPath};
 use crate::api::params::StrategyPath;
 use crate::api::AppState;
@@ -65,8 +66,34 @@ pub fn find<'a>(state: &'a AppState, id: &str) -> Result<&'a RegisteredStrategy,
         .ok_or_else(|| ApiError::NotFound(format!("Strategy not found: {id}")))
 }
 
+/// `metadata` of `GET /api/v1/strategies`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListMeta {
+    /// Strategies listed (every linked one).
+    pub total_count: usize,
+}
+
+/// `metadata` of `GET …/schema`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SchemaMeta {
+    /// Display name of the strategy.
+    pub strategy_name: &'static str,
+    /// The strategy's complete parameter schema (JSON Schema 2020-12), for schema-driven forms.
+    #[schemars(with = "Map<String, Value>")]
+    pub json_schema: Value,
+}
+
+/// `metadata` of `GET …/defaults`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DefaultsMeta {
+    /// Display name of the strategy.
+    pub strategy_name: &'static str,
+}
+
 /// `GET /api/v1/strategies`
-pub async fn list(State(state): State<AppState>) -> Json<ApiResponse<Vec<StrategyListItem>>> {
+pub async fn list(
+    State(state): State<AppState>,
+) -> Json<ApiResponse<Vec<StrategyListItem>, ListMeta>> {
     let mut items = Vec::new();
     for s in state.registry.strategies() {
         let (has_global_config, symbol_overrides) = state.config.override_summary(s.id()).await;
@@ -83,7 +110,7 @@ pub async fn list(State(state): State<AppState>) -> Json<ApiResponse<Vec<Strateg
         });
     }
     let count = items.len();
-    ok(items, Some(json!({ "total_count": count })))
+    with_metadata(items, ListMeta { total_count: count })
 }
 
 /// `GET /api/v1/strategies/{strategy_id}/schema` — the original's parameter list, plus the full JSON Schema in
@@ -91,12 +118,15 @@ pub async fn list(State(state): State<AppState>) -> Json<ApiResponse<Vec<Strateg
 pub async fn schema(
     State(state): State<AppState>,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
-) -> Result<Json<ApiResponse<Vec<ParameterSchemaItem>>>, ApiError> {
+) -> Result<Json<ApiResponse<Vec<ParameterSchemaItem>, SchemaMeta>>, ApiError> {
     let s = find(&state, &id)?;
     let items = s.all_fields().map(|name| parameter_item(s, name)).collect();
-    Ok(ok(
+    Ok(with_metadata(
         items,
-        Some(json!({ "strategy_name": s.descriptor.name, "json_schema": s.schema })),
+        SchemaMeta {
+            strategy_name: s.descriptor.name,
+            json_schema: s.schema.clone(),
+        },
     ))
 }
 
@@ -120,11 +150,13 @@ impl schemars::JsonSchema for StrategyParameters {
 pub async fn defaults(
     State(state): State<AppState>,
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
-) -> Result<Json<ApiResponse<StrategyParameters>>, ApiError> {
+) -> Result<Json<ApiResponse<StrategyParameters, DefaultsMeta>>, ApiError> {
     let s = find(&state, &id)?;
-    Ok(ok(
+    Ok(with_metadata(
         StrategyParameters(s.defaults.clone()),
-        Some(json!({ "strategy_name": s.descriptor.name })),
+        DefaultsMeta {
+            strategy_name: s.descriptor.name,
+        },
     ))
 }
 

@@ -80,6 +80,19 @@ pub struct ReplicaStatus {
     pub all_replicas_same_version: bool,
 }
 
+/// Which replicas applied a configuration write within `CONFIG_ACK_WAIT_MS` (`metadata.replicas` of a write).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AckReport {
+    /// Instance ids of the replicas that acknowledged the write's version (this one included).
+    pub acknowledged_by: Vec<String>,
+    /// Replicas heard from in the last minute, this one included.
+    pub known_replicas: usize,
+    /// Whether every known replica acknowledged.
+    pub all_acknowledged: bool,
+    /// Version of the stored override the acknowledgements are for (0: the override was removed).
+    pub applied_version: u64,
+}
+
 struct Known {
     hostname: String,
     versions: Versions,
