@@ -80,16 +80,14 @@ impl Host {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let store = crate::config::open_store(&settings).await?;
-        let config = Arc::new(
-            ConfigService::new(
-                registry.clone(),
-                &*env,
-                cmd_tx.clone(),
-                store.clone(),
-                Duration::from_secs(settings.config_cache_ttl_seconds),
-            )?
-            .with_rate_limits(settings.rate_limits()),
-        );
+        let config = Arc::new(ConfigService::new(
+            registry.clone(),
+            &*env,
+            cmd_tx.clone(),
+            store.clone(),
+            Duration::from_secs(settings.config_cache_ttl_seconds),
+            settings.rate_limits(),
+        )?);
         config.register_metrics(metrics.registry());
         config.load_initial().await;
 
@@ -401,6 +399,9 @@ impl Host {
             settings,
             live,
             metrics,
+            writes: config.writes().clone(),
+            replication: config.replication().clone(),
+            snapshot: config.snapshot().clone(),
             config,
             shadows,
             safeguards,

@@ -351,6 +351,7 @@ impl Safeguards {
         };
         let result = match &guard.old_parameters {
             Some(old) => config
+                .writes()
                 .set(
                     &guard.strategy_id,
                     guard.symbol.as_deref(),
@@ -361,6 +362,7 @@ impl Safeguards {
                 .await
                 .map(|a| a.audit.version),
             None => config
+                .writes()
                 .delete(&guard.strategy_id, guard.symbol.as_deref(), writer)
                 .await
                 .map(|a| a.audit.version),

@@ -392,11 +392,11 @@ async fn update(
             WriteMode::Replace => req.parameters.clone(),
             WriteMode::Merge => {
                 state
-                    .config
+                    .writes
                     .merged_layer(&id, symbol.as_deref(), &req.parameters)?
             }
         };
-        let errors = state.config.validate(&id, symbol.as_deref(), &layer)?;
+        let errors = state.writes.validate(&id, symbol.as_deref(), &layer)?;
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -414,7 +414,7 @@ async fn update(
     };
     let waiter = state.replicas.waiter();
     let applied = state
-        .config
+        .writes
         .write(&id, symbol.as_deref(), req.parameters, writer, mode)
         .await?;
     let action = if applied.audit.action == "CREATE" {
@@ -473,7 +473,7 @@ async fn patch(
     };
     let waiter = state.replicas.waiter();
     let applied = state
-        .config
+        .writes
         .write(
             &id,
             symbol.as_deref(),
@@ -561,7 +561,7 @@ async fn remove(
         issuer: issuer_of(&headers),
     };
     let waiter = state.replicas.waiter();
-    let applied = state.config.delete(&id, symbol.as_deref(), writer).await?;
+    let applied = state.writes.delete(&id, symbol.as_deref(), writer).await?;
     let replicas = acks(&state, waiter, &id, symbol.as_deref(), &applied).await;
     Ok(with_metadata(
         MessageResponse {
@@ -624,7 +624,7 @@ pub async fn audit(
         .transpose()?;
     let key = symbol.as_deref().map(Some);
     let records = state
-        .config
+        .writes
         .audit(&id, key, usize::try_from(limit).unwrap_or(50))
         .await?;
     let items: Vec<AuditTrailItem> = records.iter().map(AuditTrailItem::from).collect();
@@ -637,7 +637,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     _access: WriteAccess,
 ) -> ApiResult<MessageResponse, RefreshMeta> {
-    state.config.refresh().await?;
+    state.replication.refresh().await?;
     Ok(with_metadata(
         MessageResponse {
             message: "cache refreshed successfully".into(),
@@ -656,7 +656,7 @@ pub async fn refresh_strategy(
     ApiPath(StrategyPath { strategy_id: id }): ApiPath<StrategyPath>,
 ) -> ApiResult<MessageResponse, RefreshMeta> {
     crate::api::strategies::find(&state, &id)?;
-    state.config.reload_strategy(&id).await?;
+    state.replication.reload_strategy(&id).await?;
     Ok(with_metadata(
         MessageResponse {
             message: format!("cache refreshed for {id}"),
@@ -703,7 +703,7 @@ async fn roll(
     };
     let waiter = state.replicas.waiter();
     let applied = state
-        .config
+        .writes
         .rollback(
             &id,
             symbol.as_deref(),
@@ -782,7 +782,7 @@ pub async fn validate(
         .map(symbol_of)
         .transpose()?;
     let errors = state
-        .config
+        .writes
         .validate(id, symbol.as_deref(), &req.parameters)?;
     let strategy = state.registry.get(id);
     let mut fixes = Vec::new();

@@ -42,8 +42,14 @@ pub struct AppState {
     pub live: Arc<LiveState>,
     /// Metrics.
     pub metrics: Metrics,
-    /// Configuration service.
+    /// Configuration service: effective parameters, store status.
     pub config: Arc<ConfigService>,
+    /// Configuration writes, deletes, rollbacks, validation and the audit trail.
+    pub writes: Arc<crate::config::writes::WriteService>,
+    /// Reloads of the stored configuration (`cache/refresh`).
+    pub replication: Arc<crate::config::replication::Replication>,
+    /// The last known stored overrides.
+    pub snapshot: Arc<crate::config::snapshot::Snapshot>,
     /// Shadow parameter sets.
     pub shadows: Arc<crate::config::shadows::ShadowService>,
     /// Guarded changes being watched.

@@ -314,7 +314,7 @@ pub async fn promote(
     };
     let waiter = state.replicas.waiter();
     let applied = state
-        .config
+        .writes
         .write(
             s.id(),
             None,

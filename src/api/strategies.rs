@@ -96,7 +96,7 @@ pub async fn list(
 ) -> Json<ApiResponse<Vec<StrategyListItem>, ListMeta>> {
     let mut items = Vec::new();
     for s in state.registry.strategies() {
-        let (has_global_config, symbol_overrides) = state.config.override_summary(s.id()).await;
+        let (has_global_config, symbol_overrides) = state.snapshot.override_summary(s.id());
         items.push(StrategyListItem {
             strategy_id: s.id(),
             name: s.descriptor.name,

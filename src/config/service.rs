@@ -7,6 +7,11 @@
 //! - [`replication`](crate::config::replication): reloads, change events between replicas, store health;
 //! - [`writes`](crate::config::writes): writes, deletes, rollbacks and the audit trail.
 //!
+//! It builds the rooms and keeps what needs more than one of them (the effective configuration, the store status,
+//! metrics); callers reach a room's own operations through its handle ([`ConfigService::writes`],
+//! [`ConfigService::replication`], [`ConfigService::snapshot`]; the API keeps them in its state) instead of
+//! through methods here that only pass the call on.
+//!
 //! Reads never touch the store: they serve the snapshot, which is refreshed by local writes, by change events from
 //! other replicas (NATS), by a periodic reload (the original's cache TTL) and by
 //! `POST /api/v1/strategies/cache/refresh`. When the store is down the snapshot keeps serving (or env/defaults if
@@ -16,18 +21,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use strategy_sdk::FieldError;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::layers::{EnvError, Layers};
-use crate::config::merge::{WriteMode, Writer};
 use crate::config::rate_limit::{Denied, RateLimits};
 use crate::config::replication::health::{StoreHealth, StoreStatus};
 use crate::config::replication::Replication;
 use crate::config::snapshot::Snapshot;
-use crate::config::store::{Applied, AuditRecord, ConfigStore, StoreError};
+use crate::config::store::{ConfigStore, StoreError};
 use crate::config::updates::PipelineCommand;
 use crate::config::writes::WriteService;
 use crate::host_params::HostTable;
@@ -82,17 +86,19 @@ pub struct ConfigService {
     snapshot: Arc<Snapshot>,
     health: Arc<StoreHealth>,
     replication: Arc<Replication>,
-    writes: WriteService,
+    writes: Arc<WriteService>,
 }
 
 impl ConfigService {
-    /// Reads the environment layer of every strategy (fails on a variable that does not fit its parameter).
+    /// Reads the environment layer of every strategy (fails on a variable that does not fit its parameter);
+    /// every change is held to `rate_limits`.
     pub fn new(
         registry: Arc<Registry>,
         env: &dyn Fn(&str) -> Option<String>,
         commands: mpsc::UnboundedSender<PipelineCommand>,
         store: Arc<dyn ConfigStore>,
         cache_ttl: Duration,
+        rate_limits: RateLimits,
     ) -> Result<Self, EnvError> {
         let layers = Arc::new(Layers::new(registry, env)?);
         let snapshot = Arc::new(Snapshot::new(layers.clone(), commands));
@@ -103,13 +109,14 @@ impl ConfigService {
             snapshot.clone(),
             cache_ttl,
         ));
-        let writes = WriteService::new(
+        let writes = Arc::new(WriteService::new(
             layers.clone(),
             snapshot.clone(),
             store.clone(),
             health.clone(),
             replication.clone(),
-        );
+            rate_limits,
+        ));
         Ok(Self {
             layers,
             store,
@@ -120,10 +127,19 @@ impl ConfigService {
         })
     }
 
-    /// Enforces the write rate limit on every change (off until this is called).
-    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
-        self.writes.set_rate_limits(limits);
-        self
+    /// The write room: writes, deletes, rollbacks, validation and the audit trail.
+    pub fn writes(&self) -> &Arc<WriteService> {
+        &self.writes
+    }
+
+    /// The replication room: reloads from the store (`cache/refresh`), change events between replicas.
+    pub fn replication(&self) -> &Arc<Replication> {
+        &self.replication
+    }
+
+    /// The snapshot room: the last known overrides, resolved.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
     }
 
     /// Every key whose applied override changes from now on.
@@ -158,16 +174,6 @@ impl ConfigService {
         self.layers.base_parameters(id)
     }
 
-    /// The environment layer of a strategy.
-    pub fn env_layer(&self, id: &str) -> Option<&Map<String, Value>> {
-        self.layers.env_layer(id)
-    }
-
-    /// Whether a global override exists and which symbols have overrides (from the last known config).
-    pub async fn override_summary(&self, id: &str) -> (bool, Vec<String>) {
-        self.snapshot.override_summary(id)
-    }
-
     /// The effective configuration of a strategy (and symbol) from the last known overrides.
     pub fn effective(&self, id: &str, symbol: Option<&str>) -> Result<Effective, ConfigError> {
         let not_found = || ConfigError::NotFound(format!("Strategy not found: {id}"));
@@ -176,104 +182,9 @@ impl ConfigService {
         Ok(self.snapshot.effective(s, base, symbol, self.store.kind()))
     }
 
-    /// Validates an override for a key without storing it: the partial document against the schema, the merged
-    /// result against the schema and the strategy's rules, and (for a global override) the merged result of every
-    /// stored symbol override on top of it.
-    pub fn validate(
-        &self,
-        id: &str,
-        symbol: Option<&str>,
-        params: &Map<String, Value>,
-    ) -> Result<Vec<FieldError>, ConfigError> {
-        self.writes.validate(id, symbol, params)
-    }
-
-    /// The last known stored override of `(id, symbol)` with `patch` merged into it (RFC 7396), for `validate_only`.
-    pub fn merged_layer(
-        &self,
-        id: &str,
-        symbol: Option<&str>,
-        patch: &Map<String, Value>,
-    ) -> Result<Map<String, Value>, ConfigError> {
-        self.writes.merged_layer(id, symbol, patch)
-    }
-
-    /// Writes parameters to a key: merged into its stored override (`WriteMode::Merge`, RFC 7396 inside the
-    /// store's transaction) or replacing it. An empty parameter set is refused. The write rate limit applies.
-    pub async fn write(
-        &self,
-        id: &str,
-        symbol: Option<&str>,
-        params: Map<String, Value>,
-        writer: Writer,
-        mode: WriteMode,
-    ) -> Result<Applied, ConfigError> {
-        self.writes.write(id, symbol, params, writer, mode).await
-    }
-
-    /// Validates and stores an override (`operation`: `set`, `rollback` or `restore`).
-    pub async fn set(
-        &self,
-        id: &str,
-        symbol: Option<&str>,
-        params: Map<String, Value>,
-        writer: Writer,
-        operation: &'static str,
-    ) -> Result<Applied, ConfigError> {
-        self.writes.set(id, symbol, params, writer, operation).await
-    }
-
-    /// Deletes an override.
-    pub async fn delete(
-        &self,
-        id: &str,
-        symbol: Option<&str>,
-        writer: Writer,
-    ) -> Result<Applied, ConfigError> {
-        self.writes.delete(id, symbol, writer).await
-    }
-
     /// Version of the most specific stored override in force for `(id, symbol)` (0: none).
     pub fn version_of(&self, id: &str, symbol: &str) -> u64 {
         self.snapshot.version_of(id, symbol)
-    }
-
-    /// Rolls a key back to a version (`target_version`), to an audit record's parameters (`rollback_id`), or to
-    /// the state before its latest change. `restore` names the audit operation (`POST …/restore`).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn rollback(
-        &self,
-        id: &str,
-        symbol: Option<&str>,
-        target_version: Option<u64>,
-        rollback_id: Option<&str>,
-        writer: Writer,
-        restore: bool,
-    ) -> Result<Applied, ConfigError> {
-        self.writes
-            .rollback(id, symbol, target_version, rollback_id, writer, restore)
-            .await
-    }
-
-    /// Audit records of a strategy, newest first (`key`: `None` = all keys, `Some(None)` = global,
-    /// `Some(Some(symbol))` = one symbol).
-    pub async fn audit(
-        &self,
-        id: &str,
-        key: Option<Option<&str>>,
-        limit: usize,
-    ) -> Result<Vec<AuditRecord>, ConfigError> {
-        self.writes.audit(id, key, limit).await
-    }
-
-    /// Reloads every override from the store and applies what changed.
-    pub async fn refresh(&self) -> Result<(), ConfigError> {
-        self.replication.refresh().await
-    }
-
-    /// Reloads one strategy's overrides from the store.
-    pub async fn reload_strategy(&self, id: &str) -> Result<(), ConfigError> {
-        self.replication.reload_strategy(id).await
     }
 
     /// Registers the configuration service's metrics (store regressions, invalid overrides).

@@ -40,13 +40,14 @@ pub struct WriteService {
 }
 
 impl WriteService {
-    /// Writes through `store` into `snapshot`, without rate limits.
+    /// Writes through `store` into `snapshot`, every change under `rate_limits`.
     pub fn new(
         layers: Arc<Layers>,
         snapshot: Arc<Snapshot>,
         store: Arc<dyn ConfigStore>,
         health: Arc<StoreHealth>,
         replication: Arc<Replication>,
+        rate_limits: RateLimits,
     ) -> Self {
         Self {
             layers,
@@ -55,17 +56,8 @@ impl WriteService {
             health,
             replication,
             key_locks: KeyLocks::default(),
-            rate_limits: RateLimits {
-                per_agent: 0,
-                cooldown_seconds: 0,
-                global: 0,
-            },
+            rate_limits,
         }
-    }
-
-    /// Enforces the write rate limit on every change.
-    pub fn set_rate_limits(&mut self, limits: RateLimits) {
-        self.rate_limits = limits;
     }
 
     fn lookup(&self, id: &str) -> Result<&RegisteredStrategy, ConfigError> {
@@ -90,7 +82,9 @@ impl WriteService {
             .map_err(ConfigError::Validation)
     }
 
-    /// Validates an override for a key without storing it: every problem, none when it would be accepted.
+    /// Validates an override for a key without storing it: the partial document against the schema, the merged
+    /// result against the schema and the strategy's rules, and (for a global override) the merged result of every
+    /// stored symbol override on top of it. Every problem, none when it would be accepted.
     pub fn validate(
         &self,
         id: &str,
