@@ -16,10 +16,13 @@ pub const LEVELS_PER_SIDE: usize = 64;
 pub const BOOK_LEVELS_TRACKED: usize = 32;
 /// Quantities remembered per level for the consistent-size test (the original kept 100).
 pub const QTY_RING: usize = 64;
+/// Index positions tried past the previous match before a binary search (see [`SideStore::find_near`]).
+const NEAR_PROBES: usize = 4;
 /// Levels with refills remembered per side after they left the store.
 pub const REFILL_MEMORY: usize = 128;
 
 const _: () = assert!(BOOK_LEVELS_TRACKED < LEVELS_PER_SIDE && LEVELS_PER_SIDE <= 256);
+const _: () = assert!(BOOK_LEVELS_TRACKED <= 256);
 const _: () = assert!(QTY_RING <= 255);
 
 /// A level's identity and refill record: all that is kept once it leaves the store with refills.
@@ -45,11 +48,23 @@ pub(crate) struct LevelTrack {
     appearances: u32,
     /// Snapshot number of the latest appearance (levels of the current snapshot are never evicted).
     snapshot: u32,
+    /// Running sum and sum of squares of the remembered quantities (as stored, `f32` widened), recomputed from the
+    /// ring each time it wraps so rounding cannot accumulate past [`QTY_RING`] updates.
+    sum: f64,
+    sum_sq: f64,
+    /// Total magnitude of the squares added to or taken from `sum_sq` since the last recomputation: bounds the
+    /// rounding error of `sum_sq` (see [`LevelTrack::is_consistent`]).
+    sq_mass: f64,
     /// The last quantities, a ring written at `head`; the first `len` entries are valid.
     ring: [f32; QTY_RING],
     head: u8,
     len: u8,
 }
+
+/// Relative margin around the consistency threshold inside which the running sums are not trusted and the exact
+/// two-pass statistics decide. Rounding in the running sums is below 1e-13 of `sq_mass` (at most 2 × [`QTY_RING`]
+/// additions between recomputations), so 1e-9 leaves four orders of magnitude to spare.
+const RUNNING_SUM_MARGIN: f64 = 1e-9;
 
 impl LevelTrack {
     fn new(rec: Record) -> Self {
@@ -59,6 +74,9 @@ impl LevelTrack {
             last_qty: [0.0; 3],
             appearances: 0,
             snapshot: 0,
+            sum: 0.0,
+            sum_sq: 0.0,
+            sq_mass: 0.0,
             ring: [0.0; QTY_RING],
             head: 0,
             len: 0,
@@ -69,9 +87,7 @@ impl LevelTrack {
     /// high, the middle one below half the first, the last above 80 % of the first, all within
     /// `refill_speed_threshold_seconds` (strict).
     fn record(&mut self, qty: f64, now_ms: i64, snapshot: u32, p: &IcebergDetectorParams) {
-        self.ring[usize::from(self.head)] = qty as f32;
-        self.head = ((usize::from(self.head) + 1) % QTY_RING) as u8;
-        self.len = (usize::from(self.len) + 1).min(QTY_RING) as u8;
+        self.push_qty(qty as f32);
         self.earlier_ms = [self.earlier_ms[1], self.rec.last_seen_ms];
         self.rec.last_seen_ms = now_ms;
         self.last_qty = [self.last_qty[1], self.last_qty[2], qty];
@@ -93,6 +109,30 @@ impl LevelTrack {
         }
     }
 
+    /// Writes a quantity into the ring and keeps the running sums: O(1), with an exact recomputation on each wrap.
+    fn push_qty(&mut self, qty: f32) {
+        let slot = usize::from(self.head);
+        if usize::from(self.len) == QTY_RING {
+            let old = f64::from(self.ring[slot]);
+            self.sum -= old;
+            self.sum_sq -= old * old;
+            self.sq_mass += old * old;
+        }
+        let new = f64::from(qty);
+        self.ring[slot] = qty;
+        self.sum += new;
+        self.sum_sq += new * new;
+        self.sq_mass += new * new;
+        self.head = ((slot + 1) % QTY_RING) as u8;
+        self.len = (usize::from(self.len) + 1).min(QTY_RING) as u8;
+        if self.head == 0 {
+            let q = &self.ring[..usize::from(self.len)];
+            self.sum = q.iter().map(|&x| f64::from(x)).sum();
+            self.sum_sq = q.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+            self.sq_mass = self.sum_sq;
+        }
+    }
+
     /// Exact mean and population standard deviation of the remembered quantities (two passes); `None` with fewer
     /// than two. Only run for levels that could win the strongest-level search, and for a signal that goes out.
     fn stats(&self) -> Option<(f64, f64)> {
@@ -111,7 +151,32 @@ impl LevelTrack {
     }
 
     /// Consistent size: std / mean of the remembered quantities below `threshold` (never with a zero mean).
+    ///
+    /// Decided in O(1) from the running sums when they are clearly on one side of the threshold (variance against
+    /// `threshold² · mean²`, with [`RUNNING_SUM_MARGIN`] of the rounding bound around it); otherwise, and for
+    /// non-finite sums, by [`LevelTrack::is_consistent_exact`]. The answer is the exact one either way.
     pub(crate) fn is_consistent(&self, threshold: f64) -> bool {
+        let n = f64::from(self.len);
+        if self.len >= 2 {
+            let mean = self.sum / n;
+            let var = self.sum_sq / n - mean * mean;
+            let bound = threshold * threshold * mean * mean;
+            let margin = RUNNING_SUM_MARGIN * (self.sq_mass / n);
+            // a mean this far above the rounding bound is certainly positive
+            if mean * mean > margin {
+                if var < bound - margin {
+                    return true;
+                }
+                if var > bound + margin {
+                    return false;
+                }
+            }
+        }
+        self.is_consistent_exact(threshold)
+    }
+
+    /// [`LevelTrack::is_consistent`] from the two-pass statistics.
+    pub(crate) fn is_consistent_exact(&self, threshold: f64) -> bool {
         matches!(self.stats(), Some((mean, std)) if mean > 0.0 && std / mean < threshold)
     }
 
@@ -138,6 +203,9 @@ pub(crate) struct SideStore {
     /// `(price, slot)` sorted by price (`total_cmp`), one entry per slot.
     by_price: Vec<(f64, u8)>,
     memory: Vec<Record>,
+    /// At most the oldest `last_seen_ms` of any level or remembered record: while the prune cutoff is not past it,
+    /// pruning has nothing to do and skips its scan.
+    oldest_seen_ms: i64,
 }
 
 impl SideStore {
@@ -173,8 +241,35 @@ impl SideStore {
         Some(usize::from(self.by_price[at].1))
     }
 
+    /// The slot of the level at `price`. `hint` is the position of the previous match, or `None`: a sorted book's
+    /// next level is usually a few positions past it in the same direction (levels that left the book sit between),
+    /// so the positions just past it are tried first, then the whole index by binary search. `hint` becomes the
+    /// match's position.
+    fn find_near(&self, price: f64, hint: &mut Option<usize>) -> Option<usize> {
+        if let Some(h) = *hint {
+            let index = &self.by_price;
+            let step_up = index.get(h).is_some_and(|e| e.0 < price);
+            for k in 1..=NEAR_PROBES {
+                let at = if step_up { h + k } else { h.wrapping_sub(k) };
+                let Some(&(p, slot)) = index.get(at) else {
+                    break;
+                };
+                if p == price && p.total_cmp(&price).is_eq() {
+                    *hint = Some(at);
+                    return Some(usize::from(slot));
+                }
+                if (p > price) == step_up {
+                    break;
+                }
+            }
+        }
+        let at = self.position(price).ok()?;
+        *hint = Some(at);
+        Some(usize::from(self.by_price[at].1))
+    }
+
     /// Records a snapshot side: levels already tracked first, then new prices (which may evict the level seen
-    /// least recently, never one of this snapshot's).
+    /// least recently, never one of this snapshot's). One lookup per level; only new prices are looked up again.
     pub(crate) fn observe(
         &mut self,
         book: &[Level],
@@ -183,14 +278,26 @@ impl SideStore {
         next_seq: &mut u64,
         p: &IcebergDetectorParams,
     ) {
-        let usable = |l: &&Level| l.price.is_finite() && l.qty.is_finite() && l.qty >= 0.0;
-        let near = || book.iter().take(BOOK_LEVELS_TRACKED).filter(usable);
-        for l in near() {
-            if let Some(slot) = self.find(l.price) {
-                self.levels[slot].record(l.qty, now_ms, snapshot, p);
+        self.oldest_seen_ms = self.oldest_seen_ms.min(now_ms);
+        let usable = |l: &Level| l.price.is_finite() && l.qty.is_finite() && l.qty >= 0.0;
+        let mut new_prices = [0u8; BOOK_LEVELS_TRACKED];
+        let mut new_count = 0;
+        let mut hint = None;
+        for (i, l) in book.iter().take(BOOK_LEVELS_TRACKED).enumerate() {
+            if !usable(l) {
+                continue;
+            }
+            match self.find_near(l.price, &mut hint) {
+                Some(slot) => self.levels[slot].record(l.qty, now_ms, snapshot, p),
+                None => {
+                    new_prices[new_count] = i as u8;
+                    new_count += 1;
+                }
             }
         }
-        for l in near() {
+        for &i in &new_prices[..new_count] {
+            let l = &book[usize::from(i)];
+            // a price repeated within the snapshot is recorded once, when first inserted
             if self.find(l.price).is_some() {
                 continue;
             }
@@ -260,6 +367,9 @@ impl SideStore {
 
     /// Forgets the levels (and remembered records) last seen before `cutoff_ms`.
     pub(crate) fn prune(&mut self, cutoff_ms: i64) {
+        if cutoff_ms <= self.oldest_seen_ms {
+            return;
+        }
         self.memory.retain(|m| m.last_seen_ms >= cutoff_ms);
         let mut i = 0;
         while i < self.levels.len() {
@@ -277,5 +387,63 @@ impl SideStore {
                 }
             }
         }
+        let levels = self.levels.iter().map(|l| l.rec.last_seen_ms);
+        let remembered = self.memory.iter().map(|m| m.last_seen_ms);
+        self.oldest_seen_ms = levels.chain(remembered).min().unwrap_or(i64::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level_with(quantities: &[f64]) -> LevelTrack {
+        let rec = Record {
+            price: 100.0,
+            seq: 1,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            refill_count: 0,
+            avg_refill_speed_s: 0.0,
+        };
+        let mut level = LevelTrack::new(rec);
+        let p = IcebergDetectorParams::default();
+        for (i, &q) in quantities.iter().enumerate() {
+            level.record(q, i as i64 * 100, i as u32, &p);
+        }
+        level
+    }
+
+    proptest::proptest! {
+        /// The O(1) consistency test gives the two-pass answer for any history (wrapping the ring several times,
+        /// quantities from zero to 1e12, repeated values, thresholds across the schema's range and beyond).
+        #[test]
+        fn running_sums_decide_like_the_two_pass_statistics(
+            base in 0.0f64..1e12,
+            spreads in proptest::collection::vec(0.0f64..0.6, 1..300),
+            repeat in proptest::bool::ANY,
+            threshold in 0.0f64..1.0,
+        ) {
+            let quantities: Vec<f64> = spreads
+                .iter()
+                .enumerate()
+                .map(|(i, s)| if repeat && i % 3 != 0 { base } else { base * (1.0 + s - 0.3) })
+                .collect();
+            let level = level_with(&quantities);
+            proptest::prop_assert_eq!(
+                level.is_consistent(threshold),
+                level.is_consistent_exact(threshold)
+            );
+        }
+    }
+
+    #[test]
+    fn a_constant_level_is_consistent_and_a_zero_one_is_not() {
+        assert!(level_with(&[5.0; 200]).is_consistent(0.05));
+        assert!(!level_with(&[0.0; 200]).is_consistent(0.5));
+        assert!(
+            !level_with(&[5.0]).is_consistent(0.5),
+            "one quantity has no spread"
+        );
     }
 }

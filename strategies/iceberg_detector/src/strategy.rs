@@ -337,6 +337,10 @@ impl Strategy for IcebergDetector {
         }
         let now = ctx.event_time_ms;
         state.update(&book.bids, &book.asks, now, p);
+        // the runner would drop a signal now: the strongest-level search and the signal are not needed
+        if sink.cooling_down() {
+            return;
+        }
         let mid = (best_bid.price + best_ask.price) / 2.0;
         if !(mid.is_finite() && mid > 0.0) {
             return;

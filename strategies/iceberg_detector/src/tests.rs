@@ -440,14 +440,23 @@ fn feed_recording_states() -> Vec<(String, IcebergState)> {
     states
 }
 
-/// Time per depth message with 100 busy symbols interleaved (the recording's BTCUSDT and ETHUSDT books relabelled,
-/// 9,000 messages each, event time moving forward). Run with
+/// Time per depth message with many busy symbols interleaved (the recording's BTCUSDT and ETHUSDT books relabelled,
+/// event time moving forward), through the strategy runner as in the host (so the per-symbol signal interval
+/// applies). `BUSY_SYMBOLS` (default 100) and `BUSY_MESSAGES` (default 900,000) size it. Run with
 /// `cargo test --release -p strategy-iceberg-detector busy_symbols -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn busy_symbols_time_and_state() {
     use strategy_sdk::decode::Decoder;
-    use strategy_sdk::{EventContext, SignalSink, SymbolId};
+    use strategy_sdk::{EventContext, SignalSink, StrategyDescriptor, SymbolId};
+    static DESCRIPTOR: StrategyDescriptor = StrategyDescriptor::of::<IcebergDetector>();
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (n, total) = (env("BUSY_SYMBOLS", 100), env("BUSY_MESSAGES", 900_000));
     let mut decoder = Decoder::default();
     let mut msgs: [Vec<(i64, DepthBook)>; 2] = [Vec::new(), Vec::new()];
     for line in testing::bundled_recording() {
@@ -458,34 +467,47 @@ fn busy_symbols_time_and_state() {
             msgs[usize::from(d.symbol != "BTCUSDT")].push((d.event_time_ms, book.clone()));
         }
     }
-    let mut strategy = IcebergDetector::create();
-    let p = IcebergDetectorParams::default();
+    let mut runner = (DESCRIPTOR.build)(&DESCRIPTOR);
     let mut sink = SignalSink::new();
-    let names: Vec<String> = (0..100).map(|i| format!("SYM{i}")).collect();
-    let mut states: Vec<IcebergState> = (0..100).map(|_| IcebergState::default()).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("SYM{i}")).collect();
+    let rounds = total / n;
+    let mut published = 0;
     let start = std::time::Instant::now();
-    for k in 0..9_000 {
-        for (i, state) in states.iter_mut().enumerate() {
+    for k in 0..rounds {
+        for (i, name) in names.iter().enumerate() {
             let m = &msgs[i % 2];
             let span = m.last().unwrap().0 - m[0].0 + 100;
             let (t, book) = &m[k % m.len()];
             let ctx = EventContext {
-                symbol: &names[i],
+                symbol: name,
                 symbol_id: SymbolId(i as u32),
                 event_time_ms: t + span * (k / m.len()) as i64,
             };
-            strategy.on_event(&ctx, &p, state, &MarketEvent::Depth(book), &mut sink);
+            runner.on_event(&ctx, &MarketEvent::Depth(book), &mut sink);
         }
-        sink.drain().count();
+        published += sink.drain().count();
     }
     println!(
-        "{:.2} µs per depth message (100 symbols interleaved)",
-        start.elapsed().as_secs_f64() * 1e6 / 900_000.0
+        "{:.2} µs per depth message ({n} symbols interleaved, {} messages, {published} signals published)",
+        start.elapsed().as_secs_f64() * 1e6 / (rounds * n) as f64,
+        rounds * n
     );
-    let total: usize = states.iter().map(IcebergState::state_bytes).sum();
+    // the states' sizes, from a plain run of the strategy over the same books
+    let mut strategy = IcebergDetector::create();
+    let p = IcebergDetectorParams::default();
+    let mut states: Vec<IcebergState> = (0..2).map(|_| IcebergState::default()).collect();
+    for (i, state) in states.iter_mut().enumerate() {
+        for (t, book) in &msgs[i] {
+            let ctx = EventContext {
+                symbol: &names[i],
+                symbol_id: SymbolId(i as u32),
+                event_time_ms: *t,
+            };
+            strategy.on_event(&ctx, &p, state, &MarketEvent::Depth(book), &mut sink);
+        }
+    }
     println!(
-        "state bytes: total {total} ({} per symbol), BTCUSDT-like {}, ETHUSDT-like {}",
-        total / 100,
+        "state bytes: BTCUSDT-like {}, ETHUSDT-like {}",
         states[0].state_bytes(),
         states[1].state_bytes()
     );
@@ -527,6 +549,55 @@ fn golden_signals_on_the_recording() {
         ),
         &signals,
     );
+}
+
+/// Through the strategy runner (which tells the detector when the symbol's interval has not passed, so it skips
+/// the search and the signal) the published signals are exactly the golden ones: the harness's raw signals
+/// through the same per-symbol interval.
+#[test]
+fn the_runner_publishes_the_golden_signals() {
+    use strategy_sdk::decode::Decoder;
+    use strategy_sdk::{EventContext, SignalSink, StrategyDescriptor, SymbolId};
+    static DESCRIPTOR: StrategyDescriptor = StrategyDescriptor::of::<IcebergDetector>();
+    let lines = testing::bundled_recording();
+    let mut runner = (DESCRIPTOR.build)(&DESCRIPTOR);
+    let mut sink = SignalSink::new();
+    let mut decoder = Decoder::default();
+    let mut symbols: Vec<String> = Vec::new();
+    let mut published = Vec::new();
+    for line in &lines {
+        let Ok(d) = decoder.decode(line.as_bytes()) else {
+            continue;
+        };
+        let id = match symbols.iter().position(|s| s == d.symbol) {
+            Some(i) => i,
+            None => {
+                symbols.push(d.symbol.to_owned());
+                symbols.len() - 1
+            }
+        };
+        let ctx = EventContext {
+            symbol: d.symbol,
+            symbol_id: SymbolId(id as u32),
+            event_time_ms: d.event_time_ms,
+        };
+        runner.on_event(&ctx, &d.event, &mut sink);
+        published.extend(sink.drain());
+    }
+    let mut h = Harness::<IcebergDetector>::default();
+    let interval = IcebergDetector::min_signal_interval_ms(&h.params);
+    let mut gates: std::collections::HashMap<String, strategy_sdk::Cooldown> = Default::default();
+    let gated: Vec<_> = h
+        .feed_envelopes(lines.iter().map(String::as_str))
+        .into_iter()
+        .filter(|s| {
+            let gate = gates.entry(s.symbol.clone()).or_default();
+            gate.try_fire(s.event_time_ms, interval)
+        })
+        .collect();
+    assert!(!published.is_empty());
+    let lines = |v: &[strategy_sdk::Signal]| v.iter().map(testing::golden_line).collect::<Vec<_>>();
+    assert_eq!(lines(&published), lines(&gated));
 }
 
 proptest::proptest! {

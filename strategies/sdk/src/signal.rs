@@ -441,12 +441,26 @@ pub fn clamp_unit(value: f64) -> f64 {
 #[derive(Debug, Default)]
 pub struct SignalSink {
     signals: Vec<Signal>,
+    cooling_down: bool,
 }
 
 impl SignalSink {
     /// An empty sink.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether a signal for the event's own symbol would be dropped now because the strategy's minimum signal
+    /// interval has not passed for that symbol (set by the runner around each `on_event` call). A strategy may then
+    /// skip searching for and building a signal; it must still update its state. Outside a runner (unit tests,
+    /// benches) it is false.
+    pub fn cooling_down(&self) -> bool {
+        self.cooling_down
+    }
+
+    /// Set by the strategy runner before it calls a strategy (see [`SignalSink::cooling_down`]).
+    pub fn set_cooling_down(&mut self, cooling_down: bool) {
+        self.cooling_down = cooling_down;
     }
 
     /// Emits a signal.

@@ -206,14 +206,17 @@ impl<S: Strategy> StrategyRunner for Runner<S> {
         let slot = &mut self.slots[i];
         let params = slot.params.as_deref().unwrap_or(&self.global);
         let before = sink.len();
+        // The same minimum interval for every strategy, per symbol, in event time. (The risk-level floor is a
+        // host-level parameter, applied where signals leave the pipeline.) The strategy is told when its signal
+        // for this symbol would be dropped, so it can skip building it.
+        let interval = S::min_signal_interval_ms(params);
+        sink.set_cooling_down(!slot.cooldown.ready(ctx.event_time_ms, interval));
         self.strategy
             .on_event(ctx, params, &mut slot.state, event, sink);
+        sink.set_cooling_down(false);
         if sink.len() == before {
             return;
         }
-        // The same minimum interval for every strategy, per symbol, in event time. (The risk-level floor is a
-        // host-level parameter, applied where signals leave the pipeline.)
-        let interval = S::min_signal_interval_ms(params);
         let global_interval = S::min_signal_interval_ms(&self.global);
         let (cooldown, foreign) = (&mut slot.cooldown, &mut self.foreign_cooldowns);
         sink.retain_from(before, |signal| {
@@ -270,5 +273,82 @@ impl<S: Strategy> StrategyRunner for Runner<S> {
             *slot = SymbolSlot::default();
             self.strategy.forget_symbol(symbol);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::signal::{Action, Signal};
+
+    #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct ProbeParams {}
+    impl StrategyParams for ProbeParams {}
+
+    /// Emits on every event and records what the sink said about the interval beforehand.
+    #[derive(Default)]
+    struct Probe {
+        seen: Vec<bool>,
+    }
+
+    impl Strategy for Probe {
+        type Params = ProbeParams;
+        type SymbolState = ();
+        const ID: &'static str = "probe";
+        const NAME: &'static str = "Probe";
+        const DESCRIPTION: &'static str = "test probe";
+        const CATEGORY: &'static str = "test";
+        const CONSUMES: &'static [StreamKind] = &[StreamKind::Depth];
+        fn create() -> Self {
+            Self::default()
+        }
+        fn min_signal_interval_ms(_: &ProbeParams) -> i64 {
+            1_000
+        }
+        fn on_event(
+            &mut self,
+            ctx: &EventContext<'_>,
+            _: &ProbeParams,
+            _: &mut (),
+            _: &MarketEvent<'_>,
+            sink: &mut SignalSink,
+        ) {
+            self.seen.push(sink.cooling_down());
+            sink.emit(Signal::new("probe", "Probe", ctx, Action::Buy, 0.9, 1.0));
+        }
+    }
+
+    static PROBE: StrategyDescriptor = StrategyDescriptor::of::<Probe>();
+
+    #[test]
+    fn the_sink_says_when_the_runner_would_drop_the_symbols_signal() {
+        let mut runner = Runner::<Probe>::new(&PROBE);
+        let mut sink = SignalSink::new();
+        let book = crate::testing::book(&[(1.0, 1.0)], &[(2.0, 1.0)]);
+        let mut published = Vec::new();
+        for (symbol, t) in [
+            ("A", 0),
+            ("A", 500),
+            ("B", 600),
+            ("A", 999),
+            ("A", 1_000),
+            ("A", 1_500),
+        ] {
+            let ctx = EventContext {
+                symbol,
+                symbol_id: SymbolId(u32::from(symbol == "B")),
+                event_time_ms: t,
+            };
+            runner.on_event(&ctx, &MarketEvent::Depth(&book), &mut sink);
+            assert!(!sink.cooling_down(), "reset after each call");
+            published.extend(sink.drain().map(|s| (s.symbol, s.event_time_ms)));
+        }
+        assert_eq!(
+            runner.strategy.seen,
+            [false, true, false, true, false, true]
+        );
+        let a = |t| ("A".to_owned(), t);
+        assert_eq!(published, [a(0), ("B".to_owned(), 600), a(1_000)]);
     }
 }
