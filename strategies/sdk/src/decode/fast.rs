@@ -32,10 +32,9 @@ fn side(b: &[u8], i: &mut usize, max_levels: usize, out: &mut Vec<Level>) -> Opt
         eat(b, i, b',')?;
         let qty = decimal(b, i)?;
         eat(b, i, b']')?;
-        let in_range = |v: f64| v.is_finite() && v <= MAX_NUMBER;
-        if !(in_range(price) && price > 0.0 && in_range(qty) && qty >= 0.0)
-            || out.len() >= max_levels
-        {
+        // comparisons with NaN are false, and infinities fall outside the bounds
+        let in_range = price > 0.0 && price <= MAX_NUMBER && (0.0..=MAX_NUMBER).contains(&qty);
+        if !in_range || out.len() >= max_levels {
             return None;
         }
         out.push(Level::new(price, qty));
@@ -151,6 +150,10 @@ const POW10: [f64; 23] = [
 #[inline(always)]
 fn decimal(b: &[u8], i: &mut usize) -> Option<f64> {
     eat(b, i, b'"')?;
+    if let Some((value, end)) = short_decimal(b, *i) {
+        *i = end + 1;
+        return Some(value);
+    }
     let start = *i;
     let mut mantissa = 0u64;
     let mut j = start;
@@ -173,6 +176,69 @@ fn decimal(b: &[u8], i: &mut usize) -> Option<f64> {
     };
     eat(b, i, b'"')?;
     Some(value)
+}
+
+/// The common case of [`decimal`] in a few word operations: 1–7 integer digits, optionally `.` and 1–8 fraction
+/// digits, at most 15 digits in all, then the closing quote, with eight bytes readable at the start of each part.
+/// Returns the value (the same correctly rounded division as [`decimal`]) and the position of the closing quote;
+/// `None` for anything else, which [`decimal`] then reads byte by byte.
+#[inline(always)]
+fn short_decimal(b: &[u8], start: usize) -> Option<(f64, usize)> {
+    let (int_digits, int_len) = digit_word(b, start)?;
+    if int_len == 0 || int_len == 8 {
+        return None;
+    }
+    let after = start + int_len;
+    match b.get(after)? {
+        b'"' => Some((digits_value(int_digits, int_len) as f64, after)),
+        b'.' => {
+            let (frac_digits, frac_len) = digit_word(b, after + 1)?;
+            let end = after + 1 + frac_len;
+            if frac_len == 0 || int_len + frac_len > 15 || b.get(end) != Some(&b'"') {
+                return None;
+            }
+            let mantissa = digits_value(int_digits, int_len) * POW10_U64[frac_len]
+                + digits_value(frac_digits, frac_len);
+            Some((mantissa as f64 / POW10[frac_len], end))
+        }
+        _ => None,
+    }
+}
+
+/// Powers of ten up to 10^8 as integers.
+const POW10_U64: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// The eight bytes at `b[at..]` as one little-endian word with `'0'` subtracted from each byte, and how many of
+/// them, from the first, are ASCII digits (0–8); `None` when fewer than eight bytes remain.
+#[inline(always)]
+fn digit_word(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let chunk: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    let digits = u64::from_le_bytes(chunk) ^ 0x3030_3030_3030_3030;
+    // A byte is a digit when it is now 0..=9: adding 0x76 to its low seven bits sets bit 7 from 10 on, and its own
+    // bit 7 is set for bytes that were 0xB0 or more. No carry crosses a byte (0x7F + 0x76 < 0x100).
+    let not_digit = (((digits & 0x7F7F_7F7F_7F7F_7F7F) + 0x7676_7676_7676_7676) | digits)
+        & 0x8080_8080_8080_8080;
+    Some((digits, (not_digit.trailing_zeros() / 8) as usize))
+}
+
+/// The value of the first `len` (1–8) digit bytes of a word from [`digit_word`]: the digits are moved to the top
+/// of the word (zeros come in below, as leading zeros), then combined pairwise as in [`eight_digits`].
+#[inline(always)]
+fn digits_value(digits: u64, len: usize) -> u64 {
+    let v = digits << (8 * (8 - len));
+    let v = v.wrapping_mul(2561) >> 8;
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
+    (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32
 }
 
 /// Reads the digits from `b[*j]` on into `mantissa` (wrapping: the caller rejects more than 15 digits), eight at
@@ -355,6 +421,31 @@ mod tests {
             let mut broken = text.into_bytes();
             broken[junk] = b'/' + (junk as u8 % 2) * 11; // '/' or ':', the neighbours of the digits
             proptest::prop_assert_eq!(eight_digits(&broken, 0), None);
+        }
+
+        #[test]
+        fn decimals_in_a_book_match_fast_float(
+            int in "[0-9]{1,9}",
+            frac in proptest::option::of("[0-9]{0,10}"),
+            tail in "[\\],\\[\"0-9a-z]{0,12}",
+        ) {
+            // as inside a book: more bytes follow the closing quote, so the word-at-a-time path is taken when it
+            // applies (and must agree with the reference when it does not)
+            let number = match &frac {
+                Some(f) => format!("{int}.{f}"),
+                None => int.clone(),
+            };
+            let text = format!("\"{number}\"{tail}");
+            let mut i = 0;
+            let ours = decimal(text.as_bytes(), &mut i);
+            match fast_float2::parse::<f64, _>(&number) {
+                Ok(reference) => {
+                    let ours = ours.unwrap();
+                    proptest::prop_assert_eq!(ours.to_bits(), reference.to_bits(), "{}", text);
+                    proptest::prop_assert_eq!(i, number.len() + 2, "{}", text);
+                }
+                Err(_) => proptest::prop_assert!(ours.is_none(), "{}", text),
+            }
         }
 
         #[test]
