@@ -402,6 +402,8 @@ impl Host {
             writes: config.writes().clone(),
             replication: config.replication().clone(),
             snapshot: config.snapshot().clone(),
+            layers: config.layers().clone(),
+            store_health: config.health().clone(),
             config,
             shadows,
             safeguards,

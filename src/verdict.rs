@@ -280,7 +280,7 @@ pub fn spawn(
                     + (dropped - last_dropped.min(dropped)),
                 dropped: dropped - last_dropped.min(dropped),
                 signals: signals - last_signals.min(signals),
-                store_available: store.store_available(),
+                store_available: store.health().available(),
             };
             last_processed = processed;
             last_dropped = dropped;

@@ -224,7 +224,7 @@ pub struct StoreMeta {
 }
 
 fn store_meta(state: &AppState) -> StoreMeta {
-    let available = state.config.store_available();
+    let available = state.store_health.available();
     StoreMeta {
         store: state.config.store_kind(),
         store_available: available,

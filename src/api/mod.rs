@@ -50,6 +50,10 @@ pub struct AppState {
     pub replication: Arc<crate::config::replication::Replication>,
     /// The last known stored overrides.
     pub snapshot: Arc<crate::config::snapshot::Snapshot>,
+    /// Defaults ← env of every strategy.
+    pub layers: Arc<crate::config::layers::Layers>,
+    /// Whether the configuration store answers.
+    pub store_health: Arc<crate::config::replication::health::StoreHealth>,
     /// Shadow parameter sets.
     pub shadows: Arc<crate::config::shadows::ShadowService>,
     /// Guarded changes being watched.

@@ -199,7 +199,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<ReadyDoc>, ApiE
     // The embedded store is this pod's own file: while it cannot be written the pod is not ready. A MongoDB outage
     // is shared by every replica and only reported (reads keep serving the last known config).
     let store = state.config.store_status();
-    let store_down = state.config.store_kind() == "embedded" && !state.config.store_available();
+    let store_down = state.config.store_kind() == "embedded" && !state.store_health.available();
     let reason = failure.clone().or_else(|| {
         store_down.then(|| {
             store
@@ -220,7 +220,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<ReadyDoc>, ApiE
             pipeline_running: pipeline,
             source_connected: source,
             dependencies_available: source,
-            config_store_available: state.config.store_available(),
+            config_store_available: state.store_health.available(),
         },
         source: SourceDoc::from(&state.live.source),
         config_store: store,
@@ -400,7 +400,7 @@ pub async fn info(State(state): State<AppState>) -> Json<InfoDoc> {
         if on {
             enabled.push(id);
         }
-        let mut params = state.config.base_parameters(id).unwrap_or(Value::Null);
+        let mut params = state.layers.base_parameters(id).unwrap_or(Value::Null);
         if let Some(obj) = params.as_object_mut() {
             obj.insert("enabled".into(), Value::Bool(on));
         }

@@ -9,8 +9,9 @@
 //!
 //! It builds the rooms and keeps what needs more than one of them (the effective configuration, the store status,
 //! metrics); callers reach a room's own operations through its handle ([`ConfigService::writes`],
-//! [`ConfigService::replication`], [`ConfigService::snapshot`]; the API keeps them in its state) instead of
-//! through methods here that only pass the call on.
+//! [`ConfigService::replication`], [`ConfigService::snapshot`], [`ConfigService::layers`],
+//! [`ConfigService::health`]; the API keeps them in its state) instead of through methods here that only pass the
+//! call on.
 //!
 //! Reads never touch the store: they serve the snapshot, which is refreshed by local writes, by change events from
 //! other replicas (NATS), by a periodic reload (the original's cache TTL) and by
@@ -21,7 +22,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use strategy_sdk::FieldError;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -142,6 +142,16 @@ impl ConfigService {
         &self.snapshot
     }
 
+    /// The layers room: defaults ← env of every strategy, provenance, validation.
+    pub fn layers(&self) -> &Arc<Layers> {
+        &self.layers
+    }
+
+    /// The store's health: whether it answers, when it last loaded.
+    pub fn health(&self) -> &Arc<StoreHealth> {
+        &self.health
+    }
+
     /// Every key whose applied override changes from now on.
     pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<KeyChanged> {
         self.snapshot.subscribe_changes()
@@ -167,11 +177,6 @@ impl ConfigService {
     /// The store's kind (`mongodb` or `embedded`).
     pub fn store_kind(&self) -> &'static str {
         self.store.kind()
-    }
-
-    /// Defaults ← env for a strategy.
-    pub fn base_parameters(&self, id: &str) -> Option<Value> {
-        self.layers.base_parameters(id)
     }
 
     /// The effective configuration of a strategy (and symbol) from the last known overrides.
@@ -220,11 +225,6 @@ impl ConfigService {
             self.replication.cache_ttl(),
             self.replication.change_subject(),
         )
-    }
-
-    /// Whether the store answered the last operation.
-    pub fn store_available(&self) -> bool {
-        self.health.available()
     }
 
     /// Periodic work: reload every cache TTL, and probe every second while the store is down.
