@@ -37,17 +37,16 @@ pub(crate) struct Record {
     pub(crate) avg_refill_speed_s: f64,
 }
 
-/// The history of one price level in the store.
+/// The history of one price level in the store. Laid out so that an appearance writes one cache line of fields
+/// (the first 64 bytes) plus one line of the quantity ring; the identity and refill record come next.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub(crate) struct LevelTrack {
-    pub(crate) rec: Record,
-    /// Event times of the two appearances before the latest, and the quantities of the last three, oldest first
-    /// (valid for the last `min(appearances, 3)`).
-    earlier_ms: [i64; 2],
-    last_qty: [f64; 3],
-    appearances: u32,
-    /// Snapshot number of the latest appearance (levels of the current snapshot are never evicted).
-    snapshot: u32,
+    last_seen_ms: i64,
+    /// Event time of the appearance before the latest.
+    prev_seen_ms: i64,
+    /// Quantities of the two appearances before the current one, oldest first.
+    prev_qty: [f64; 2],
     /// Running sum and sum of squares of the remembered quantities (as stored, `f32` widened), recomputed from the
     /// ring each time it wraps so rounding cannot accumulate past [`QTY_RING`] updates.
     sum: f64,
@@ -55,11 +54,22 @@ pub(crate) struct LevelTrack {
     /// Total magnitude of the squares added to or taken from `sum_sq` since the last recomputation: bounds the
     /// rounding error of `sum_sq` (see [`LevelTrack::is_consistent`]).
     sq_mass: f64,
-    /// The last quantities, a ring written at `head`; the first `len` entries are valid.
-    ring: [f32; QTY_RING],
+    /// Snapshot number of the latest appearance (levels of the current snapshot are never evicted).
+    snapshot: u32,
+    /// The ring is written at `head`; its first `len` entries are valid (`len` also counts appearances up to
+    /// [`QTY_RING`]).
     head: u8,
     len: u8,
+    price: f64,
+    seq: u64,
+    first_seen_ms: i64,
+    refill_count: u32,
+    avg_refill_speed_s: f64,
+    /// The last quantities.
+    ring: [f32; QTY_RING],
 }
+
+const _: () = assert!(std::mem::offset_of!(LevelTrack, len) < 64);
 
 /// Relative margin around the consistency threshold inside which the running sums are not trusted and the exact
 /// two-pass statistics decide. Rounding in the running sums is below 1e-13 of `sq_mass` (at most 2 × [`QTY_RING`]
@@ -69,17 +79,38 @@ const RUNNING_SUM_MARGIN: f64 = 1e-9;
 impl LevelTrack {
     fn new(rec: Record) -> Self {
         Self {
-            rec,
-            earlier_ms: [rec.last_seen_ms; 2],
-            last_qty: [0.0; 3],
-            appearances: 0,
-            snapshot: 0,
+            last_seen_ms: rec.last_seen_ms,
+            prev_seen_ms: rec.last_seen_ms,
+            prev_qty: [0.0; 2],
             sum: 0.0,
             sum_sq: 0.0,
             sq_mass: 0.0,
-            ring: [0.0; QTY_RING],
+            snapshot: 0,
             head: 0,
             len: 0,
+            price: rec.price,
+            seq: rec.seq,
+            first_seen_ms: rec.first_seen_ms,
+            refill_count: rec.refill_count,
+            avg_refill_speed_s: rec.avg_refill_speed_s,
+            ring: [0.0; QTY_RING],
+        }
+    }
+
+    /// The level's price.
+    pub(crate) fn price(&self) -> f64 {
+        self.price
+    }
+
+    /// The level's identity and refill record.
+    pub(crate) fn rec(&self) -> Record {
+        Record {
+            price: self.price,
+            seq: self.seq,
+            first_seen_ms: self.first_seen_ms,
+            last_seen_ms: self.last_seen_ms,
+            refill_count: self.refill_count,
+            avg_refill_speed_s: self.avg_refill_speed_s,
         }
     }
 
@@ -88,23 +119,22 @@ impl LevelTrack {
     /// `refill_speed_threshold_seconds` (strict).
     fn record(&mut self, qty: f64, now_ms: i64, snapshot: u32, p: &IcebergDetectorParams) {
         self.push_qty(qty as f32);
-        self.earlier_ms = [self.earlier_ms[1], self.rec.last_seen_ms];
-        self.rec.last_seen_ms = now_ms;
-        self.last_qty = [self.last_qty[1], self.last_qty[2], qty];
-        self.appearances = self.appearances.saturating_add(1);
+        let first_of_three_ms = self.prev_seen_ms;
+        self.prev_seen_ms = self.last_seen_ms;
+        self.last_seen_ms = now_ms;
+        let [v0, v1] = self.prev_qty;
+        self.prev_qty = [v1, qty];
         self.snapshot = snapshot;
-        let [v0, v1, v2] = self.last_qty;
-        let elapsed_s = (now_ms - self.earlier_ms[0]) as f64 / 1000.0;
-        if self.appearances >= 3
+        let elapsed_s = (now_ms - first_of_three_ms) as f64 / 1000.0;
+        if self.len >= 3
             && v1 < v0 * 0.5
-            && v2 > v0 * 0.8
+            && qty > v0 * 0.8
             && elapsed_s < p.refill_speed_threshold_seconds
         {
-            let rec = &mut self.rec;
-            rec.refill_count = rec.refill_count.saturating_add(1);
-            if rec.refill_count > 1 {
-                let since_first_s = (now_ms - rec.first_seen_ms) as f64 / 1000.0;
-                rec.avg_refill_speed_s = since_first_s / f64::from(rec.refill_count);
+            self.refill_count = self.refill_count.saturating_add(1);
+            if self.refill_count > 1 {
+                let since_first_s = (now_ms - self.first_seen_ms) as f64 / 1000.0;
+                self.avg_refill_speed_s = since_first_s / f64::from(self.refill_count);
             }
         }
     }
@@ -314,9 +344,23 @@ impl SideStore {
         let victim = if self.levels.len() < LEVELS_PER_SIDE {
             None
         } else {
-            let outside = self.levels.iter().enumerate();
-            let outside = outside.filter(|(_, l)| l.snapshot != snapshot);
-            let oldest = outside.min_by_key(|(_, l)| (l.rec.last_seen_ms, l.rec.seq));
+            // the creation order (second line of a level) is read only to break a tie
+            let mut oldest: Option<(usize, i64)> = None;
+            for (i, l) in self.levels.iter().enumerate() {
+                if l.snapshot == snapshot {
+                    continue;
+                }
+                let older = match oldest {
+                    None => true,
+                    Some((o, seen)) => {
+                        l.last_seen_ms < seen
+                            || (l.last_seen_ms == seen && l.seq < self.levels[o].seq)
+                    }
+                };
+                if older {
+                    oldest = Some((i, l.last_seen_ms));
+                }
+            }
             Some(oldest?.0)
         };
         let rec = match self.memory.iter().position(|m| m.price == price) {
@@ -336,7 +380,7 @@ impl SideStore {
                 self.levels.len() - 1
             }
             Some(victim) => {
-                let old = std::mem::replace(&mut self.levels[victim], LevelTrack::new(rec)).rec;
+                let old = std::mem::replace(&mut self.levels[victim], LevelTrack::new(rec)).rec();
                 if let Ok(at) = self.position(old.price) {
                     self.by_price.remove(at);
                 }
@@ -373,21 +417,21 @@ impl SideStore {
         self.memory.retain(|m| m.last_seen_ms >= cutoff_ms);
         let mut i = 0;
         while i < self.levels.len() {
-            if self.levels[i].rec.last_seen_ms >= cutoff_ms {
+            if self.levels[i].last_seen_ms >= cutoff_ms {
                 i += 1;
                 continue;
             }
-            if let Ok(at) = self.position(self.levels[i].rec.price) {
+            if let Ok(at) = self.position(self.levels[i].price) {
                 self.by_price.remove(at);
             }
             self.levels.swap_remove(i);
             if let Some(moved) = self.levels.get(i) {
-                if let Ok(at) = self.position(moved.rec.price) {
+                if let Ok(at) = self.position(moved.price) {
                     self.by_price[at].1 = i as u8;
                 }
             }
         }
-        let levels = self.levels.iter().map(|l| l.rec.last_seen_ms);
+        let levels = self.levels.iter().map(|l| l.last_seen_ms);
         let remembered = self.memory.iter().map(|m| m.last_seen_ms);
         self.oldest_seen_ms = levels.chain(remembered).min().unwrap_or(i64::MAX);
     }

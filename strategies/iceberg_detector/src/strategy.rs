@@ -111,7 +111,7 @@ fn pattern_if_better(
     p: &IcebergDetectorParams,
     best: Option<&Best<'_>>,
 ) -> Option<(Pattern, f64)> {
-    let rec = &level.rec;
+    let rec = &level.rec();
     if rec.refill_count >= p.min_refill_count {
         let c = refill_confidence(rec.refill_count, p);
         return beats(c, side, rec.seq, best).then_some((Pattern::Refill, c));
@@ -192,11 +192,11 @@ impl IcebergState {
         let near = |price: f64| (mid - range..=mid + range).contains(&price);
         let mut best: Option<Best<'_>> = None;
         for (side, store) in [(Side::Bid, &self.bids), (Side::Ask, &self.asks)] {
-            for level in store.levels().iter().filter(|l| near(l.rec.price)) {
+            for level in store.levels().iter().filter(|l| near(l.price())) {
                 if let Some((pattern, confidence)) =
                     pattern_if_better(level, side, now_ms, p, best.as_ref())
                 {
-                    let (rec, level) = (level.rec, Some(level));
+                    let (rec, level) = (level.rec(), Some(level));
                     best = Some(Best {
                         side,
                         pattern,

@@ -269,19 +269,14 @@ fn tracked_levels_are_bounded() {
     // the current snapshot's levels survive eviction
     for k in 0..20 {
         let price = 100.0 + 1_999.0 * 0.01 + k as f64;
-        assert!(st.bids.levels().iter().any(|l| l.rec.price == price));
+        assert!(st.bids.levels().iter().any(|l| l.price() == price));
     }
     // quantities per level are bounded too
     let one = [Level::new(1.0, 1.0)];
     for i in 0..500 {
         st.update(&one, &one, 300_000 + i, &p);
     }
-    let l = st
-        .bids
-        .levels()
-        .iter()
-        .find(|l| l.rec.price == 1.0)
-        .unwrap();
+    let l = st.bids.levels().iter().find(|l| l.price() == 1.0).unwrap();
     assert_eq!(l.remembered(), QTY_RING);
 }
 
@@ -379,7 +374,7 @@ fn only_levels_near_the_mid_are_tracked() {
         .bids
         .levels()
         .iter()
-        .map(|l| l.rec.price)
+        .map(|l| l.price())
         .fold(f64::MAX, f64::min);
     assert!((lowest - bids[BOOK_LEVELS_TRACKED - 1].price).abs() < 1e-9);
 }
