@@ -3,7 +3,8 @@
 //! [`QTY_RING`] quantities. When a side is full, the level seen least recently that is not in the current
 //! snapshot leaves the store. A level that leaves with refills on record keeps its [`Record`] in a short list
 //! ([`REFILL_MEMORY`] per side) and resumes from it when its price comes back, as the original's unbounded
-//! tracker would have. At most ≈ 60 KB per symbol; after warm-up nothing is allocated.
+//! tracker would have. At most ≈ 64 KB per symbol (2 × (64 × 384-byte levels + index + 128 × 48-byte records));
+//! after warm-up nothing is allocated.
 
 use strategy_sdk::Level;
 
