@@ -232,7 +232,8 @@ fn digit_word(b: &[u8], at: usize) -> Option<(u64, usize)> {
 }
 
 /// The value of the first `len` (1–8) digit bytes of a word from [`digit_word`]: the digits are moved to the top
-/// of the word (zeros come in below, as leading zeros), then combined pairwise as in [`eight_digits`].
+/// of the word (zeros come in below, as leading zeros), then three multiply-and-shift steps combine digit pairs,
+/// then quadruples, then the halves.
 #[inline(always)]
 fn digits_value(digits: u64, len: usize) -> u64 {
     let v = digits << (8 * (8 - len));
@@ -257,23 +258,11 @@ fn digit_run(b: &[u8], j: &mut usize, mantissa: &mut u64) -> usize {
     *j - start
 }
 
-/// The value of eight ASCII digits at `b[j..j + 8]` (`None` when fewer bytes remain or one is not a digit), read as
-/// one little-endian word: three multiply-and-shift steps combine digit pairs, then quadruples, then the halves.
+/// The value of eight ASCII digits at `b[j..j + 8]` (`None` when fewer bytes remain or one is not a digit).
 #[inline]
 fn eight_digits(b: &[u8], j: usize) -> Option<u64> {
-    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    let chunk: [u8; 8] = b.get(j..j.checked_add(8)?)?.try_into().ok()?;
-    let word = u64::from_le_bytes(chunk);
-    // Every byte is 0x30..=0x39: its high nibble is 3, and adding 6 does not carry into it.
-    if word & HIGH_NIBBLES != ZEROS
-        || word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES != ZEROS
-    {
-        return None;
-    }
-    let v = (word & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
-    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
-    Some((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32)
+    let (digits, len) = digit_word(b, j)?;
+    (len == 8).then(|| digits_value(digits, 8))
 }
 
 /// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS`, optionally `.` and 1–9 fraction digits, optionally `Z` (UTC);
