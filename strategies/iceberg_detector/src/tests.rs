@@ -403,34 +403,47 @@ fn state_per_busy_symbol_is_at_most_64_kb() {
     assert_eq!(states.len(), 2);
 }
 
-/// Per-symbol states after feeding every depth message of the bundled recording at defaults.
-fn feed_recording_states() -> Vec<(String, IcebergState)> {
+/// Calls `f` with every message of the bundled recording that decodes, symbols numbered densely in order of first
+/// appearance (as the host's symbol table does).
+fn for_each_recorded_event(mut f: impl FnMut(&strategy_sdk::EventContext<'_>, &MarketEvent<'_>)) {
     use strategy_sdk::decode::Decoder;
-    use strategy_sdk::{EventContext, SignalSink, SymbolId};
-    let mut strategy = IcebergDetector::create();
-    let p = IcebergDetectorParams::default();
-    let mut sink = SignalSink::new();
+    use strategy_sdk::{EventContext, SymbolId};
     let mut decoder = Decoder::default();
-    let mut states: Vec<(String, IcebergState)> = Vec::new();
+    let mut symbols: Vec<String> = Vec::new();
     for line in testing::bundled_recording() {
         let Ok(d) = decoder.decode(line.as_bytes()) else {
             continue;
         };
-        let i = match states.iter().position(|(s, _)| s == d.symbol) {
+        let id = match symbols.iter().position(|s| s == d.symbol) {
             Some(i) => i,
             None => {
-                states.push((d.symbol.to_owned(), IcebergState::default()));
-                states.len() - 1
+                symbols.push(d.symbol.to_owned());
+                symbols.len() - 1
             }
         };
         let ctx = EventContext {
             symbol: d.symbol,
-            symbol_id: SymbolId(i as u32),
+            symbol_id: SymbolId(id as u32),
             event_time_ms: d.event_time_ms,
         };
-        strategy.on_event(&ctx, &p, &mut states[i].1, &d.event, &mut sink);
-        sink.drain().count();
+        f(&ctx, &d.event);
     }
+}
+
+/// Per-symbol states after feeding every depth message of the bundled recording at defaults.
+fn feed_recording_states() -> Vec<(String, IcebergState)> {
+    let mut strategy = IcebergDetector::create();
+    let p = IcebergDetectorParams::default();
+    let mut sink = strategy_sdk::SignalSink::new();
+    let mut states: Vec<(String, IcebergState)> = Vec::new();
+    for_each_recorded_event(|ctx, event| {
+        let i = ctx.symbol_id.index();
+        if i == states.len() {
+            states.push((ctx.symbol.to_owned(), IcebergState::default()));
+        }
+        strategy.on_event(ctx, &p, &mut states[i].1, event, &mut sink);
+        sink.drain().count();
+    });
     states.retain(|(_, st)| st.tracked_levels() > 0);
     states
 }
@@ -487,25 +500,9 @@ fn busy_symbols_time_and_state() {
         start.elapsed().as_secs_f64() * 1e6 / (rounds * n) as f64,
         rounds * n
     );
-    // the states' sizes, from a plain run of the strategy over the same books
-    let mut strategy = IcebergDetector::create();
-    let p = IcebergDetectorParams::default();
-    let mut states: Vec<IcebergState> = (0..2).map(|_| IcebergState::default()).collect();
-    for (i, state) in states.iter_mut().enumerate() {
-        for (t, book) in &msgs[i] {
-            let ctx = EventContext {
-                symbol: &names[i],
-                symbol_id: SymbolId(i as u32),
-                event_time_ms: *t,
-            };
-            strategy.on_event(&ctx, &p, state, &MarketEvent::Depth(book), &mut sink);
-        }
+    for (symbol, state) in feed_recording_states() {
+        println!("state bytes: {symbol} {}", state.state_bytes());
     }
-    println!(
-        "state bytes: BTCUSDT-like {}, ETHUSDT-like {}",
-        states[0].state_bytes(),
-        states[1].state_bytes()
-    );
 }
 
 #[test]
@@ -547,52 +544,27 @@ fn golden_signals_on_the_recording() {
 }
 
 /// Through the strategy runner (which tells the detector when the symbol's interval has not passed, so it skips
-/// the search and the signal) the published signals are exactly the golden ones: the harness's raw signals
-/// through the same per-symbol interval.
+/// the search and the signal) the published signals are exactly the golden ones (the harness's raw signals through
+/// the same per-symbol interval, `golden_signals_on_the_recording`).
 #[test]
 fn the_runner_publishes_the_golden_signals() {
-    use strategy_sdk::decode::Decoder;
-    use strategy_sdk::{EventContext, SignalSink, StrategyDescriptor, SymbolId};
+    use strategy_sdk::{SignalSink, StrategyDescriptor};
     static DESCRIPTOR: StrategyDescriptor = StrategyDescriptor::of::<IcebergDetector>();
-    let lines = testing::bundled_recording();
     let mut runner = (DESCRIPTOR.build)(&DESCRIPTOR);
     let mut sink = SignalSink::new();
-    let mut decoder = Decoder::default();
-    let mut symbols: Vec<String> = Vec::new();
     let mut published = Vec::new();
-    for line in &lines {
-        let Ok(d) = decoder.decode(line.as_bytes()) else {
-            continue;
-        };
-        let id = match symbols.iter().position(|s| s == d.symbol) {
-            Some(i) => i,
-            None => {
-                symbols.push(d.symbol.to_owned());
-                symbols.len() - 1
-            }
-        };
-        let ctx = EventContext {
-            symbol: d.symbol,
-            symbol_id: SymbolId(id as u32),
-            event_time_ms: d.event_time_ms,
-        };
-        runner.on_event(&ctx, &d.event, &mut sink);
+    for_each_recorded_event(|ctx, event| {
+        runner.on_event(ctx, event, &mut sink);
         published.extend(sink.drain());
-    }
-    let mut h = Harness::<IcebergDetector>::default();
-    let interval = IcebergDetector::min_signal_interval_ms(&h.params);
-    let mut gates: std::collections::HashMap<String, strategy_sdk::Cooldown> = Default::default();
-    let gated: Vec<_> = h
-        .feed_envelopes(lines.iter().map(String::as_str))
-        .into_iter()
-        .filter(|s| {
-            let gate = gates.entry(s.symbol.clone()).or_default();
-            gate.try_fire(s.event_time_ms, interval)
-        })
-        .collect();
+    });
     assert!(!published.is_empty());
-    let lines = |v: &[strategy_sdk::Signal]| v.iter().map(testing::golden_line).collect::<Vec<_>>();
-    assert_eq!(lines(&published), lines(&gated));
+    testing::assert_golden(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/iceberg_detector.txt"
+        ),
+        &published,
+    );
 }
 
 proptest::proptest! {
