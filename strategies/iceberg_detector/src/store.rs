@@ -3,8 +3,13 @@
 //! [`QTY_RING`] quantities. When a side is full, the level seen least recently that is not in the current
 //! snapshot leaves the store. A level that leaves with refills on record keeps its [`Record`] in a short list
 //! ([`REFILL_MEMORY`] per side) and resumes from it when its price comes back, as the original's unbounded
-//! tracker would have. At most ≈ 64 KB per symbol (2 × (64 × 384-byte levels + index + 128 × 48-byte records));
-//! after warm-up nothing is allocated.
+//! tracker would have. At most ≈ 62 KB per symbol (2 × (64 × (320-byte level + 40-byte record + two times +
+//! index entry) + 128 × 48-byte remembered records)); after warm-up nothing is allocated.
+//!
+//! Laid out for the cache (a host holds a hundred busy symbols' stores, more than its L2 cache): a side is kept
+//! as parallel arrays by slot, so the scans of every message read small dense arrays (the eviction scan reads
+//! `last_seen`, the strongest-level search `since`) and an appearance writes one line of its level's fields and one
+//! of its quantity ring; a level's identity and refill record ([`Record`]) are read only for the few candidates.
 
 use strategy_sdk::Level;
 
@@ -22,8 +27,8 @@ const NEAR_PROBES: usize = 4;
 /// Levels with refills remembered per side after they left the store.
 pub const REFILL_MEMORY: usize = 128;
 
-const _: () = assert!(BOOK_LEVELS_TRACKED < LEVELS_PER_SIDE && LEVELS_PER_SIDE <= 256);
-const _: () = assert!(BOOK_LEVELS_TRACKED <= 256);
+// a snapshot's levels are one bit each of a `u64`
+const _: () = assert!(BOOK_LEVELS_TRACKED < LEVELS_PER_SIDE && LEVELS_PER_SIDE <= 64);
 const _: () = assert!(QTY_RING <= 255);
 
 /// A level's identity and refill record: all that is kept once it leaves the store with refills.
@@ -33,17 +38,22 @@ pub(crate) struct Record {
     /// Creation order within the symbol (ties between equally strong levels go to the older one).
     pub(crate) seq: u64,
     pub(crate) first_seen_ms: i64,
-    pub(crate) last_seen_ms: i64,
     pub(crate) refill_count: u32,
     pub(crate) avg_refill_speed_s: f64,
 }
 
-/// The history of one price level in the store. Laid out so that an appearance writes one cache line of fields
-/// (the first 64 bytes) plus one line of the quantity ring; the identity and refill record come next.
+/// A record kept after its level left the store, with the event time it was last seen.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remembered {
+    pub(crate) rec: Record,
+    last_seen_ms: i64,
+}
+
+/// The quantity history of one price level in the store: what an appearance reads and writes, in the first cache
+/// line, then the quantity ring (its first entries share that line).
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub(crate) struct LevelTrack {
-    last_seen_ms: i64,
     /// Event time of the appearance before the latest.
     prev_seen_ms: i64,
     /// Quantities of the two appearances before the current one, oldest first.
@@ -55,22 +65,15 @@ pub(crate) struct LevelTrack {
     /// Total magnitude of the squares added to or taken from `sum_sq` since the last recomputation: bounds the
     /// rounding error of `sum_sq` (see [`LevelTrack::is_consistent`]).
     sq_mass: f64,
-    /// Snapshot number of the latest appearance (levels of the current snapshot are never evicted).
-    snapshot: u32,
     /// The ring is written at `head`; its first `len` entries are valid (`len` also counts appearances up to
-    /// [`QTY_RING`]).
+    /// [`QTY_RING`]). Entries past `len` are never read, so a reused slot does not clear them.
     head: u8,
     len: u8,
-    price: f64,
-    seq: u64,
-    first_seen_ms: i64,
-    refill_count: u32,
-    avg_refill_speed_s: f64,
     /// The last quantities.
     ring: [f32; QTY_RING],
 }
 
-const _: () = assert!(std::mem::offset_of!(LevelTrack, len) < 64);
+const _: () = assert!(std::mem::size_of::<LevelTrack>() == 320);
 
 /// Relative margin around the consistency threshold inside which the running sums are not trusted and the exact
 /// two-pass statistics decide. Rounding in the running sums is below 1e-13 of `sq_mass` (at most 2 × [`QTY_RING`]
@@ -78,68 +81,43 @@ const _: () = assert!(std::mem::offset_of!(LevelTrack, len) < 64);
 const RUNNING_SUM_MARGIN: f64 = 1e-9;
 
 impl LevelTrack {
-    fn new(rec: Record) -> Self {
-        Self {
-            last_seen_ms: rec.last_seen_ms,
-            prev_seen_ms: rec.last_seen_ms,
-            prev_qty: [0.0; 2],
-            sum: 0.0,
-            sum_sq: 0.0,
-            sq_mass: 0.0,
-            snapshot: 0,
-            head: 0,
-            len: 0,
-            price: rec.price,
-            seq: rec.seq,
-            first_seen_ms: rec.first_seen_ms,
-            refill_count: rec.refill_count,
-            avg_refill_speed_s: rec.avg_refill_speed_s,
-            ring: [0.0; QTY_RING],
-        }
+    const NEW: Self = Self {
+        prev_seen_ms: 0,
+        prev_qty: [0.0; 2],
+        sum: 0.0,
+        sum_sq: 0.0,
+        sq_mass: 0.0,
+        head: 0,
+        len: 0,
+        ring: [0.0; QTY_RING],
+    };
+
+    /// Starts an empty history, leaving the ring's stale entries (past `len`) in place.
+    fn reset(&mut self) {
+        (self.prev_qty, self.sum, self.sum_sq, self.sq_mass) = ([0.0; 2], 0.0, 0.0, 0.0);
+        (self.head, self.len) = (0, 0);
     }
 
-    /// The level's price.
-    pub(crate) fn price(&self) -> f64 {
-        self.price
-    }
-
-    /// The level's identity and refill record.
-    pub(crate) fn rec(&self) -> Record {
-        Record {
-            price: self.price,
-            seq: self.seq,
-            first_seen_ms: self.first_seen_ms,
-            last_seen_ms: self.last_seen_ms,
-            refill_count: self.refill_count,
-            avg_refill_speed_s: self.avg_refill_speed_s,
-        }
-    }
-
-    /// Records one appearance: the quantity ring, then the refill rule on the last three appearances: high → low →
-    /// high, the middle one below half the first, the last above 80 % of the first, all within
-    /// `refill_speed_threshold_seconds` (strict).
-    fn record(&mut self, qty: f64, now_ms: i64, snapshot: u32, p: &IcebergDetectorParams) {
+    /// Records one appearance (`last_seen_ms` is the level's previous one); true when it completes a refill: over
+    /// the last three appearances high → low → high, the middle one below half the first, the last above 80 % of
+    /// the first, all within `refill_speed_threshold_seconds` (strict).
+    fn record(
+        &mut self,
+        qty: f64,
+        last_seen_ms: i64,
+        now_ms: i64,
+        p: &IcebergDetectorParams,
+    ) -> bool {
         self.push_qty(qty as f32);
-        let first_of_three_ms = self.prev_seen_ms;
-        self.prev_seen_ms = self.last_seen_ms;
-        self.last_seen_ms = now_ms;
+        let first_of_three_ms = std::mem::replace(&mut self.prev_seen_ms, last_seen_ms);
         let [v0, v1] = self.prev_qty;
         self.prev_qty = [v1, qty];
-        self.snapshot = snapshot;
         let elapsed_s = (now_ms - first_of_three_ms) as f64 / 1000.0;
-        if self.len >= 3
+        self.len >= 3
             && v1 < v0 * 0.5
             && qty > v0 * 0.8
             && elapsed_s < p.refill_speed_threshold_seconds
-        {
-            self.refill_count = self.refill_count.saturating_add(1);
-            if self.refill_count > 1 {
-                let since_first_s = (now_ms - self.first_seen_ms) as f64 / 1000.0;
-                self.avg_refill_speed_s = since_first_s / f64::from(self.refill_count);
-            }
-        }
     }
-
     /// Writes a quantity into the ring and keeps the running sums: O(1), with an exact recomputation on each wrap.
     fn push_qty(&mut self, qty: f32) {
         let slot = usize::from(self.head);
@@ -226,43 +204,85 @@ impl LevelTrack {
     }
 }
 
-/// The tracked levels of one book side: slots, an index sorted by price, and the records of refilling levels
-/// that left.
+/// The tracked levels of one book side, as parallel arrays by slot (`levels`, `recs`, `last_seen`, `since` have
+/// one entry per live level), an index sorted by price, and the records of refilling levels that left.
 #[derive(Debug, Default)]
 pub(crate) struct SideStore {
     levels: Vec<LevelTrack>,
+    recs: Vec<Record>,
+    /// Event time of each level's latest appearance (the eviction scan and pruning read only this).
+    last_seen: Vec<i64>,
+    /// `i64::MIN` for a level with refills, else its first sighting: the strongest-level search reads only this to
+    /// find the levels that can show a pattern (refills, or persistence past the threshold).
+    since: Vec<i64>,
     /// `(price, slot)` sorted by price (`total_cmp`), one entry per slot.
     by_price: Vec<(f64, u8)>,
-    memory: Vec<Record>,
+    memory: Vec<Remembered>,
     /// At most the oldest `last_seen_ms` of any level or remembered record: while the prune cutoff is not past it,
     /// pruning has nothing to do and skips its scan.
     oldest_seen_ms: i64,
 }
 
 impl SideStore {
-    /// The live levels, in slot order.
-    pub(crate) fn levels(&self) -> &[LevelTrack] {
-        &self.levels
+    /// Live levels.
+    pub(crate) fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// The live levels' records, by slot.
+    pub(crate) fn recs(&self) -> &[Record] {
+        &self.recs
+    }
+
+    /// The quantity history of the level in `slot`.
+    pub(crate) fn level(&self, slot: usize) -> &LevelTrack {
+        &self.levels[slot]
+    }
+
+    /// The slots whose level can show a pattern at `now_ms`: refills on record (or `min_refill_count` 0), or first
+    /// seen more than `persistence_threshold_seconds` ago (the patterns' exact test). Reads only `since`.
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        now_ms: i64,
+        p: &'a IcebergDetectorParams,
+    ) -> impl Iterator<Item = usize> + 'a {
+        self.since
+            .iter()
+            .enumerate()
+            .filter_map(move |(slot, &since)| {
+                // the negation of the patterns' `persistence_s <= threshold` (a NaN threshold lets every level by)
+                let threshold = p.persistence_threshold_seconds;
+                let can = since == i64::MIN
+                    || p.min_refill_count == 0
+                    || threshold.is_nan()
+                    || (now_ms - since) as f64 / 1000.0 > threshold;
+                can.then_some(slot)
+            })
     }
 
     /// The records of levels with refills that left the store.
-    pub(crate) fn memory(&self) -> &[Record] {
-        &self.memory
+    pub(crate) fn memory(&self) -> impl Iterator<Item = &Record> {
+        self.memory.iter().map(|m| &m.rec)
     }
 
     /// Heap bytes held (capacities).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.levels.capacity() * std::mem::size_of::<LevelTrack>()
-            + self.by_price.capacity() * std::mem::size_of::<(f64, u8)>()
-            + self.memory.capacity() * std::mem::size_of::<Record>()
+        use std::mem::size_of;
+        self.levels.capacity() * size_of::<LevelTrack>()
+            + self.recs.capacity() * size_of::<Record>()
+            + (self.last_seen.capacity() + self.since.capacity()) * size_of::<i64>()
+            + self.by_price.capacity() * size_of::<(f64, u8)>()
+            + self.memory.capacity() * size_of::<Remembered>()
     }
 
     pub(crate) fn clear(&mut self) {
         self.levels.clear();
+        self.recs.clear();
+        self.last_seen.clear();
+        self.since.clear();
         self.by_price.clear();
         self.memory.clear();
     }
-
     fn position(&self, price: f64) -> Result<usize, usize> {
         self.by_price.binary_search_by(|e| e.0.total_cmp(&price))
     }
@@ -305,7 +325,6 @@ impl SideStore {
         &mut self,
         book: &[Level],
         now_ms: i64,
-        snapshot: u32,
         next_seq: &mut u64,
         p: &IcebergDetectorParams,
     ) {
@@ -313,13 +332,18 @@ impl SideStore {
         let usable = |l: &Level| l.price.is_finite() && l.qty.is_finite() && l.qty >= 0.0;
         let mut new_prices = [0u8; BOOK_LEVELS_TRACKED];
         let mut new_count = 0;
+        // the slots of this snapshot's levels (safe from eviction)
+        let mut current = 0u64;
         let mut hint = None;
         for (i, l) in book.iter().take(BOOK_LEVELS_TRACKED).enumerate() {
             if !usable(l) {
                 continue;
             }
             match self.find_near(l.price, &mut hint) {
-                Some(slot) => self.levels[slot].record(l.qty, now_ms, snapshot, p),
+                Some(slot) => {
+                    self.appear(slot, l.qty, now_ms, p);
+                    current |= 1 << slot;
+                }
                 None => {
                     new_prices[new_count] = i as u8;
                     new_count += 1;
@@ -333,59 +357,82 @@ impl SideStore {
                 continue;
             }
             *next_seq += 1;
-            if let Some(slot) = self.insert(l.price, *next_seq, now_ms, snapshot) {
-                self.levels[slot].record(l.qty, now_ms, snapshot, p);
+            if let Some(slot) = self.insert(l.price, *next_seq, now_ms, current) {
+                self.appear(slot, l.qty, now_ms, p);
+                current |= 1 << slot;
             }
         }
     }
 
+    /// Records an appearance of the level in `slot`, and a completed refill in its record.
+    fn appear(&mut self, slot: usize, qty: f64, now_ms: i64, p: &IcebergDetectorParams) {
+        let last_seen_ms = std::mem::replace(&mut self.last_seen[slot], now_ms);
+        if self.levels[slot].record(qty, last_seen_ms, now_ms, p) {
+            let rec = &mut self.recs[slot];
+            rec.refill_count = rec.refill_count.saturating_add(1);
+            if rec.refill_count > 1 {
+                let since_first_s = (now_ms - rec.first_seen_ms) as f64 / 1000.0;
+                rec.avg_refill_speed_s = since_first_s / f64::from(rec.refill_count);
+            }
+            self.since[slot] = i64::MIN;
+        }
+    }
+
     /// A new level at `price` (not tracked yet), resuming its remembered record; `None` only if every slot holds
-    /// a level of this snapshot. When the side is full the level seen least recently makes room.
-    fn insert(&mut self, price: f64, seq: u64, now_ms: i64, snapshot: u32) -> Option<usize> {
+    /// a level of this snapshot (`current`). When the side is full the level seen least recently makes room.
+    fn insert(&mut self, price: f64, seq: u64, now_ms: i64, current: u64) -> Option<usize> {
         let victim = if self.levels.len() < LEVELS_PER_SIDE {
             None
         } else {
-            // the creation order (second line of a level) is read only to break a tie
-            let mut oldest: Option<(usize, i64)> = None;
-            for (i, l) in self.levels.iter().enumerate() {
-                if l.snapshot == snapshot {
-                    continue;
-                }
-                let older = match oldest {
-                    None => true,
-                    Some((o, seen)) => {
-                        l.last_seen_ms < seen
-                            || (l.last_seen_ms == seen && l.seq < self.levels[o].seq)
-                    }
-                };
+            // reads `last_seen` of the slots outside this snapshot; the creation order only to break a tie
+            let mut others = !current & (u64::MAX >> (64 - LEVELS_PER_SIDE));
+            let mut oldest: Option<usize> = None;
+            while others != 0 {
+                let i = others.trailing_zeros() as usize;
+                others &= others - 1;
+                let seen = self.last_seen[i];
+                let older = oldest.is_none_or(|o| {
+                    let o_seen = self.last_seen[o];
+                    seen < o_seen || (seen == o_seen && self.recs[i].seq < self.recs[o].seq)
+                });
                 if older {
-                    oldest = Some((i, l.last_seen_ms));
+                    oldest = Some(i);
                 }
             }
-            Some(oldest?.0)
+            Some(oldest?)
         };
-        let rec = match self.memory.iter().position(|m| m.price == price) {
-            Some(i) => self.memory.swap_remove(i),
+        let rec = match self.memory.iter().position(|m| m.rec.price == price) {
+            Some(i) => self.memory.swap_remove(i).rec,
             None => Record {
                 price,
                 seq,
                 first_seen_ms: now_ms,
-                last_seen_ms: now_ms,
                 refill_count: 0,
                 avg_refill_speed_s: 0.0,
             },
         };
+        let since = if rec.refill_count > 0 {
+            i64::MIN
+        } else {
+            rec.first_seen_ms
+        };
         let slot = match victim {
             None => {
-                self.levels.push(LevelTrack::new(rec));
+                self.levels.push(LevelTrack::NEW);
+                self.recs.push(rec);
+                self.last_seen.push(now_ms);
+                self.since.push(since);
                 self.levels.len() - 1
             }
             Some(victim) => {
-                let old = std::mem::replace(&mut self.levels[victim], LevelTrack::new(rec)).rec();
+                self.levels[victim].reset();
+                let old = std::mem::replace(&mut self.recs[victim], rec);
+                let last_seen_ms = std::mem::replace(&mut self.last_seen[victim], now_ms);
+                self.since[victim] = since;
                 if let Ok(at) = self.position(old.price) {
                     self.by_price.remove(at);
                 }
-                self.remember(old);
+                self.remember(old, last_seen_ms);
                 victim
             }
         };
@@ -395,18 +442,19 @@ impl SideStore {
     }
 
     /// Keeps the record of an evicted level with refills (replacing the one seen least recently when full).
-    fn remember(&mut self, rec: Record) {
+    fn remember(&mut self, rec: Record, last_seen_ms: i64) {
         if rec.refill_count == 0 {
             return;
         }
+        let m = Remembered { rec, last_seen_ms };
         if self.memory.len() < REFILL_MEMORY {
-            self.memory.push(rec);
+            self.memory.push(m);
         } else if let Some(oldest) = self
             .memory
             .iter_mut()
-            .min_by_key(|m| (m.last_seen_ms, m.seq))
+            .min_by_key(|m| (m.last_seen_ms, m.rec.seq))
         {
-            *oldest = rec;
+            *oldest = m;
         }
     }
 
@@ -418,23 +466,26 @@ impl SideStore {
         self.memory.retain(|m| m.last_seen_ms >= cutoff_ms);
         let mut i = 0;
         while i < self.levels.len() {
-            if self.levels[i].last_seen_ms >= cutoff_ms {
+            if self.last_seen[i] >= cutoff_ms {
                 i += 1;
                 continue;
             }
-            if let Ok(at) = self.position(self.levels[i].price) {
+            if let Ok(at) = self.position(self.recs[i].price) {
                 self.by_price.remove(at);
             }
             self.levels.swap_remove(i);
-            if let Some(moved) = self.levels.get(i) {
+            self.recs.swap_remove(i);
+            self.last_seen.swap_remove(i);
+            self.since.swap_remove(i);
+            if let Some(moved) = self.recs.get(i) {
                 if let Ok(at) = self.position(moved.price) {
                     self.by_price[at].1 = i as u8;
                 }
             }
         }
-        let levels = self.levels.iter().map(|l| l.last_seen_ms);
         let remembered = self.memory.iter().map(|m| m.last_seen_ms);
-        self.oldest_seen_ms = levels.chain(remembered).min().unwrap_or(i64::MAX);
+        let oldest = self.last_seen.iter().copied().chain(remembered).min();
+        self.oldest_seen_ms = oldest.unwrap_or(i64::MAX);
     }
 }
 
@@ -443,18 +494,10 @@ mod tests {
     use super::*;
 
     fn level_with(quantities: &[f64]) -> LevelTrack {
-        let rec = Record {
-            price: 100.0,
-            seq: 1,
-            first_seen_ms: 0,
-            last_seen_ms: 0,
-            refill_count: 0,
-            avg_refill_speed_s: 0.0,
-        };
-        let mut level = LevelTrack::new(rec);
+        let mut level = LevelTrack::NEW;
         let p = IcebergDetectorParams::default();
         for (i, &q) in quantities.iter().enumerate() {
-            level.record(q, i as i64 * 100, i as u32, &p);
+            level.record(q, i as i64 * 100, i as i64 * 100 + 100, &p);
         }
         level
     }

@@ -83,7 +83,7 @@ struct Best<'a> {
     side: Side,
     pattern: Pattern,
     confidence: f64,
-    rec: Record,
+    rec: &'a Record,
     /// The live level (its quantities give `volume_consistency`); `None` for a remembered one.
     level: Option<&'a LevelTrack>,
 }
@@ -105,13 +105,13 @@ fn beats(c: f64, side: Side, seq: u64, best: Option<&Best<'_>>) -> bool {
 /// The footprint of `level` at `now_ms` if it can still beat `best` (the consistency statistics are computed only
 /// for a level old enough and strong enough to win).
 fn pattern_if_better(
+    rec: &Record,
     level: &LevelTrack,
     side: Side,
     now_ms: i64,
     p: &IcebergDetectorParams,
     best: Option<&Best<'_>>,
 ) -> Option<(Pattern, f64)> {
-    let rec = &level.rec();
     if rec.refill_count >= p.min_refill_count {
         let c = refill_confidence(rec.refill_count, p);
         return beats(c, side, rec.seq, best).then_some((Pattern::Refill, c));
@@ -148,14 +148,13 @@ pub struct IcebergState {
     pub(crate) bids: SideStore,
     pub(crate) asks: SideStore,
     next_seq: u64,
-    snapshot: u32,
     slot: Option<usize>,
 }
 
 impl IcebergState {
     /// Number of live tracked levels (bids + asks).
     pub fn tracked_levels(&self) -> usize {
-        self.bids.levels().len() + self.asks.levels().len()
+        self.bids.len() + self.asks.len()
     }
 
     /// Bytes held by this symbol's state: the struct plus its heap (capacities, not lengths).
@@ -176,10 +175,9 @@ impl IcebergState {
         now_ms: i64,
         p: &IcebergDetectorParams,
     ) {
-        self.snapshot = self.snapshot.wrapping_add(1);
         let seq = &mut self.next_seq;
-        self.bids.observe(bids, now_ms, self.snapshot, seq, p);
-        self.asks.observe(asks, now_ms, self.snapshot, seq, p);
+        self.bids.observe(bids, now_ms, seq, p);
+        self.asks.observe(asks, now_ms, seq, p);
         let cutoff = now_ms.saturating_sub(i64::from(p.history_window_seconds) * 1000);
         self.bids.prune(cutoff);
         self.asks.prune(cutoff);
@@ -192,27 +190,26 @@ impl IcebergState {
         let near = |price: f64| (mid - range..=mid + range).contains(&price);
         let mut best: Option<Best<'_>> = None;
         for (side, store) in [(Side::Bid, &self.bids), (Side::Ask, &self.asks)] {
-            for level in store.levels().iter().filter(|l| near(l.price())) {
-                if let Some((pattern, confidence)) =
-                    pattern_if_better(level, side, now_ms, p, best.as_ref())
-                {
-                    let (rec, level) = (level.rec(), Some(level));
-                    best = Some(Best {
-                        side,
-                        pattern,
-                        confidence,
-                        rec,
-                        level,
-                    });
-                }
-            }
-            for &rec in store.memory() {
-                if rec.refill_count < p.min_refill_count || !near(rec.price) {
+            // only the levels that can show a pattern are read (their records and histories)
+            let live = store
+                .candidates(now_ms, p)
+                .map(|slot| (&store.recs()[slot], Some(slot)));
+            let remembered = store.memory().map(|rec| (rec, None));
+            for (rec, slot) in live.chain(remembered) {
+                if !near(rec.price) {
                     continue;
                 }
-                let confidence = refill_confidence(rec.refill_count, p);
-                if beats(confidence, side, rec.seq, best.as_ref()) {
-                    let (pattern, level) = (Pattern::Refill, None);
+                let level = slot.map(|slot| store.level(slot));
+                let found = match level {
+                    Some(level) => pattern_if_better(rec, level, side, now_ms, p, best.as_ref()),
+                    None => {
+                        let c = refill_confidence(rec.refill_count, p);
+                        let refills = rec.refill_count >= p.min_refill_count;
+                        (refills && beats(c, side, rec.seq, best.as_ref()))
+                            .then_some((Pattern::Refill, c))
+                    }
+                };
+                if let Some((pattern, confidence)) = found {
                     best = Some(Best {
                         side,
                         pattern,

@@ -261,23 +261,21 @@ fn tracked_levels_are_bounded() {
         let price = 100.0 + i as f64 * 0.01;
         let levels: Vec<Level> = (0..20).map(|k| Level::new(price + k as f64, 1.0)).collect();
         st.update(&levels, &levels, i * 100, &p);
-        assert!(
-            st.bids.levels().len() <= LEVELS_PER_SIDE && st.asks.levels().len() <= LEVELS_PER_SIDE
-        );
+        assert!(st.bids.len() <= LEVELS_PER_SIDE && st.asks.len() <= LEVELS_PER_SIDE);
     }
     assert_eq!(st.tracked_levels(), 2 * LEVELS_PER_SIDE);
     // the current snapshot's levels survive eviction
     for k in 0..20 {
         let price = 100.0 + 1_999.0 * 0.01 + k as f64;
-        assert!(st.bids.levels().iter().any(|l| l.price() == price));
+        assert!(st.bids.recs().iter().any(|r| r.price == price));
     }
     // quantities per level are bounded too
     let one = [Level::new(1.0, 1.0)];
     for i in 0..500 {
         st.update(&one, &one, 300_000 + i, &p);
     }
-    let l = st.bids.levels().iter().find(|l| l.price() == 1.0).unwrap();
-    assert_eq!(l.remembered(), QTY_RING);
+    let slot = st.bids.recs().iter().position(|r| r.price == 1.0).unwrap();
+    assert_eq!(st.bids.level(slot).remembered(), QTY_RING);
 }
 
 #[test]
@@ -372,9 +370,9 @@ fn only_levels_near_the_mid_are_tracked() {
     assert_eq!(st.tracked_levels(), 2 * BOOK_LEVELS_TRACKED);
     let lowest = st
         .bids
-        .levels()
+        .recs()
         .iter()
-        .map(|l| l.price())
+        .map(|r| r.price)
         .fold(f64::MAX, f64::min);
     assert!((lowest - bids[BOOK_LEVELS_TRACKED - 1].price).abs() < 1e-9);
 }
