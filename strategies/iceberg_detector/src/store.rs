@@ -3,7 +3,7 @@
 //! [`QTY_RING`] quantities. When a side is full, the level seen least recently that is not in the current
 //! snapshot leaves the store. A level that leaves with refills on record keeps its [`Record`] in a short list
 //! ([`REFILL_MEMORY`] per side) and resumes from it when its price comes back, as the original's unbounded
-//! tracker would have. At most ≈ 62 KB per symbol (2 × (64 × (320-byte level + 40-byte record + two times +
+//! tracker would have. At most ≈ 61 KB per symbol (2 × (64 × (320-byte level + 40-byte record + two times + 9-byte
 //! index entry) + 128 × 48-byte remembered records)); after warm-up nothing is allocated.
 //!
 //! Laid out for the cache (a host holds a hundred busy symbols' stores, more than its L2 cache): a side is kept
@@ -30,6 +30,13 @@ pub const REFILL_MEMORY: usize = 128;
 // a snapshot's levels are one bit each of a `u64`
 const _: () = assert!(BOOK_LEVELS_TRACKED < LEVELS_PER_SIDE && LEVELS_PER_SIDE <= 64);
 const _: () = assert!(QTY_RING <= 255);
+
+/// `price`'s place in the total order of `f64` ([`f64::total_cmp`]) as an integer, so that the index compares
+/// integers.
+fn price_key(price: f64) -> i64 {
+    let bits = price.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
 
 /// A level's identity and refill record: all that is kept once it leaves the store with refills.
 #[derive(Debug, Clone, Copy)]
@@ -215,8 +222,9 @@ pub(crate) struct SideStore {
     /// `i64::MIN` for a level with refills, else its first sighting: the strongest-level search reads only this to
     /// find the levels that can show a pattern (refills, or persistence past the threshold).
     since: Vec<i64>,
-    /// `(price, slot)` sorted by price (`total_cmp`), one entry per slot.
-    by_price: Vec<(f64, u8)>,
+    /// The index: every slot's price as its [`price_key`], sorted, and the slot of each key.
+    keys: Vec<i64>,
+    key_slots: Vec<u8>,
     memory: Vec<Remembered>,
     /// At most the oldest `last_seen_ms` of any level or remembered record: while the prune cutoff is not past it,
     /// pruning has nothing to do and skips its scan.
@@ -271,7 +279,8 @@ impl SideStore {
         self.levels.capacity() * size_of::<LevelTrack>()
             + self.recs.capacity() * size_of::<Record>()
             + (self.last_seen.capacity() + self.since.capacity()) * size_of::<i64>()
-            + self.by_price.capacity() * size_of::<(f64, u8)>()
+            + self.keys.capacity() * size_of::<i64>()
+            + self.key_slots.capacity()
             + self.memory.capacity() * size_of::<Remembered>()
     }
 
@@ -280,16 +289,17 @@ impl SideStore {
         self.recs.clear();
         self.last_seen.clear();
         self.since.clear();
-        self.by_price.clear();
+        self.keys.clear();
+        self.key_slots.clear();
         self.memory.clear();
     }
     fn position(&self, price: f64) -> Result<usize, usize> {
-        self.by_price.binary_search_by(|e| e.0.total_cmp(&price))
+        self.keys.binary_search(&price_key(price))
     }
 
     fn find(&self, price: f64) -> Option<usize> {
         let at = self.position(price).ok()?;
-        Some(usize::from(self.by_price[at].1))
+        Some(usize::from(self.key_slots[at]))
     }
 
     /// The slot of the level at `price`. `hint` is the position of the previous match, or `None`: a sorted book's
@@ -297,26 +307,34 @@ impl SideStore {
     /// so the positions just past it are tried first, then the whole index by binary search. `hint` becomes the
     /// match's position.
     fn find_near(&self, price: f64, hint: &mut Option<usize>) -> Option<usize> {
+        let key = price_key(price);
         if let Some(h) = *hint {
-            let index = &self.by_price;
-            let step_up = index.get(h).is_some_and(|e| e.0 < price);
-            for k in 1..=NEAR_PROBES {
-                let at = if step_up { h + k } else { h.wrapping_sub(k) };
-                let Some(&(p, slot)) = index.get(at) else {
+            let step_up = self.keys.get(h).is_some_and(|&k| k < key);
+            for d in 1..=NEAR_PROBES {
+                let at = if step_up { h + d } else { h.wrapping_sub(d) };
+                let Some(&k) = self.keys.get(at) else {
                     break;
                 };
-                if p == price && p.total_cmp(&price).is_eq() {
+                if k == key {
                     *hint = Some(at);
-                    return Some(usize::from(slot));
+                    return Some(usize::from(self.key_slots[at]));
                 }
-                if (p > price) == step_up {
+                if (k > key) == step_up {
                     break;
                 }
             }
         }
-        let at = self.position(price).ok()?;
+        let at = self.keys.binary_search(&key).ok()?;
         *hint = Some(at);
-        Some(usize::from(self.by_price[at].1))
+        Some(usize::from(self.key_slots[at]))
+    }
+
+    /// Removes `price` from the index.
+    fn unindex(&mut self, price: f64) {
+        if let Ok(at) = self.position(price) {
+            self.keys.remove(at);
+            self.key_slots.remove(at);
+        }
     }
 
     /// Records a snapshot side: levels already tracked first, then new prices (which may evict the level seen
@@ -429,15 +447,14 @@ impl SideStore {
                 let old = std::mem::replace(&mut self.recs[victim], rec);
                 let last_seen_ms = std::mem::replace(&mut self.last_seen[victim], now_ms);
                 self.since[victim] = since;
-                if let Ok(at) = self.position(old.price) {
-                    self.by_price.remove(at);
-                }
+                self.unindex(old.price);
                 self.remember(old, last_seen_ms);
                 victim
             }
         };
         let at = self.position(price).unwrap_or_else(|at| at);
-        self.by_price.insert(at, (price, slot as u8));
+        self.keys.insert(at, price_key(price));
+        self.key_slots.insert(at, slot as u8);
         Some(slot)
     }
 
@@ -470,16 +487,14 @@ impl SideStore {
                 i += 1;
                 continue;
             }
-            if let Ok(at) = self.position(self.recs[i].price) {
-                self.by_price.remove(at);
-            }
+            self.unindex(self.recs[i].price);
             self.levels.swap_remove(i);
             self.recs.swap_remove(i);
             self.last_seen.swap_remove(i);
             self.since.swap_remove(i);
             if let Some(moved) = self.recs.get(i) {
                 if let Ok(at) = self.position(moved.price) {
-                    self.by_price[at].1 = i as u8;
+                    self.key_slots[at] = i as u8;
                 }
             }
         }
@@ -522,6 +537,14 @@ mod tests {
                 level.is_consistent(threshold),
                 level.is_consistent_exact(threshold)
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// The index's integer keys order prices as `f64::total_cmp` does.
+        #[test]
+        fn price_keys_order_like_total_cmp(a in proptest::num::f64::ANY, b in proptest::num::f64::ANY) {
+            proptest::prop_assert_eq!(price_key(a).cmp(&price_key(b)), a.total_cmp(&b));
         }
     }
 
