@@ -27,19 +27,26 @@ fn side(b: &[u8], i: &mut usize, max_levels: usize, out: &mut Vec<Level>) -> Opt
         return Some(());
     }
     loop {
-        eat(b, i, b'[')?;
-        let price = decimal(b, i)?;
-        eat(b, i, b',')?;
-        let qty = decimal(b, i)?;
-        eat(b, i, b']')?;
+        bytes(b, i, b"[\"")?;
+        let (price, end) = number(b, *i)?;
+        *i = end;
+        bytes(b, i, b"\",\"")?;
+        let (qty, end) = number(b, *i)?;
+        *i = end;
+        bytes(b, i, b"\"]")?;
         // comparisons with NaN are false, and infinities fall outside the bounds
         let in_range = price > 0.0 && price <= MAX_NUMBER && (0.0..=MAX_NUMBER).contains(&qty);
         if !in_range || out.len() >= max_levels {
             return None;
         }
         out.push(Level::new(price, qty));
-        if eat(b, i, b',').is_none() {
-            return eat(b, i, b']');
+        match b.get(*i) {
+            Some(b',') => *i += 1,
+            Some(b']') => {
+                *i += 1;
+                return Some(());
+            }
+            _ => return None,
         }
     }
 }
@@ -105,13 +112,39 @@ fn plain_string<'a>(text: &'a str, i: &mut usize) -> Option<&'a str> {
     let b = text.as_bytes();
     eat(b, i, b'"')?;
     let start = *i;
-    let len = b
-        .get(start..)?
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    *i = start + len;
+    let end = string_end(b, start)?;
+    *i = end;
     eat(b, i, b'"')?;
-    text.get(start..start + len)
+    text.get(start..end)
+}
+
+/// Position of the first byte from `b[from]` on that ends a plain string's contents: `"`, `\\` or a control
+/// character. Eight bytes at a time while eight remain, then byte by byte.
+#[inline]
+fn string_end(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut at = from;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        // The classic "has a zero byte" / "has a byte below n" tests: each flags its lowest matching byte exactly
+        // (a borrow only produces false flags above a true one), so the lowest flag of the three is the answer.
+        let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
+        let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+        let found = quote | backslash | control;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = b.get(at..)?;
+    Some(
+        at + rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?,
+    )
 }
 
 /// A JSON unsigned integer that fits a u64 (no leading zeros, as JSON requires).
@@ -132,6 +165,12 @@ fn unsigned(b: &[u8], i: &mut usize) -> Option<u64> {
     })
 }
 
+/// The `N` bytes at `b[*i]` are `expected` (compared as one array, for the fixed punctuation between numbers).
+#[inline(always)]
+fn bytes<const N: usize>(b: &[u8], i: &mut usize, expected: &[u8; N]) -> Option<()> {
+    (b.get(*i..*i + N)? == expected).then(|| *i += N)
+}
+
 #[inline(always)]
 fn eat(b: &[u8], i: &mut usize, expected: u8) -> Option<()> {
     (b.get(*i) == Some(&expected)).then(|| *i += 1)
@@ -143,18 +182,16 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// A quoted decimal string parsed whole, as the generic path's number visitor does with `fast_float2`. Plain
-/// `digits[.digits]` with at most 15 significant digits is read directly (the mantissa and the power of ten are
-/// exact, so one division is correctly rounded: the value `fast_float2` gives); anything else goes to
-/// `fast_float2`. Runs of eight digits (Binance's eight decimals) are read eight at a time.
+/// A decimal string's text from `b[start]` (just after its opening quote) parsed whole, as the generic path's number
+/// visitor does with `fast_float2`: the value and the closing quote's position. Plain `digits[.digits]` with at most
+/// 15 significant digits is read directly (the mantissa and the power of ten are exact, so one division is correctly
+/// rounded: the value `fast_float2` gives); anything else goes to `fast_float2`. Digits are read eight at a time
+/// ([`short_decimal`] for Binance's usual shape, [`digit_run`] otherwise).
 #[inline(always)]
-fn decimal(b: &[u8], i: &mut usize) -> Option<f64> {
-    eat(b, i, b'"')?;
-    if let Some((value, end)) = short_decimal(b, *i) {
-        *i = end + 1;
-        return Some(value);
+fn number(b: &[u8], start: usize) -> Option<(f64, usize)> {
+    if let Some(found) = short_decimal(b, start) {
+        return Some(found);
     }
-    let start = *i;
     let mut mantissa = 0u64;
     let mut j = start;
     let mut digits = digit_run(b, &mut j, &mut mantissa);
@@ -166,22 +203,19 @@ fn decimal(b: &[u8], i: &mut usize) -> Option<f64> {
         digits += fraction;
     }
     let plain = b.get(j) == Some(&b'"') && digits > 0 && digits <= 15 && (!dot || fraction > 0);
-    let value = if plain && b[start] != b'.' {
-        *i = j;
-        mantissa as f64 / POW10[fraction]
+    let (value, end) = if plain && b[start] != b'.' {
+        (mantissa as f64 / POW10[fraction], j)
     } else {
         let (value, used) = fast_float2::parse_partial::<f64, _>(b.get(start..)?).ok()?;
-        *i = start + used;
-        value
+        (value, start + used)
     };
-    eat(b, i, b'"')?;
-    Some(value)
+    (b.get(end) == Some(&b'"')).then_some((value, end))
 }
 
-/// The common case of [`decimal`] in a few word operations: 1–7 integer digits, optionally `.` and 1–8 fraction
+/// The common case of [`number`] in a few word operations: 1–7 integer digits, optionally `.` and 1–8 fraction
 /// digits, at most 15 digits in all, then the closing quote, with eight bytes readable at the start of each part.
-/// Returns the value (the same correctly rounded division as [`decimal`]) and the position of the closing quote;
-/// `None` for anything else, which [`decimal`] then reads byte by byte.
+/// Returns the value (the same correctly rounded division as [`number`]) and the position of the closing quote;
+/// `None` for anything else, which [`number`] then reads byte by byte.
 #[inline(always)]
 fn short_decimal(b: &[u8], start: usize) -> Option<(f64, usize)> {
     let (int_digits, int_len) = digit_word(b, start)?;
@@ -425,26 +459,37 @@ mod tests {
                 None => int.clone(),
             };
             let text = format!("\"{number}\"{tail}");
-            let mut i = 0;
-            let ours = decimal(text.as_bytes(), &mut i);
+            let ours = super::number(text.as_bytes(), 1);
             match fast_float2::parse::<f64, _>(&number) {
                 Ok(reference) => {
-                    let ours = ours.unwrap();
+                    let (ours, end) = ours.unwrap();
                     proptest::prop_assert_eq!(ours.to_bits(), reference.to_bits(), "{}", text);
-                    proptest::prop_assert_eq!(i, number.len() + 2, "{}", text);
+                    proptest::prop_assert_eq!(end, number.len() + 1, "{}", text);
                 }
                 Err(_) => proptest::prop_assert!(ours.is_none(), "{}", text),
             }
         }
 
         #[test]
+        fn string_end_is_the_first_quote_backslash_or_control(
+            text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            from in 0usize..40,
+        ) {
+            let from = from.min(text.len());
+            let expected = text[from..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .map(|n| from + n);
+            proptest::prop_assert_eq!(string_end(&text, from), expected);
+        }
+
+        #[test]
         fn decimals_match_fast_float(int in 0u64..10_000_000, frac in "[0-9]{1,12}") {
             let text = format!("\"{int}.{frac}\"");
-            let mut i = 0;
-            let ours = decimal(text.as_bytes(), &mut i).unwrap();
+            let (ours, end) = number(text.as_bytes(), 1).unwrap();
             let reference: f64 = fast_float2::parse(&text[1..text.len() - 1]).unwrap();
             proptest::prop_assert_eq!(ours.to_bits(), reference.to_bits(), "{}", text);
-            proptest::prop_assert_eq!(i, text.len());
+            proptest::prop_assert_eq!(end, text.len() - 1);
         }
     }
 
