@@ -175,18 +175,23 @@ impl Decoder {
 
     /// Decodes one envelope. On error nothing of the message is kept.
     pub fn decode<'a>(&'a mut self, payload: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
-        let text = std::str::from_utf8(payload).map_err(|_| DecodeError::InvalidUtf8)?;
-        let attempt = match self.fast {
-            true => match self.depth_fast(text) {
-                Some(attempt) => Ok(attempt),
-                None => self.attempt(text, true),
+        let fast = match self.fast {
+            true => self.depth_fast(payload),
+            false => None,
+        };
+        let attempt = match fast {
+            Some(attempt) => attempt,
+            None => {
+                let text = std::str::from_utf8(payload).map_err(|_| DecodeError::InvalidUtf8)?;
+                match self.fast {
+                    true => self.attempt(text, true).or_else(|_| {
+                        self.retries += 1;
+                        self.attempt(text, false)
+                    }),
+                    false => self.attempt(text, false),
+                }?
             }
-            .or_else(|_| {
-                self.retries += 1;
-                self.attempt(text, false)
-            }),
-            false => self.attempt(text, false),
-        }?;
+        };
         let scratch = &self.scratch;
         let event = match attempt.kind {
             StreamKind::Depth => MarketEvent::Depth(&scratch.book),
@@ -203,9 +208,9 @@ impl Decoder {
 
     /// The producer's depth envelope read by the specialised scan alone (see `fast::depth_envelope`), with the
     /// generic path's checks; `None` for anything it does not fully accept (the caller then decodes generically).
-    fn depth_fast<'a>(&mut self, text: &'a str) -> Option<Attempt<'a>> {
+    fn depth_fast<'a>(&mut self, payload: &'a [u8]) -> Option<Attempt<'a>> {
         let scratch = &mut self.scratch;
-        let found = fast::depth_envelope(text, self.max_levels, &mut scratch.book)?;
+        let found = fast::depth_envelope(payload, self.max_levels, &mut scratch.book)?;
         if parse_stream(found.stream, scratch).ok()? != StreamKind::Depth {
             return None;
         }
@@ -686,16 +691,39 @@ mod tests {
     #[test]
     fn the_producers_depth_layout_takes_the_specialised_scan() {
         let mut d = Decoder::default();
-        assert!(d.depth_fast(DEPTH).is_some());
+        assert!(d.depth_fast(DEPTH.as_bytes()).is_some());
         for line in crate::testing::bundled_recording() {
             if line.contains("@depth20") {
-                assert!(d.depth_fast(&line).is_some(), "{line}");
+                assert!(d.depth_fast(line.as_bytes()).is_some(), "{line}");
             }
         }
         // whitespace is left to the generic path, which decodes it the same
         let spaced = DEPTH.replace(r#""data":{"#, r#""data": {"#);
-        assert!(d.depth_fast(&spaced).is_none());
+        assert!(d.depth_fast(spaced.as_bytes()).is_none());
         assert!(d.decode(spaced.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn non_ascii_text_leaves_the_specialised_scan_and_invalid_utf8_is_still_refused() {
+        // the scan checks UTF-8 by accepting ASCII only: anything else goes to the generic path, which validates
+        let accented = DEPTH.replacen('}', r#"},"source":"bïnance""#, 1);
+        let mut d = Decoder::default();
+        assert!(d.depth_fast(accented.as_bytes()).is_none());
+        let fast = format!(
+            "{:?}",
+            d.decode(accented.as_bytes()).map(|m| m.event_time_ms)
+        );
+        let mut generic = Decoder::generic(DEFAULT_MAX_LEVELS);
+        let reference = format!(
+            "{:?}",
+            generic.decode(accented.as_bytes()).map(|m| m.event_time_ms)
+        );
+        assert!(fast.starts_with("Ok"), "{fast}");
+        assert_eq!(fast, reference);
+        let mut invalid = accented.into_bytes();
+        let at = invalid.iter().position(|&c| c == 0xC3).unwrap();
+        invalid[at + 1] = b'x'; // a lead byte without its continuation
+        assert!(matches!(d.decode(&invalid), Err(DecodeError::InvalidUtf8)));
     }
 
     #[test]

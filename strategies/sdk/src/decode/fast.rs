@@ -62,17 +62,17 @@ pub(super) struct DepthEnvelope<'a> {
 
 /// The producer's depth envelope, exactly: `{"stream":"…","data":{"lastUpdateId":N,"bids":[…],"asks":[…]}`
 /// followed by `,"key":"value"` pairs of plain strings (no escapes) and `}`. The book sides go to `book` (cleared
-/// first). `None` for anything else — another key order, whitespace, escapes, other value types, a `stream`,
+/// first). Every byte it accepts is ASCII, so an accepted message is valid UTF-8 without a separate check. `None`
+/// for anything else — another key order, whitespace, escapes, non-ASCII bytes, other value types, a `stream`,
 /// `data` or `_otel_trace_context` key after `data` — which the generic path then decodes.
 pub(super) fn depth_envelope<'a>(
-    text: &'a str,
+    b: &'a [u8],
     max_levels: usize,
     book: &mut crate::event::DepthBook,
 ) -> Option<DepthEnvelope<'a>> {
-    let b = text.as_bytes();
     let mut i = 0;
     literal(b, &mut i, br#"{"stream":"#)?;
-    let stream = plain_string(text, &mut i)?;
+    let stream = plain_str(b, &mut i)?;
     literal(b, &mut i, br#","data":{"lastUpdateId":"#)?;
     let last_update_id = unsigned(b, &mut i)?;
     book.bids.clear();
@@ -84,13 +84,14 @@ pub(super) fn depth_envelope<'a>(
     eat(b, &mut i, b'}')?;
     let mut timestamp = None;
     while eat(b, &mut i, b',').is_some() {
-        let key = plain_string(text, &mut i)?;
+        let key = plain_string(b, &mut i)?;
         eat(b, &mut i, b':')?;
-        let value = plain_string(text, &mut i)?;
         match key {
-            "timestamp" => timestamp = Some(value),
-            "stream" | "data" | "_otel_trace_context" => return None,
-            _ => {}
+            b"timestamp" => timestamp = Some(plain_str(b, &mut i)?),
+            b"stream" | b"data" | b"_otel_trace_context" => return None,
+            _ => {
+                plain_string(b, &mut i)?;
+            }
         }
     }
     eat(b, &mut i, b'}')?;
@@ -107,19 +108,23 @@ fn literal(b: &[u8], i: &mut usize, expected: &[u8]) -> Option<()> {
         .then(|| *i += expected.len())
 }
 
-/// A JSON string without escapes or control characters; its contents.
-fn plain_string<'a>(text: &'a str, i: &mut usize) -> Option<&'a str> {
-    let b = text.as_bytes();
+/// A JSON string of ASCII characters without escapes or control characters; its contents.
+fn plain_string<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
     eat(b, i, b'"')?;
     let start = *i;
     let end = string_end(b, start)?;
     *i = end;
     eat(b, i, b'"')?;
-    text.get(start..end)
+    b.get(start..end)
 }
 
-/// Position of the first byte from `b[from]` on that ends a plain string's contents: `"`, `\\` or a control
-/// character. Eight bytes at a time while eight remain, then byte by byte.
+/// [`plain_string`] as text (only for the values the caller keeps: ignored keys and values are never converted).
+fn plain_str<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a str> {
+    std::str::from_utf8(plain_string(b, i)?).ok()
+}
+
+/// Position of the first byte from `b[from]` on that ends a plain string's contents: `"`, `\\`, a control
+/// character or a non-ASCII byte. Eight bytes at a time while eight remain, then byte by byte.
 #[inline]
 fn string_end(b: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -128,23 +133,24 @@ fn string_end(b: &[u8], from: usize) -> Option<usize> {
     while let Some(chunk) = b.get(at..at + 8) {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
         // The classic "has a zero byte" / "has a byte below n" tests: each flags its lowest matching byte exactly
-        // (a borrow only produces false flags above a true one), so the lowest flag of the three is the answer.
+        // (a borrow only produces false flags above a true one), so the lowest flag of them all is the answer.
         let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
         let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
         let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
         let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-        let found = quote | backslash | control;
+        let found = quote | backslash | control | (word & HIGH);
         if found != 0 {
             return Some(at + (found.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
     let rest = b.get(at..)?;
-    Some(
-        at + rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?,
-    )
+    Some(at + rest.iter().position(|&c| ends_plain_string(c))?)
+}
+
+/// The byte-by-byte test of [`string_end`].
+fn ends_plain_string(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20 || !c.is_ascii()
 }
 
 /// A JSON unsigned integer that fits a u64 (no leading zeros, as JSON requires).
@@ -471,14 +477,14 @@ mod tests {
         }
 
         #[test]
-        fn string_end_is_the_first_quote_backslash_or_control(
+        fn string_end_is_the_first_quote_backslash_control_or_non_ascii_byte(
             text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
             from in 0usize..40,
         ) {
             let from = from.min(text.len());
             let expected = text[from..]
                 .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .position(|&c| ends_plain_string(c))
                 .map(|n| from + n);
             proptest::prop_assert_eq!(string_end(&text, from), expected);
         }
