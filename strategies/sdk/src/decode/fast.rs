@@ -34,9 +34,8 @@ fn side(b: &[u8], i: &mut usize, max_levels: usize, out: &mut Vec<Level>) -> Opt
         let (qty, end) = number(b, *i)?;
         *i = end;
         bytes(b, i, b"\"]")?;
-        // comparisons with NaN are false, and infinities fall outside the bounds
-        let in_range = price > 0.0 && price <= MAX_NUMBER && (0.0..=MAX_NUMBER).contains(&qty);
-        if !in_range || out.len() >= max_levels {
+        // `number` keeps values within 0..=MAX_NUMBER; a price must also be positive
+        if price <= 0.0 || out.len() >= max_levels {
             return None;
         }
         out.push(Level::new(price, qty));
@@ -191,7 +190,8 @@ const POW10: [f64; 23] = [
 /// A decimal string's text from `b[start]` (just after its opening quote) parsed whole, as the generic path's number
 /// visitor does with `fast_float2`: the value and the closing quote's position. Plain `digits[.digits]` with at most
 /// 15 significant digits is read directly (the mantissa and the power of ten are exact, so one division is correctly
-/// rounded: the value `fast_float2` gives); anything else goes to `fast_float2`. Digits are read eight at a time
+/// rounded: the value `fast_float2` gives); anything else goes to `fast_float2`, and `None` unless its value is within
+/// `0..=MAX_NUMBER` (NaN and infinities included; plain digits are always within). Digits are read eight at a time
 /// ([`short_decimal`] for Binance's usual shape, [`digit_run`] otherwise).
 #[inline(always)]
 fn number(b: &[u8], start: usize) -> Option<(f64, usize)> {
@@ -210,9 +210,13 @@ fn number(b: &[u8], start: usize) -> Option<(f64, usize)> {
     }
     let plain = b.get(j) == Some(&b'"') && digits > 0 && digits <= 15 && (!dot || fraction > 0);
     let (value, end) = if plain && b[start] != b'.' {
-        (mantissa as f64 / POW10[fraction], j)
+        (exact_f64(mantissa) / POW10[fraction], j)
     } else {
         let (value, used) = fast_float2::parse_partial::<f64, _>(b.get(start..)?).ok()?;
+        // comparisons with NaN are false, and infinities fall outside the bounds
+        if !(0.0..=MAX_NUMBER).contains(&value) {
+            return None;
+        }
         (value, start + used)
     };
     (b.get(end) == Some(&b'"')).then_some((value, end))
@@ -230,7 +234,7 @@ fn short_decimal(b: &[u8], start: usize) -> Option<(f64, usize)> {
     }
     let after = start + int_len;
     match b.get(after)? {
-        b'"' => Some((digits_value(int_digits, int_len) as f64, after)),
+        b'"' => Some((exact_f64(digits_value(int_digits, int_len)), after)),
         b'.' => {
             let (frac_digits, frac_len) = digit_word(b, after + 1)?;
             let end = after + 1 + frac_len;
@@ -239,10 +243,17 @@ fn short_decimal(b: &[u8], start: usize) -> Option<(f64, usize)> {
             }
             let mantissa = digits_value(int_digits, int_len) * POW10_U64[frac_len]
                 + digits_value(frac_digits, frac_len);
-            Some((mantissa as f64 / POW10[frac_len], end))
+            Some((exact_f64(mantissa) / POW10[frac_len], end))
         }
         _ => None,
     }
+}
+
+/// A mantissa of at most 15 digits as `f64` (exact, since it is below 2^53). Converted through `i64`: x86-64 has one
+/// instruction for a signed conversion, while `u64 as f64` needs a branch and fix-up for values of 2^63 and above.
+#[inline(always)]
+fn exact_f64(mantissa: u64) -> f64 {
+    (mantissa as i64) as f64
 }
 
 /// Powers of ten up to 10^8 as integers.
