@@ -226,6 +226,8 @@ pub(crate) struct SideStore {
     keys: Vec<i64>,
     key_slots: Vec<u8>,
     memory: Vec<Remembered>,
+    /// The remembered records' prices, in the same order: a new price is looked up in this dense array.
+    memory_prices: Vec<f64>,
     /// At most the oldest `last_seen_ms` of any level or remembered record: while the prune cutoff is not past it,
     /// pruning has nothing to do and skips its scan.
     oldest_seen_ms: i64,
@@ -282,6 +284,7 @@ impl SideStore {
             + self.keys.capacity() * size_of::<i64>()
             + self.key_slots.capacity()
             + self.memory.capacity() * size_of::<Remembered>()
+            + self.memory_prices.capacity() * size_of::<f64>()
     }
 
     pub(crate) fn clear(&mut self) {
@@ -292,6 +295,7 @@ impl SideStore {
         self.keys.clear();
         self.key_slots.clear();
         self.memory.clear();
+        self.memory_prices.clear();
     }
 
     fn position(&self, price: f64) -> Result<usize, usize> {
@@ -420,8 +424,11 @@ impl SideStore {
             }
             Some(oldest?)
         };
-        let rec = match self.memory.iter().position(|m| m.rec.price == price) {
-            Some(i) => self.memory.swap_remove(i).rec,
+        let rec = match self.memory_prices.iter().position(|&m| m == price) {
+            Some(i) => {
+                self.memory_prices.swap_remove(i);
+                self.memory.swap_remove(i).rec
+            }
             None => Record {
                 price,
                 seq,
@@ -467,12 +474,12 @@ impl SideStore {
         let m = Remembered { rec, last_seen_ms };
         if self.memory.len() < REFILL_MEMORY {
             self.memory.push(m);
-        } else if let Some(oldest) = self
-            .memory
-            .iter_mut()
-            .min_by_key(|m| (m.last_seen_ms, m.rec.seq))
+            self.memory_prices.push(rec.price);
+        } else if let Some(oldest) = (0..self.memory.len())
+            .min_by_key(|&i| (self.memory[i].last_seen_ms, self.memory[i].rec.seq))
         {
-            *oldest = m;
+            self.memory[oldest] = m;
+            self.memory_prices[oldest] = rec.price;
         }
     }
 
@@ -481,7 +488,17 @@ impl SideStore {
         if cutoff_ms <= self.oldest_seen_ms {
             return;
         }
-        self.memory.retain(|m| m.last_seen_ms >= cutoff_ms);
+        // `retain` on both arrays: the kept records move down in order
+        let mut kept = 0;
+        for i in 0..self.memory.len() {
+            if self.memory[i].last_seen_ms >= cutoff_ms {
+                self.memory[kept] = self.memory[i];
+                self.memory_prices[kept] = self.memory_prices[i];
+                kept += 1;
+            }
+        }
+        self.memory.truncate(kept);
+        self.memory_prices.truncate(kept);
         let mut i = 0;
         while i < self.levels.len() {
             if self.last_seen[i] >= cutoff_ms {
