@@ -3,8 +3,9 @@
 //! [`QTY_RING`] quantities. When a side is full, the level seen least recently that is not in the current
 //! snapshot leaves the store. A level that leaves with refills on record keeps its [`Record`] in a short list
 //! ([`REFILL_MEMORY`] per side) and resumes from it when its price comes back, as the original's unbounded
-//! tracker would have. At most 61,944 bytes per symbol (2 × (64 × (320-byte level + 40-byte record + two times +
-//! 9-byte index entry) + 128 × 48-byte remembered records) + the struct); after warm-up nothing is allocated.
+//! tracker would have. At most 64,040 bytes per symbol (2 × (64 × (320-byte level + 40-byte record + two times +
+//! 9-byte index entry) + 128 × (48-byte remembered record + its price)) + the struct); after warm-up nothing is
+//! allocated.
 //!
 //! Laid out for the cache (a host holds a hundred busy symbols' stores, more than its L2 cache): a side is kept
 //! as parallel arrays by slot, so the scans of every message read small dense arrays (the eviction scan reads
