@@ -61,7 +61,9 @@ async fn schemathesis_finds_no_failure_with_every_check() {
             .args(["--config-file", config, "run", &url])
             .args(["--header", "Authorization: Bearer st-token"])
             .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
-            .args(["--workers", "2", "--request-timeout", "10", "--no-color"])
+            // One worker: with two, schemathesis' threads once hit CPython 3.11's AST race (gh-106905: "SystemError:
+            // AST constructor recursion depth mismatch", a runtime error inside the tool, not an API finding).
+            .args(["--workers", "1", "--request-timeout", "10", "--no-color"])
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .current_dir(std::env::temp_dir())
             .output()
