@@ -27,13 +27,13 @@ fn side(b: &[u8], i: &mut usize, max_levels: usize, out: &mut Vec<Level>) -> Opt
         return Some(());
     }
     loop {
-        bytes(b, i, b"[\"")?;
+        literal(b, i, b"[\"")?;
         let (price, end) = number(b, *i)?;
         *i = end;
-        bytes(b, i, b"\",\"")?;
+        literal(b, i, b"\",\"")?;
         let (qty, end) = number(b, *i)?;
         *i = end;
-        bytes(b, i, b"\"]")?;
+        literal(b, i, b"\"]")?;
         // `number` keeps values within 0..=MAX_NUMBER; a price must also be positive
         if price <= 0.0 || out.len() >= max_levels {
             return None;
@@ -101,12 +101,6 @@ pub(super) fn depth_envelope<'a>(
     })
 }
 
-fn literal(b: &[u8], i: &mut usize, expected: &[u8]) -> Option<()> {
-    b.get(*i..)?
-        .starts_with(expected)
-        .then(|| *i += expected.len())
-}
-
 /// A JSON string of ASCII characters without escapes or control characters; its contents.
 fn plain_string<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
     eat(b, i, b'"')?;
@@ -170,9 +164,10 @@ fn unsigned(b: &[u8], i: &mut usize) -> Option<u64> {
     })
 }
 
-/// The `N` bytes at `b[*i]` are `expected` (compared as one array, for the fixed punctuation between numbers).
+/// The `N` bytes at `b[*i]` are `expected` (compared as one array: the envelope's fixed keys and the punctuation
+/// between numbers); advances past them.
 #[inline(always)]
-fn bytes<const N: usize>(b: &[u8], i: &mut usize, expected: &[u8; N]) -> Option<()> {
+fn literal<const N: usize>(b: &[u8], i: &mut usize, expected: &[u8; N]) -> Option<()> {
     (b.get(*i..*i + N)? == expected).then(|| *i += N)
 }
 
