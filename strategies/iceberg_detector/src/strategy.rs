@@ -102,11 +102,12 @@ fn beats(c: f64, side: Side, seq: u64, best: Option<&Best<'_>>) -> bool {
     }
 }
 
-/// The footprint of `level` at `now_ms` if it can still beat `best` (the consistency statistics are computed only
-/// for a level old enough and strong enough to win).
+/// The footprint of the level `rec` at `now_ms` if it can still beat `best` (the consistency statistics are
+/// computed only for a level old enough and strong enough to win). A remembered level (`level` is `None`, it left
+/// the store) can only show refills.
 fn pattern_if_better(
     rec: &Record,
-    level: &LevelTrack,
+    level: Option<&LevelTrack>,
     side: Side,
     now_ms: i64,
     p: &IcebergDetectorParams,
@@ -116,6 +117,7 @@ fn pattern_if_better(
         let c = refill_confidence(rec.refill_count, p);
         return beats(c, side, rec.seq, best).then_some((Pattern::Refill, c));
     }
+    let level = level?;
     let persistence_s = (now_ms - rec.first_seen_ms) as f64 / 1000.0;
     if persistence_s <= p.persistence_threshold_seconds {
         return None;
@@ -200,15 +202,7 @@ impl IcebergState {
                     continue;
                 }
                 let level = slot.map(|slot| store.level(slot));
-                let found = match level {
-                    Some(level) => pattern_if_better(rec, level, side, now_ms, p, best.as_ref()),
-                    None => {
-                        let c = refill_confidence(rec.refill_count, p);
-                        let refills = rec.refill_count >= p.min_refill_count;
-                        (refills && beats(c, side, rec.seq, best.as_ref()))
-                            .then_some((Pattern::Refill, c))
-                    }
-                };
+                let found = pattern_if_better(rec, level, side, now_ms, p, best.as_ref());
                 if let Some((pattern, confidence)) = found {
                     best = Some(Best {
                         side,
