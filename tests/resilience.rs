@@ -304,6 +304,106 @@ async fn sigterm_stops_gracefully_and_flushes() {
         received, expected,
         "every signal of the input accepted before SIGTERM is published before the exit; host log:\n{log}"
     );
+    // The intake stops first at shutdown, so the input runs out before processing is told to stop: that is the
+    // plan, not a failure to report.
+    assert!(
+        !log.contains("ended unexpectedly") && !log.contains("unhealthy"),
+        "a graceful shutdown reports no failure; host log:\n{log}"
+    );
+}
+
+/// SIGTERM on an idle host, for each processing-thread layout: the intake stops first, so the input runs out
+/// before the processing task is told to stop. That must read as a planned stop (clean exit, no failure logged),
+/// not as "market data input ended unexpectedly".
+#[tokio::test]
+async fn sigterm_on_an_idle_host_reports_no_failure() {
+    for threads in ["1", "2"] {
+        let nats = NatsServer::start();
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_realtime-strategies"))
+            .env("NATS_URL", nats.url())
+            .env("HEALTH_CHECK_PORT", port.to_string())
+            .env("HTTP_BIND", "127.0.0.1")
+            .env("PROCESSING_THREADS", threads)
+            // Its own configuration store: the default file is locked by whichever host opened it first.
+            .env("CONFIG_DB_PATH", common::fresh_config_db())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ready = format!("http://127.0.0.1:{port}/ready");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = reqwest::get(&ready).await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "binary never became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Some input first, all of it processed: the host is idle at SIGTERM.
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let lines = depth_lines(2000);
+        for line in &lines {
+            client
+                .publish("binance.websocket.data", line.clone().into())
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+        let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+        loop {
+            let text = reqwest::get(&metrics_url)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if common::metric(&text, "realtime_messages_processed_total", "") >= lines.len() as f64
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline + Duration::from_secs(30),
+                "the input was not processed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        let exit = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no exit within the grace period"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut log = String::new();
+        if let Some(mut err) = child.stderr.take() {
+            use std::io::Read;
+            let _ = err.read_to_string(&mut log);
+        }
+        assert!(
+            exit.success(),
+            "clean exit code, got {exit:?}; host log:\n{log}"
+        );
+        assert!(
+            log.contains("shutting down"),
+            "the shutdown was logged (else the log was not captured); host log:\n{log}"
+        );
+        assert!(
+            !log.contains("ended unexpectedly") && !log.contains("unhealthy"),
+            "PROCESSING_THREADS={threads}: a graceful shutdown reports no failure; host log:\n{log}"
+        );
+    }
 }
 
 /// Sharded replicas: a cross-symbol strategy (btc_dominance reads ETH tickers to signal on BTC) still sees every

@@ -205,8 +205,9 @@ pub async fn run_thread(
                 // Everything queued is processed on this one wake-up (commands and shutdown are looked at between
                 // batches).
                 if n == 0 { break Ended::InputFinished };
+                // One clock read per batch: a signal's publish latency counts from when its batch was taken.
+                let received = Instant::now();
                 for payload in batch.drain(..) {
-                    let received = Instant::now();
                     let outcome = pipeline.process(&payload, &mut signals);
                     scorecard.observe(touch::last_quote(&pipeline));
                     match outcome {
@@ -352,6 +353,10 @@ pub async fn supervise(
         Ok(Ended::Shutdown) => {}
         Ok(Ended::InputFinished) if input_may_end => {
             tracing::info!("replay finished; processing stopped");
+        }
+        // At shutdown the intake stops first, so the input can run out before the processing task is told to stop.
+        Ok(Ended::InputFinished) if *live.shutting_down.borrow() => {
+            tracing::info!("input drained at shutdown; processing stopped");
         }
         Ok(Ended::InputFinished) => live.fail("market data input ended unexpectedly".into()),
         Err(e) if e.is_panic() => live.fail(format!(

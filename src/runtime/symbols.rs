@@ -10,7 +10,8 @@ use strategy_sdk::SymbolId;
 /// keeps per-id state must have dropped it before the id is reused (see `Pipeline::forget_idle`).
 #[derive(Debug, Default)]
 pub struct SymbolTable {
-    ids: HashMap<Arc<str>, SymbolId>,
+    /// Looked up once per message: foldhash (seeded per process) costs a fraction of the default SipHash.
+    ids: HashMap<Arc<str>, SymbolId, foldhash::fast::RandomState>,
     names: Vec<Option<Arc<str>>>,
     free: Vec<SymbolId>,
 }

@@ -165,7 +165,8 @@ struct SymbolTrack {
 #[derive(Debug)]
 pub struct Scorer {
     settings: ScoreSettings,
-    symbols: HashMap<Box<str>, SymbolTrack>,
+    /// Looked up on every quote: foldhash rather than the default SipHash.
+    symbols: HashMap<Box<str>, SymbolTrack, foldhash::fast::RandomState>,
     done: Vec<ScoredSignal>,
     max_pending_per_symbol: usize,
     overflow: u64,
@@ -178,7 +179,7 @@ impl Scorer {
         settings.horizons_ms.dedup();
         Self {
             settings,
-            symbols: HashMap::new(),
+            symbols: HashMap::default(),
             done: Vec::new(),
             max_pending_per_symbol: usize::MAX,
             overflow: 0,

@@ -151,7 +151,7 @@ fn usable(l: &Level) -> bool {
 }
 
 /// Scans one side. `better(a, b)` is true when price `a` is better than `b` (higher for bids, lower for asks).
-fn scan(levels: &[Level], better: fn(f64, f64) -> bool) -> SideScan {
+fn scan(levels: &[Level], better: impl Fn(f64, f64) -> bool) -> SideScan {
     let mut s = SideScan::default();
     for l in levels.iter().filter(|l| usable(l)) {
         s.levels = s.levels.saturating_add(1);
