@@ -9,11 +9,12 @@
 mod params;
 mod store;
 mod strategy;
-#[cfg(test)]
-mod tests;
 
 pub use params::IcebergDetectorParams;
-pub use store::{BOOK_LEVELS_TRACKED, LEVELS_PER_SIDE, QTY_RING};
-pub use strategy::{IcebergDetector, IcebergState, Pattern, Side};
+pub use store::{BOOK_LEVELS_TRACKED, LEVELS_PER_SIDE, QTY_RING, REFILL_MEMORY};
+pub use strategy::{IcebergDetector, IcebergState};
 
 strategy_sdk::register_strategy!(IcebergDetector);
+
+#[cfg(test)]
+mod tests;

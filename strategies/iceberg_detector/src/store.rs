@@ -1,579 +1,424 @@
-//! The compact per-symbol level store: per book side at most [`LEVELS_PER_SIDE`] price levels, taken from the
-//! [`BOOK_LEVELS_TRACKED`] levels of each snapshot nearest the mid, each with a fixed ring of its last
-//! [`QTY_RING`] quantities. When a side is full, the level seen least recently that is not in the current
-//! snapshot leaves the store. A level that leaves with refills on record keeps its [`Record`] in a short list
-//! ([`REFILL_MEMORY`] per side) and resumes from it when its price comes back, as the original's unbounded
-//! tracker would have. At most 64,040 bytes per symbol (2 × (64 × (320-byte level + 40-byte record + two times +
-//! 9-byte index entry) + 128 × (48-byte remembered record + its price)) + the struct); after warm-up nothing is
-//! allocated.
+//! The compact level store of one book side: at most [`LEVELS_PER_SIDE`] price levels, taken from the
+//! [`BOOK_LEVELS_TRACKED`] levels of each snapshot nearest the mid, in fixed arrays (nothing is allocated once a
+//! symbol has its store).
 //!
-//! Laid out for the cache (a host holds a hundred busy symbols' stores, more than its L2 cache): a side is kept
-//! as parallel arrays by slot, so the scans of every message read small dense arrays (the eviction scan reads
-//! `last_seen`, the strongest-level search `since`) and an appearance writes one line of its level's fields and one
-//! of its quantity ring; a level's identity and refill record ([`Record`]) are read only for the few candidates.
+//! - **Index:** a 64-entry open-addressing hash table (linear probing, one cache line) from a price's bits to its
+//!   slot: a lookup is a multiplication, a byte and a key compared; an insertion or a removal moves no other level.
+//! - **Slots:** per level its last three appearances (times and quantities: the refill rule) and its refill
+//!   record (first sighting, refill count, time of the latest refill).
+//! - **Quantity ring by snapshot:** the quantities of the side's last [`QTY_RING`] snapshots, one column of
+//!   [`LEVELS_PER_SIDE`] `f32` per snapshot and a bit mask of the slots that appeared in it. A snapshot writes one
+//!   column (two cache lines) instead of one line per level; the consistency statistics read a slot's entries
+//!   across the columns, only for the few levels the strongest-level search asks about.
+//! - **Eviction and memory:** a new price takes a free slot or the slot of the level seen least recently outside
+//!   the current snapshot. A level that leaves with refills keeps its record in a short list ([`REFILL_MEMORY`])
+//!   and resumes it when its price comes back.
+//! - **Expiry** is lazy: a level or record not seen for more than `history_window_seconds` is skipped by the
+//!   search and starts over if its price comes back; it is the first to be evicted.
 
 use strategy_sdk::Level;
 
 use crate::params::IcebergDetectorParams;
 
-/// Most price levels tracked per side; beyond it the level seen least recently (outside the current snapshot)
-/// leaves the store.
-pub const LEVELS_PER_SIDE: usize = 64;
+/// Most price levels tracked per side.
+pub const LEVELS_PER_SIDE: usize = 32;
 /// Levels of each snapshot side that are tracked, nearest the mid first (a depth20 book has 20).
-pub const BOOK_LEVELS_TRACKED: usize = 32;
-/// Quantities remembered per level for the consistent-size test (the original kept 100).
+pub const BOOK_LEVELS_TRACKED: usize = 20;
+/// Snapshots of quantities kept per side for the consistent-size test (the original: a level's last 100).
 pub const QTY_RING: usize = 64;
-/// Index positions tried past the previous match before a binary search (see [`SideStore::find_near`]).
-const NEAR_PROBES: usize = 4;
-/// Levels with refills remembered per side after they left the store.
-pub const REFILL_MEMORY: usize = 128;
+/// Records of refilling levels remembered per side after they left the store.
+pub const REFILL_MEMORY: usize = 32;
 
-// a snapshot's levels are one bit each of a `u64`
-const _: () = assert!(BOOK_LEVELS_TRACKED < LEVELS_PER_SIDE && LEVELS_PER_SIDE <= 64);
-const _: () = assert!(QTY_RING <= 255);
+/// Entries of a side's hash index (a power of two, at most half full).
+const TABLE: usize = 64;
 
-/// `price`'s place in the total order of `f64` ([`f64::total_cmp`]) as an integer, so that the index compares
-/// integers.
-fn price_key(price: f64) -> i64 {
-    let bits = price.to_bits() as i64;
-    bits ^ (((bits >> 63) as u64) >> 1) as i64
+// a slot is one bit of a `u32`, and a snapshot always leaves a slot to evict
+const _: () = assert!(BOOK_LEVELS_TRACKED < LEVELS_PER_SIDE && LEVELS_PER_SIDE <= 32);
+const _: () = assert!(TABLE.is_power_of_two() && TABLE >= 2 * LEVELS_PER_SIDE);
+
+/// The home entry of a price's bits in the index (Fibonacci hashing: the top bits of a multiplication).
+fn home(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TABLE.trailing_zeros())) as usize
 }
 
-/// A level's identity and refill record: all that is kept once it leaves the store with refills.
-#[derive(Debug, Clone, Copy)]
+/// A level's refill record: all that is kept once it leaves the store with refills.
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Record {
-    pub(crate) price: f64,
-    /// Creation order within the symbol (ties between equally strong levels go to the older one).
-    pub(crate) seq: u64,
     pub(crate) first_seen_ms: i64,
-    pub(crate) refill_count: u32,
-    pub(crate) avg_refill_speed_s: f64,
+    pub(crate) refills: u32,
+    /// Event time of the latest refill after the first sighting, in ms.
+    last_refill_ms: u32,
 }
 
-/// A record kept after its level left the store, with the event time it was last seen.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Remembered {
-    pub(crate) rec: Record,
-    last_seen_ms: i64,
+impl Record {
+    /// Average refill speed: (latest refill − first sighting) / refills, from the second refill on, else 0.
+    pub(crate) fn avg_refill_s(&self) -> f64 {
+        match self.refills {
+            0 | 1 => 0.0,
+            n => f64::from(self.last_refill_ms) / 1000.0 / f64::from(n),
+        }
+    }
 }
 
-/// The quantity history of one price level in the store: what an appearance reads and writes, in the first cache
-/// line, then the quantity ring (its first entries share that line).
-#[derive(Debug, Clone)]
-#[repr(C, align(64))]
-pub(crate) struct LevelTrack {
+/// The two appearances of a level before the current one (with `last_ms`: what the refill rule reads).
+#[derive(Debug, Clone, Copy, Default)]
+struct Hist {
     /// Event time of the appearance before the latest.
-    prev_seen_ms: i64,
-    /// Quantities of the two appearances before the current one, oldest first.
-    prev_qty: [f64; 2],
-    /// Running sum and sum of squares of the remembered quantities (as stored, `f32` widened), recomputed from the
-    /// ring each time it wraps so rounding cannot accumulate past [`QTY_RING`] updates.
-    sum: f64,
-    sum_sq: f64,
-    /// Total magnitude of the squares added to or taken from `sum_sq` since the last recomputation: bounds the
-    /// rounding error of `sum_sq` (see [`LevelTrack::is_consistent`]).
-    sq_mass: f64,
-    /// The ring is written at `head`; its first `len` entries are valid (`len` also counts appearances up to
-    /// [`QTY_RING`]). Entries past `len` are never read, so a reused slot does not clear them.
-    head: u8,
-    len: u8,
-    /// The last quantities.
-    ring: [f32; QTY_RING],
+    prev_ms: i64,
+    /// Quantities of the two latest appearances, oldest first (0 before there were two: quantities are never
+    /// negative, so no refill).
+    qty: [f32; 2],
 }
 
-const _: () = assert!(std::mem::size_of::<LevelTrack>() == 320);
-
-/// Relative margin around the consistency threshold inside which the running sums are not trusted and the exact
-/// two-pass statistics decide. Rounding in the running sums is below 1e-13 of `sq_mass` (at most 2 × [`QTY_RING`]
-/// additions between recomputations), so 1e-9 leaves four orders of magnitude to spare.
-const RUNNING_SUM_MARGIN: f64 = 1e-9;
-
-impl LevelTrack {
-    const NEW: Self = Self {
-        prev_seen_ms: 0,
-        prev_qty: [0.0; 2],
-        sum: 0.0,
-        sum_sq: 0.0,
-        sq_mass: 0.0,
-        head: 0,
-        len: 0,
-        ring: [0.0; QTY_RING],
-    };
-
-    /// Starts an empty history, leaving the ring's stale entries (past `len`) in place.
-    fn reset(&mut self) {
-        (self.prev_qty, self.sum, self.sum_sq, self.sq_mass) = ([0.0; 2], 0.0, 0.0, 0.0);
-        (self.head, self.len) = (0, 0);
-    }
-
-    /// Records one appearance (`last_seen_ms` is the level's previous one); true when it completes a refill: over
-    /// the last three appearances high → low → high, the middle one below half the first, the last above 80 % of
-    /// the first, all within `refill_speed_threshold_seconds` (strict).
-    fn record(
-        &mut self,
-        qty: f64,
-        last_seen_ms: i64,
-        now_ms: i64,
-        p: &IcebergDetectorParams,
-    ) -> bool {
-        self.push_qty(qty as f32);
-        let first_of_three_ms = std::mem::replace(&mut self.prev_seen_ms, last_seen_ms);
-        let [v0, v1] = self.prev_qty;
-        self.prev_qty = [v1, qty];
-        let elapsed_s = (now_ms - first_of_three_ms) as f64 / 1000.0;
-        self.len >= 3
-            && v1 < v0 * 0.5
-            && qty > v0 * 0.8
-            && elapsed_s < p.refill_speed_threshold_seconds
-    }
-    /// Writes a quantity into the ring and keeps the running sums: O(1), with an exact recomputation on each wrap.
-    fn push_qty(&mut self, qty: f32) {
-        let slot = usize::from(self.head);
-        if usize::from(self.len) == QTY_RING {
-            let old = f64::from(self.ring[slot]);
-            self.sum -= old;
-            self.sum_sq -= old * old;
-            self.sq_mass += old * old;
-        }
-        let new = f64::from(qty);
-        self.ring[slot] = qty;
-        self.sum += new;
-        self.sum_sq += new * new;
-        self.sq_mass += new * new;
-        self.head = ((slot + 1) % QTY_RING) as u8;
-        self.len = (usize::from(self.len) + 1).min(QTY_RING) as u8;
-        if self.head == 0 {
-            let q = &self.ring[..usize::from(self.len)];
-            self.sum = q.iter().map(|&x| f64::from(x)).sum();
-            self.sum_sq = q.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-            self.sq_mass = self.sum_sq;
-        }
-    }
-
-    /// Exact mean and population standard deviation of the remembered quantities (two passes); `None` with fewer
-    /// than two. Only run for levels that could win the strongest-level search, and for a signal that goes out.
-    fn stats(&self) -> Option<(f64, f64)> {
-        let q = &self.ring[..usize::from(self.len)];
-        if q.len() < 2 {
-            return None;
-        }
-        let n = q.len() as f64;
-        let mean = q.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-        let var = q
-            .iter()
-            .map(|&x| (f64::from(x) - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        Some((mean, var.sqrt()))
-    }
-
-    /// Consistent size: std / mean of the remembered quantities below `threshold` (never with a zero mean).
-    ///
-    /// Decided in O(1) from the running sums when they are clearly on one side of the threshold (variance against
-    /// `threshold² · mean²`, with [`RUNNING_SUM_MARGIN`] of the rounding bound around it); otherwise, and for
-    /// non-finite sums, by [`LevelTrack::is_consistent_exact`]. The answer is the exact one either way.
-    pub(crate) fn is_consistent(&self, threshold: f64) -> bool {
-        let n = f64::from(self.len);
-        if self.len >= 2 {
-            let mean = self.sum / n;
-            let var = self.sum_sq / n - mean * mean;
-            let bound = threshold * threshold * mean * mean;
-            let margin = RUNNING_SUM_MARGIN * (self.sq_mass / n);
-            // a mean this far above the rounding bound is certainly positive
-            if mean * mean > margin {
-                if var < bound - margin {
-                    return true;
-                }
-                if var > bound + margin {
-                    return false;
-                }
-            }
-        }
-        self.is_consistent_exact(threshold)
-    }
-
-    /// [`LevelTrack::is_consistent`] from the two-pass statistics.
-    pub(crate) fn is_consistent_exact(&self, threshold: f64) -> bool {
-        matches!(self.stats(), Some((mean, std)) if mean > 0.0 && std / mean < threshold)
-    }
-
-    /// 1 − std / mean, 0 when undefined.
-    pub(crate) fn consistency_score(&self) -> f64 {
-        match self.stats() {
-            Some((mean, std)) if mean > 0.0 && (std / mean).is_finite() => 1.0 - std / mean,
-            _ => 0.0,
-        }
-    }
-
-    /// Quantities remembered.
-    #[cfg(test)]
-    pub(crate) fn remembered(&self) -> usize {
-        usize::from(self.len)
-    }
+/// A level the strongest-level search looks at: live (`slot`) or remembered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tracked {
+    pub(crate) price: f64,
+    pub(crate) rec: Record,
+    pub(crate) slot: Option<usize>,
 }
 
-/// The tracked levels of one book side, as parallel arrays by slot (`levels`, `recs`, `last_seen`, `since` have
-/// one entry per live level), an index sorted by price, and the records of refilling levels that left.
-#[derive(Debug, Default)]
+/// The tracked levels of one book side (see the module docs).
+#[derive(Debug)]
 pub(crate) struct SideStore {
-    levels: Vec<LevelTrack>,
-    recs: Vec<Record>,
-    /// Event time of each level's latest appearance (the eviction scan and pruning read only this).
-    last_seen: Vec<i64>,
-    /// `i64::MIN` for a level with refills, else its first sighting: the strongest-level search reads only this to
-    /// find the levels that can show a pattern (refills, or persistence past the threshold).
-    since: Vec<i64>,
-    /// The index: every slot's price as its [`price_key`], sorted, and the slot of each key.
-    keys: Vec<i64>,
-    key_slots: Vec<u8>,
-    memory: Vec<Remembered>,
-    /// The remembered records' prices, in the same order: a new price is looked up in this dense array.
-    memory_prices: Vec<f64>,
-    /// At most the oldest `last_seen_ms` of any level or remembered record: while the prune cutoff is not past it,
-    /// pruning has nothing to do and skips its scan.
-    oldest_seen_ms: i64,
+    /// Slots in use (`0..len`) and each slot's price (as bits: its key).
+    len: usize,
+    keys: [u64; LEVELS_PER_SIDE],
+    /// The index: an open-addressing table (linear probing) of `slot + 1` (0: empty) by the hash of the key.
+    table: [u8; TABLE],
+    /// Per slot: event time of the level's latest appearance (dense: eviction and expiry read only this).
+    last_ms: [i64; LEVELS_PER_SIDE],
+    hist: [Hist; LEVELS_PER_SIDE],
+    recs: [Record; LEVELS_PER_SIDE],
+    /// The snapshot count when the slot's level took it: older ring columns are not its.
+    born: [u64; LEVELS_PER_SIDE],
+    /// Snapshots observed; the next one writes ring column `tick % QTY_RING`.
+    tick: u64,
+    /// Per ring column: the slots that appeared in that snapshot, and their quantities.
+    present: [u32; QTY_RING],
+    qty: [[f32; LEVELS_PER_SIDE]; QTY_RING],
+    /// Remembered records (`mem[..mem_len]`): price key, last sighting and record of levels that left.
+    mem_len: usize,
+    mem: [(u64, i64, Record); REFILL_MEMORY],
 }
 
 impl SideStore {
-    /// Live levels.
+    /// An empty side.
+    pub(crate) fn new() -> Self {
+        Self {
+            len: 0,
+            keys: [0; LEVELS_PER_SIDE],
+            table: [0; TABLE],
+            last_ms: [0; LEVELS_PER_SIDE],
+            hist: Default::default(),
+            recs: Default::default(),
+            born: [0; LEVELS_PER_SIDE],
+            tick: 0,
+            present: [0; QTY_RING],
+            qty: [[0.0; LEVELS_PER_SIDE]; QTY_RING],
+            mem_len: 0,
+            mem: Default::default(),
+        }
+    }
+
+    /// Levels in the store (expired ones until they are evicted included).
     pub(crate) fn len(&self) -> usize {
-        self.levels.len()
+        self.len
     }
 
-    /// The live levels' records, by slot.
-    pub(crate) fn recs(&self) -> &[Record] {
-        &self.recs
+    /// The slot of the level at `key`, if it is in the store.
+    fn find(&self, key: u64) -> Option<usize> {
+        let mut i = home(key);
+        loop {
+            let slot = usize::from(self.table[i]).checked_sub(1)?;
+            if self.keys[slot] == key {
+                return Some(slot);
+            }
+            i = (i + 1) % TABLE;
+        }
     }
 
-    /// The quantity history of the level in `slot`.
-    pub(crate) fn level(&self, slot: usize) -> &LevelTrack {
-        &self.levels[slot]
+    /// Records a snapshot side (nearest the mid first): the levels already in the store first, then new prices
+    /// (which may evict a level, never one of this snapshot's).
+    pub(crate) fn observe(&mut self, book: &[Level], now_ms: i64, p: &IcebergDetectorParams) {
+        let cutoff = now_ms.saturating_sub(i64::from(p.history_window_seconds) * 1000);
+        let refill_ms = p.refill_speed_threshold_seconds * 1000.0;
+        let col = (self.tick % QTY_RING as u64) as usize;
+        let mut current = 0u32;
+        let mut fresh = [0u64; BOOK_LEVELS_TRACKED];
+        let mut fresh_qty = [0.0; BOOK_LEVELS_TRACKED];
+        let mut n_fresh = 0;
+        for l in &book[..book.len().min(BOOK_LEVELS_TRACKED)] {
+            // the decoder passes only finite positive prices and finite quantities ≥ 0; a NaN or negative
+            // quantity is skipped here too
+            if l.qty.is_nan() || l.qty < 0.0 {
+                continue;
+            }
+            let key = l.price.to_bits();
+            let Some(slot) = self.find(key) else {
+                (fresh[n_fresh], fresh_qty[n_fresh]) = (key, l.qty);
+                n_fresh += 1;
+                continue;
+            };
+            // a price repeated within the snapshot is recorded once
+            if current & (1 << slot) == 0 {
+                current |= 1 << slot;
+                if self.last_ms[slot] < cutoff {
+                    self.restart(slot, now_ms, None);
+                }
+                self.appear(slot, col, l.qty, now_ms, refill_ms);
+            }
+        }
+        for (&key, &qty) in fresh[..n_fresh].iter().zip(&fresh_qty) {
+            if self.find(key).is_some() {
+                continue;
+            }
+            let slot = self.insert(key, now_ms, cutoff, current);
+            current |= 1 << slot;
+            self.appear(slot, col, qty, now_ms, refill_ms);
+        }
+        self.present[col] = current;
+        self.tick += 1;
     }
 
-    /// The slots whose level can show a pattern at `now_ms`: refills on record (or `min_refill_count` 0), or first
-    /// seen more than `persistence_threshold_seconds` ago (the patterns' exact test). Reads only `since`.
-    pub(crate) fn candidates<'a>(
+    /// Records an appearance of the level in `slot` (its quantity in ring column `col`); a refill when its last
+    /// three appearances went high → low → high (the middle one below half the first, the last above 80 % of the
+    /// first) within `refill_ms` (strict: `refill_speed_threshold_seconds`).
+    fn appear(&mut self, slot: usize, col: usize, qty: f64, now_ms: i64, refill_ms: f64) {
+        let q = qty as f32;
+        self.qty[col][slot] = q;
+        let h = &mut self.hist[slot];
+        let first_of_three_ms = std::mem::replace(&mut h.prev_ms, self.last_ms[slot]);
+        self.last_ms[slot] = now_ms;
+        let [v0, v1] = h.qty;
+        h.qty = [v1, q];
+        if v1 < v0 * 0.5
+            && q > v0 * 0.8
+            && (now_ms.wrapping_sub(first_of_three_ms) as f64) < refill_ms
+        {
+            let rec = &mut self.recs[slot];
+            rec.refills = rec.refills.saturating_add(1);
+            let after_ms = now_ms
+                .saturating_sub(rec.first_seen_ms)
+                .clamp(0, u32::MAX.into());
+            rec.last_refill_ms = after_ms as u32;
+        }
+    }
+
+    /// Starts the level in `slot` over (from a remembered record, if any).
+    fn restart(&mut self, slot: usize, now_ms: i64, rec: Option<Record>) {
+        self.recs[slot] = rec.unwrap_or(Record {
+            first_seen_ms: now_ms,
+            ..Record::default()
+        });
+        self.last_ms[slot] = now_ms;
+        self.hist[slot] = Hist {
+            prev_ms: now_ms,
+            qty: [0.0; 2],
+        };
+        self.born[slot] = self.tick;
+    }
+
+    /// Puts a new price in a free slot or the slot of the level seen least recently outside this snapshot
+    /// (`current`), whose refill record is remembered; returns the slot.
+    fn insert(&mut self, key: u64, now_ms: i64, cutoff: i64, current: u32) -> usize {
+        let slot = if self.len < LEVELS_PER_SIDE {
+            self.len += 1;
+            self.len - 1
+        } else {
+            // a snapshot holds fewer than LEVELS_PER_SIDE levels, so some slot is outside it
+            let (mut outside, mut victim, mut oldest) = (!current, 0, i64::MAX);
+            while outside != 0 {
+                let slot = outside.trailing_zeros() as usize % LEVELS_PER_SIDE;
+                outside &= outside - 1;
+                if self.last_ms[slot] < oldest {
+                    (victim, oldest) = (slot, self.last_ms[slot]);
+                }
+            }
+            self.remember(victim, cutoff);
+            self.unindex(victim);
+            victim
+        };
+        self.keys[slot] = key;
+        let mut i = home(key);
+        while self.table[i] != 0 {
+            i = (i + 1) % TABLE;
+        }
+        self.table[i] = slot as u8 + 1;
+        let rec = self.recall(key, cutoff);
+        self.restart(slot, now_ms, rec);
+        slot
+    }
+
+    /// Removes `slot` from the index, moving later entries of its probe run back so that no lookup stops early.
+    fn unindex(&mut self, slot: usize) {
+        let mut gap = home(self.keys[slot]);
+        while usize::from(self.table[gap]) != slot + 1 {
+            gap = (gap + 1) % TABLE;
+        }
+        let mut i = gap;
+        loop {
+            i = (i + 1) % TABLE;
+            let Some(s) = usize::from(self.table[i]).checked_sub(1) else {
+                break;
+            };
+            // an entry may fill the gap if its home is not cyclically within (gap, i]
+            if (i.wrapping_sub(home(self.keys[s])) % TABLE) >= (i.wrapping_sub(gap) % TABLE) {
+                self.table[gap] = self.table[i];
+                gap = i;
+            }
+        }
+        self.table[gap] = 0;
+    }
+
+    /// Keeps the refill record of the level leaving `slot` (replacing the one seen least recently when full).
+    fn remember(&mut self, slot: usize, cutoff: i64) {
+        let entry = (self.keys[slot], self.last_ms[slot], self.recs[slot]);
+        if entry.2.refills == 0 || entry.1 < cutoff {
+            return;
+        }
+        let oldest = (0..REFILL_MEMORY)
+            .min_by_key(|&i| self.mem[i].1)
+            .unwrap_or(0);
+        let i = if self.mem_len < REFILL_MEMORY {
+            self.mem_len
+        } else {
+            oldest
+        };
+        self.mem[i] = entry;
+        self.mem_len = (self.mem_len + 1).min(REFILL_MEMORY);
+    }
+
+    /// Takes the remembered record of `key` out of the memory; `None` if there is none or it expired.
+    fn recall(&mut self, key: u64, cutoff: i64) -> Option<Record> {
+        let i = self.mem[..self.mem_len].iter().position(|m| m.0 == key)?;
+        let (_, last_ms, rec) = self.mem[i];
+        self.mem_len -= 1;
+        self.mem[i] = self.mem[self.mem_len];
+        (last_ms >= cutoff).then_some(rec)
+    }
+
+    /// The levels seen at `cutoff_ms` or later whose record passes `keep` (tested first: it is the cheap filter):
+    /// live ones, then remembered ones.
+    pub(crate) fn tracked<'a>(
         &'a self,
-        now_ms: i64,
-        p: &'a IcebergDetectorParams,
-    ) -> impl Iterator<Item = usize> + 'a {
-        self.since
+        cutoff_ms: i64,
+        keep: impl Fn(&Record) -> bool + 'a,
+    ) -> impl Iterator<Item = Tracked> + 'a {
+        let live = (0..self.len).map(|s| (self.keys[s], self.last_ms[s], self.recs[s], Some(s)));
+        let remembered = self.mem[..self.mem_len]
             .iter()
-            .enumerate()
-            .filter_map(move |(slot, &since)| {
-                // the negation of the patterns' `persistence_s <= threshold` (a NaN threshold lets every level by)
-                let threshold = p.persistence_threshold_seconds;
-                let can = since == i64::MIN
-                    || p.min_refill_count == 0
-                    || threshold.is_nan()
-                    || (now_ms - since) as f64 / 1000.0 > threshold;
-                can.then_some(slot)
+            .map(|&(k, t, rec)| (k, t, rec, None));
+        live.chain(remembered)
+            .filter(move |(_, last_ms, rec, _)| keep(rec) && *last_ms >= cutoff_ms)
+            .map(|(key, _, rec, slot)| Tracked {
+                price: f64::from_bits(key),
+                rec,
+                slot,
             })
     }
 
-    /// The records of levels with refills that left the store.
-    pub(crate) fn memory(&self) -> impl Iterator<Item = &Record> {
-        self.memory.iter().map(|m| &m.rec)
+    /// The quantities the level in `slot` showed in the side's last [`QTY_RING`] snapshots, newest first.
+    fn quantities(&self, slot: usize) -> impl Iterator<Item = f64> + '_ {
+        let ring = QTY_RING as u64;
+        (1..=(self.tick - self.born[slot]).min(ring))
+            .map(move |age| ((self.tick - age) % ring) as usize)
+            .filter(move |&col| self.present[col] & (1 << slot) != 0)
+            .map(move |col| f64::from(self.qty[col][slot]))
     }
 
-    /// Heap bytes held (capacities).
-    pub(crate) fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        self.levels.capacity() * size_of::<LevelTrack>()
-            + self.recs.capacity() * size_of::<Record>()
-            + (self.last_seen.capacity() + self.since.capacity()) * size_of::<i64>()
-            + self.keys.capacity() * size_of::<i64>()
-            + self.key_slots.capacity()
-            + self.memory.capacity() * size_of::<Remembered>()
-            + self.memory_prices.capacity() * size_of::<f64>()
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.levels.clear();
-        self.recs.clear();
-        self.last_seen.clear();
-        self.since.clear();
-        self.keys.clear();
-        self.key_slots.clear();
-        self.memory.clear();
-        self.memory_prices.clear();
-    }
-
-    fn position(&self, price: f64) -> Result<usize, usize> {
-        self.keys.binary_search(&price_key(price))
-    }
-
-    fn find(&self, price: f64) -> Option<usize> {
-        let at = self.position(price).ok()?;
-        Some(usize::from(self.key_slots[at]))
-    }
-
-    /// The slot of the level at `price`. `hint` is the position of the previous match, or `None`: a sorted book's
-    /// next level is usually a few positions past it in the same direction (levels that left the book sit between),
-    /// so the positions just past it are tried first, then the whole index by binary search. `hint` becomes the
-    /// match's position.
-    fn find_near(&self, price: f64, hint: &mut Option<usize>) -> Option<usize> {
-        let key = price_key(price);
-        if let Some(h) = *hint {
-            let step_up = self.keys.get(h).is_some_and(|&k| k < key);
-            for d in 1..=NEAR_PROBES {
-                let at = if step_up { h + d } else { h.wrapping_sub(d) };
-                let Some(&k) = self.keys.get(at) else {
-                    break;
-                };
-                if k == key {
-                    *hint = Some(at);
-                    return Some(usize::from(self.key_slots[at]));
-                }
-                if (k > key) == step_up {
-                    break;
-                }
-            }
+    /// Coefficient of variation (population standard deviation / mean, two passes) of
+    /// [`SideStore::quantities`]; `None` with fewer than two quantities or a mean that is not positive.
+    pub(crate) fn variation(&self, slot: usize) -> Option<f64> {
+        let (n, sum) = self
+            .quantities(slot)
+            .fold((0u32, 0.0), |(n, sum), q| (n + 1, sum + q));
+        let mean = sum / f64::from(n);
+        if n < 2 || mean.is_nan() || mean <= 0.0 {
+            return None;
         }
-        let at = self.keys.binary_search(&key).ok()?;
-        *hint = Some(at);
-        Some(usize::from(self.key_slots[at]))
-    }
-
-    /// Removes `price` from the index.
-    fn unindex(&mut self, price: f64) {
-        if let Ok(at) = self.position(price) {
-            self.keys.remove(at);
-            self.key_slots.remove(at);
-        }
-    }
-
-    /// Records a snapshot side: levels already tracked first, then new prices (which may evict the level seen
-    /// least recently, never one of this snapshot's). One lookup per level; only new prices are looked up again.
-    pub(crate) fn observe(
-        &mut self,
-        book: &[Level],
-        now_ms: i64,
-        next_seq: &mut u64,
-        p: &IcebergDetectorParams,
-    ) {
-        self.oldest_seen_ms = self.oldest_seen_ms.min(now_ms);
-        let usable = |l: &Level| l.price.is_finite() && l.qty.is_finite() && l.qty >= 0.0;
-        let mut new_prices = [0u8; BOOK_LEVELS_TRACKED];
-        let mut new_count = 0;
-        // the slots of this snapshot's levels (safe from eviction)
-        let mut current = 0u64;
-        let mut hint = None;
-        for (i, l) in book.iter().take(BOOK_LEVELS_TRACKED).enumerate() {
-            if !usable(l) {
-                continue;
-            }
-            match self.find_near(l.price, &mut hint) {
-                Some(slot) => {
-                    self.appear(slot, l.qty, now_ms, p);
-                    current |= 1 << slot;
-                }
-                None => {
-                    new_prices[new_count] = i as u8;
-                    new_count += 1;
-                }
-            }
-        }
-        for &i in &new_prices[..new_count] {
-            let l = &book[usize::from(i)];
-            // a price repeated within the snapshot is recorded once, when first inserted
-            if self.find(l.price).is_some() {
-                continue;
-            }
-            *next_seq += 1;
-            if let Some(slot) = self.insert(l.price, *next_seq, now_ms, current) {
-                self.appear(slot, l.qty, now_ms, p);
-                current |= 1 << slot;
-            }
-        }
-    }
-
-    /// Records an appearance of the level in `slot`, and a completed refill in its record.
-    fn appear(&mut self, slot: usize, qty: f64, now_ms: i64, p: &IcebergDetectorParams) {
-        let last_seen_ms = std::mem::replace(&mut self.last_seen[slot], now_ms);
-        if self.levels[slot].record(qty, last_seen_ms, now_ms, p) {
-            let rec = &mut self.recs[slot];
-            rec.refill_count = rec.refill_count.saturating_add(1);
-            if rec.refill_count > 1 {
-                let since_first_s = (now_ms - rec.first_seen_ms) as f64 / 1000.0;
-                rec.avg_refill_speed_s = since_first_s / f64::from(rec.refill_count);
-            }
-            self.since[slot] = i64::MIN;
-        }
-    }
-
-    /// A new level at `price` (not tracked yet), resuming its remembered record; `None` only if every slot holds
-    /// a level of this snapshot (`current`). When the side is full the level seen least recently makes room.
-    fn insert(&mut self, price: f64, seq: u64, now_ms: i64, current: u64) -> Option<usize> {
-        let victim = if self.levels.len() < LEVELS_PER_SIDE {
-            None
-        } else {
-            // reads `last_seen` of the slots outside this snapshot; the creation order only to break a tie
-            let mut others = !current & (u64::MAX >> (64 - LEVELS_PER_SIDE));
-            let mut oldest: Option<usize> = None;
-            while others != 0 {
-                let i = others.trailing_zeros() as usize;
-                others &= others - 1;
-                let seen = self.last_seen[i];
-                let older = oldest.is_none_or(|o| {
-                    let o_seen = self.last_seen[o];
-                    seen < o_seen || (seen == o_seen && self.recs[i].seq < self.recs[o].seq)
-                });
-                if older {
-                    oldest = Some(i);
-                }
-            }
-            Some(oldest?)
-        };
-        let rec = match self.memory_prices.iter().position(|&m| m == price) {
-            Some(i) => {
-                self.memory_prices.swap_remove(i);
-                self.memory.swap_remove(i).rec
-            }
-            None => Record {
-                price,
-                seq,
-                first_seen_ms: now_ms,
-                refill_count: 0,
-                avg_refill_speed_s: 0.0,
-            },
-        };
-        let since = if rec.refill_count > 0 {
-            i64::MIN
-        } else {
-            rec.first_seen_ms
-        };
-        let slot = match victim {
-            None => {
-                self.levels.push(LevelTrack::NEW);
-                self.recs.push(rec);
-                self.last_seen.push(now_ms);
-                self.since.push(since);
-                self.levels.len() - 1
-            }
-            Some(victim) => {
-                self.levels[victim].reset();
-                let old = std::mem::replace(&mut self.recs[victim], rec);
-                let last_seen_ms = std::mem::replace(&mut self.last_seen[victim], now_ms);
-                self.since[victim] = since;
-                self.unindex(old.price);
-                self.remember(old, last_seen_ms);
-                victim
-            }
-        };
-        let at = self.position(price).unwrap_or_else(|at| at);
-        self.keys.insert(at, price_key(price));
-        self.key_slots.insert(at, slot as u8);
-        Some(slot)
-    }
-
-    /// Keeps the record of an evicted level with refills (replacing the one seen least recently when full).
-    fn remember(&mut self, rec: Record, last_seen_ms: i64) {
-        if rec.refill_count == 0 {
-            return;
-        }
-        let m = Remembered { rec, last_seen_ms };
-        if self.memory.len() < REFILL_MEMORY {
-            self.memory.push(m);
-            self.memory_prices.push(rec.price);
-        } else if let Some(oldest) = (0..self.memory.len())
-            .min_by_key(|&i| (self.memory[i].last_seen_ms, self.memory[i].rec.seq))
-        {
-            self.memory[oldest] = m;
-            self.memory_prices[oldest] = rec.price;
-        }
-    }
-
-    /// Forgets the levels (and remembered records) last seen before `cutoff_ms`.
-    pub(crate) fn prune(&mut self, cutoff_ms: i64) {
-        if cutoff_ms <= self.oldest_seen_ms {
-            return;
-        }
-        // `retain` on both arrays: the kept records move down in order
-        let mut kept = 0;
-        for i in 0..self.memory.len() {
-            if self.memory[i].last_seen_ms >= cutoff_ms {
-                self.memory[kept] = self.memory[i];
-                self.memory_prices[kept] = self.memory_prices[i];
-                kept += 1;
-            }
-        }
-        self.memory.truncate(kept);
-        self.memory_prices.truncate(kept);
-        let mut i = 0;
-        while i < self.levels.len() {
-            if self.last_seen[i] >= cutoff_ms {
-                i += 1;
-                continue;
-            }
-            self.unindex(self.recs[i].price);
-            self.levels.swap_remove(i);
-            self.recs.swap_remove(i);
-            self.last_seen.swap_remove(i);
-            self.since.swap_remove(i);
-            if let Some(moved) = self.recs.get(i) {
-                if let Ok(at) = self.position(moved.price) {
-                    self.key_slots[at] = i as u8;
-                }
-            }
-        }
-        let remembered = self.memory.iter().map(|m| m.last_seen_ms);
-        let oldest = self.last_seen.iter().copied().chain(remembered).min();
-        self.oldest_seen_ms = oldest.unwrap_or(i64::MAX);
+        let var = self
+            .quantities(slot)
+            .map(|q| (q - mean).powi(2))
+            .sum::<f64>()
+            / f64::from(n);
+        Some(var.sqrt() / mean)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
-    fn level_with(quantities: &[f64]) -> LevelTrack {
-        let mut level = LevelTrack::NEW;
-        let p = IcebergDetectorParams::default();
-        for (i, &q) in quantities.iter().enumerate() {
-            level.record(q, i as i64 * 100, i as i64 * 100 + 100, &p);
-        }
-        level
-    }
-
-    proptest::proptest! {
-        /// The O(1) consistency test gives the two-pass answer for any history (wrapping the ring several times,
-        /// quantities from zero to 1e12, repeated values, thresholds across the schema's range and beyond).
-        #[test]
-        fn running_sums_decide_like_the_two_pass_statistics(
-            base in 0.0f64..1e12,
-            spreads in proptest::collection::vec(0.0f64..0.6, 1..300),
-            repeat in proptest::bool::ANY,
-            threshold in 0.0f64..1.0,
-        ) {
-            let quantities: Vec<f64> = spreads
+    impl SideStore {
+        /// The live prices (expired ones included).
+        pub(crate) fn prices(&self) -> Vec<f64> {
+            self.keys[..self.len]
                 .iter()
-                .enumerate()
-                .map(|(i, s)| if repeat && i % 3 != 0 { base } else { base * (1.0 + s - 0.3) })
-                .collect();
-            let level = level_with(&quantities);
-            proptest::prop_assert_eq!(
-                level.is_consistent(threshold),
-                level.is_consistent_exact(threshold)
-            );
+                .map(|&k| f64::from_bits(k))
+                .collect()
         }
+
+        /// The slot of `price`, if it is in the store.
+        pub(crate) fn slot_of(&self, price: f64) -> Option<usize> {
+            self.find(price.to_bits())
+        }
+
+        /// Number of quantities the consistency test reads for `slot`.
+        pub(crate) fn remembered(&self, slot: usize) -> usize {
+            self.quantities(slot).count()
+        }
+    }
+
+    /// Population standard deviation / mean, straight from the definition.
+    fn variation(q: &[f64]) -> Option<f64> {
+        let n = q.len() as f64;
+        let mean = q.iter().sum::<f64>() / n;
+        let var = q.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        (q.len() >= 2 && mean > 0.0).then(|| var.sqrt() / mean)
     }
 
     proptest::proptest! {
-        /// The index's integer keys order prices as `f64::total_cmp` does.
+        /// Over any sequence of snapshots (prices coming and going, more prices than slots, repeated ones) every
+        /// stored price is found in the index, and the variation of its level is that of exactly the quantities it
+        /// showed in the side's last QTY_RING snapshots since it last entered the store.
         #[test]
-        fn price_keys_order_like_total_cmp(a in proptest::num::f64::ANY, b in proptest::num::f64::ANY) {
-            proptest::prop_assert_eq!(price_key(a).cmp(&price_key(b)), a.total_cmp(&b));
+        fn variation_is_that_of_the_level_s_recent_snapshots(
+            snaps in proptest::collection::vec(
+                proptest::collection::vec((0u32..45, 0.0f64..1e9), 0..22), 1..200),
+        ) {
+            let mut side = SideStore::new();
+            let p = IcebergDetectorParams::default();
+            // per price: (snapshot number, quantity) since it last entered the store
+            let mut shown: HashMap<u64, Vec<(usize, f64)>> = HashMap::new();
+            for (n, snap) in snaps.iter().enumerate() {
+                let book: Vec<Level> = snap.iter().map(|&(p, q)| Level::new(100.0 + f64::from(p), q)).collect();
+                let before: Vec<f64> = side.prices();
+                side.observe(&book, n as i64 * 100, &p);
+                for price in &before {
+                    if side.slot_of(*price).is_none() {
+                        shown.remove(&price.to_bits());
+                    }
+                }
+                let mut seen = Vec::new();
+                for l in book.iter().take(BOOK_LEVELS_TRACKED) {
+                    if !seen.contains(&l.price) {
+                        seen.push(l.price);
+                        shown.entry(l.price.to_bits()).or_default().push((n, f64::from(l.qty as f32)));
+                    }
+                }
+                for price in side.prices() {
+                    let slot = side.slot_of(price).unwrap();
+                    let q: Vec<f64> = shown[&price.to_bits()].iter().rev()
+                        .filter(|(at, _)| n - at < QTY_RING).map(|&(_, q)| q).collect();
+                    let (got, want) = (side.variation(slot), variation(&q));
+                    proptest::prop_assert_eq!(got.is_some(), want.is_some());
+                    if let (Some(got), Some(want)) = (got, want) {
+                        proptest::prop_assert!((got - want).abs() <= 1e-9 * want.max(1.0), "{} {}", got, want);
+                    }
+                }
+            }
         }
-    }
-
-    #[test]
-    fn a_constant_level_is_consistent_and_a_zero_one_is_not() {
-        assert!(level_with(&[5.0; 200]).is_consistent(0.05));
-        assert!(!level_with(&[0.0; 200]).is_consistent(0.5));
-        assert!(
-            !level_with(&[5.0]).is_consistent(0.5),
-            "one quantity has no spread"
-        );
     }
 }

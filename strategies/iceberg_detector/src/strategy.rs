@@ -6,7 +6,7 @@ use strategy_sdk::{
 };
 
 use crate::params::IcebergDetectorParams;
-use crate::store::{LevelTrack, Record, SideStore};
+use crate::store::{Record, SideStore, Tracked};
 
 /// Highest confidence the strategy reports.
 pub const MAX_CONFIDENCE: f64 = 0.95;
@@ -21,52 +21,6 @@ pub const MIN_RISK_FRACTION: f64 = 0.005;
 /// Take-profit distance in stop distances.
 pub const REWARD_MULTIPLE: f64 = 2.5;
 
-/// Book side of a level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// Bid level (a hidden buyer).
-    Bid,
-    /// Ask level (a hidden seller).
-    Ask,
-}
-
-impl Side {
-    /// `bid` or `ask`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Side::Bid => "bid",
-            Side::Ask => "ask",
-        }
-    }
-}
-
-/// Which footprint a level shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pattern {
-    /// Eaten and quickly refilled at least `min_refill_count` times.
-    Refill,
-    /// Consistent size for longer than `persistence_threshold_seconds`.
-    ConsistentSize,
-    /// Present for longer than 1.5 × `persistence_threshold_seconds`.
-    Anchor,
-}
-
-impl Pattern {
-    /// `refill`, `consistent_size` or `anchor` (the original's names).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Pattern::Refill => "refill",
-            Pattern::ConsistentSize => "consistent_size",
-            Pattern::Anchor => "anchor",
-        }
-    }
-}
-
-/// The refill pattern's confidence for `refill_count` refills.
-fn refill_confidence(refill_count: u32, p: &IcebergDetectorParams) -> f64 {
-    confidence((0.65 + f64::from(refill_count) * 0.05).min(0.85), p)
-}
-
 /// A pattern's confidence written for base 0.70, shifted to `base_confidence` and capped.
 fn confidence(c: f64, p: &IcebergDetectorParams) -> f64 {
     let c = c + p.base_confidence - REFERENCE_BASE_CONFIDENCE;
@@ -77,99 +31,93 @@ fn confidence(c: f64, p: &IcebergDetectorParams) -> f64 {
     }
 }
 
-/// The strongest level found so far.
+/// Event time since the level was first seen, in seconds.
+fn persistence_s(rec: &Record, now_ms: i64) -> f64 {
+    now_ms.saturating_sub(rec.first_seen_ms) as f64 / 1000.0
+}
+
+/// Order among equally confident levels, lowest first: bids (`false`) before asks, then the level first seen
+/// earlier, then the one nearer the mid.
+type Rank = (bool, i64, f64);
+
+/// The strongest level found so far, with its pattern (the original's name) and the side it is on.
 #[derive(Debug, Clone, Copy)]
 struct Best<'a> {
-    side: Side,
-    pattern: Pattern,
+    pattern: &'static str,
     confidence: f64,
-    rec: &'a Record,
-    /// The live level (its quantities give `volume_consistency`); `None` for a remembered one.
-    level: Option<&'a LevelTrack>,
+    rank: Rank,
+    level: Tracked,
+    store: &'a SideStore,
 }
 
-/// Whether a level of confidence `c` beats `best`: higher confidence; on a tie bids before asks, then the level
-/// tracked first.
-fn beats(c: f64, side: Side, seq: u64, best: Option<&Best<'_>>) -> bool {
-    let Some(b) = best else { return true };
-    if c != b.confidence {
-        return c > b.confidence;
-    }
-    match (side, b.side) {
-        (Side::Bid, Side::Ask) => true,
-        (Side::Ask, Side::Bid) => false,
-        _ => seq < b.rec.seq,
-    }
+/// Whether a level of confidence `c` and rank `rank` beats `best`.
+fn beats(c: f64, rank: Rank, best: Option<&Best<'_>>) -> bool {
+    best.is_none_or(|b| c > b.confidence || (c == b.confidence && rank < b.rank))
 }
 
-/// The footprint of the level `rec` at `now_ms` if it can still beat `best` (the consistency statistics are
-/// computed only for a level old enough and strong enough to win). A remembered level (`level` is `None`, it left
-/// the store) can only show refills.
+/// The footprint of `level` at `now_ms` if it can still beat `best`: `refill` (refill count ≥ `min_refill_count`),
+/// else for a live level older than `persistence_threshold_seconds` `consistent_size` (its recent sizes vary by
+/// less than `consistency_threshold`: computed only if it can win) or, past 1.5 × that age, `anchor`.
 fn pattern_if_better(
-    rec: &Record,
-    level: Option<&LevelTrack>,
-    side: Side,
+    level: &Tracked,
+    store: &SideStore,
+    rank: Rank,
     now_ms: i64,
     p: &IcebergDetectorParams,
     best: Option<&Best<'_>>,
-) -> Option<(Pattern, f64)> {
-    if rec.refill_count >= p.min_refill_count {
-        let c = refill_confidence(rec.refill_count, p);
-        return beats(c, side, rec.seq, best).then_some((Pattern::Refill, c));
+) -> Option<(&'static str, f64)> {
+    let rec = &level.rec;
+    if rec.refills >= p.min_refill_count {
+        let c = confidence((0.65 + f64::from(rec.refills) * 0.05).min(0.85), p);
+        return beats(c, rank, best).then_some(("refill", c));
     }
-    let level = level?;
-    let persistence_s = (now_ms - rec.first_seen_ms) as f64 / 1000.0;
-    if persistence_s <= p.persistence_threshold_seconds {
-        return None;
-    }
-    let consistent_c = confidence(0.70, p);
+    let slot = level.slot?;
+    let persistence_s = persistence_s(rec, now_ms);
     let anchored = persistence_s > p.persistence_threshold_seconds * ANCHOR_PERSISTENCE_FACTOR;
-    let anchor_c = confidence(0.75, p);
+    let (consistent_c, anchor_c) = (confidence(0.70, p), confidence(0.75, p));
     let upper = if anchored {
         anchor_c.max(consistent_c)
     } else {
         consistent_c
     };
-    if !beats(upper, side, rec.seq, best) {
+    if persistence_s <= p.persistence_threshold_seconds || !beats(upper, rank, best) {
         return None;
     }
     // a consistently sized level reports that pattern even when it is also anchored (the original's order)
-    let found = if level.is_consistent(p.consistency_threshold) {
-        (Pattern::ConsistentSize, consistent_c)
+    let found = if store
+        .variation(slot)
+        .is_some_and(|v| v < p.consistency_threshold)
+    {
+        ("consistent_size", consistent_c)
     } else if anchored {
-        (Pattern::Anchor, anchor_c)
+        ("anchor", anchor_c)
     } else {
         return None;
     };
-    beats(found.1, side, rec.seq, best).then_some(found)
+    beats(found.1, rank, best).then_some(found)
 }
 
-/// Per-symbol state: the tracked bid and ask levels and the symbol's `max_symbols` slot.
+/// Per-symbol state: the tracked bid and ask levels (allocated at the symbol's first snapshot) and the symbol's
+/// `max_symbols` slot.
 #[derive(Debug, Default)]
 pub struct IcebergState {
-    pub(crate) bids: SideStore,
-    pub(crate) asks: SideStore,
-    next_seq: u64,
+    pub(crate) sides: Option<Box<[SideStore; 2]>>,
     slot: Option<usize>,
 }
 
 impl IcebergState {
-    /// Number of live tracked levels (bids + asks).
+    /// Number of levels in the store (bids + asks).
     pub fn tracked_levels(&self) -> usize {
-        self.bids.len() + self.asks.len()
+        self.sides.as_ref().map_or(0, |s| s[0].len() + s[1].len())
     }
 
-    /// Bytes held by this symbol's state: the struct plus its heap (capacities, not lengths).
+    /// Bytes held by this symbol's state: the struct plus its heap.
     pub fn state_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.bids.heap_bytes() + self.asks.heap_bytes()
+        let heap = std::mem::size_of::<[SideStore; 2]>();
+        std::mem::size_of::<Self>() + self.sides.as_ref().map_or(0, |_| heap)
     }
 
-    fn clear(&mut self) {
-        self.bids.clear();
-        self.asks.clear();
-    }
-
-    /// Records a snapshot (levels nearest the mid first on each side) and forgets levels older than the window.
+    /// Records a snapshot (levels nearest the mid first on each side).
     pub(crate) fn update(
         &mut self,
         bids: &[Level],
@@ -177,39 +125,38 @@ impl IcebergState {
         now_ms: i64,
         p: &IcebergDetectorParams,
     ) {
-        let seq = &mut self.next_seq;
-        self.bids.observe(bids, now_ms, seq, p);
-        self.asks.observe(asks, now_ms, seq, p);
-        let cutoff = now_ms.saturating_sub(i64::from(p.history_window_seconds) * 1000);
-        self.bids.prune(cutoff);
-        self.asks.prune(cutoff);
+        let sides = self
+            .sides
+            .get_or_insert_with(|| Box::new([SideStore::new(), SideStore::new()]));
+        sides[0].observe(bids, now_ms, p);
+        sides[1].observe(asks, now_ms, p);
     }
 
-    /// The strongest footprint within `level_proximity_pct` of `mid` (inclusive): highest confidence, ties to
-    /// bids, then to the level tracked first. Remembered levels (out of the store) count with their refills.
+    /// The strongest footprint within `level_proximity_pct` of `mid` (inclusive) among the levels seen within
+    /// `history_window_seconds` (highest confidence, then the lowest [`Rank`]).
     fn strongest(&self, mid: f64, now_ms: i64, p: &IcebergDetectorParams) -> Option<Best<'_>> {
+        let cutoff = now_ms.saturating_sub(i64::from(p.history_window_seconds) * 1000);
         let range = mid * (p.level_proximity_pct / 100.0);
-        let near = |price: f64| (mid - range..=mid + range).contains(&price);
+        // only levels with enough refills or older than the persistence threshold (to the ms: the exact test
+        // follows) can show a pattern
+        let old_by_ms = now_ms.saturating_sub((p.persistence_threshold_seconds * 1000.0) as i64);
+        let can_show =
+            |rec: &Record| rec.refills >= p.min_refill_count || rec.first_seen_ms <= old_by_ms;
         let mut best: Option<Best<'_>> = None;
-        for (side, store) in [(Side::Bid, &self.bids), (Side::Ask, &self.asks)] {
-            // only the levels that can show a pattern are read (their records and histories)
-            let live = store
-                .candidates(now_ms, p)
-                .map(|slot| (&store.recs()[slot], Some(slot)));
-            let remembered = store.memory().map(|rec| (rec, None));
-            for (rec, slot) in live.chain(remembered) {
-                if !near(rec.price) {
+        for (ask, store) in self.sides.as_deref()?.iter().enumerate() {
+            for level in store.tracked(cutoff, can_show) {
+                if !(mid - range..=mid + range).contains(&level.price) {
                     continue;
                 }
-                let level = slot.map(|slot| store.level(slot));
-                let found = pattern_if_better(rec, level, side, now_ms, p, best.as_ref());
+                let rank = (ask == 1, level.rec.first_seen_ms, (level.price - mid).abs());
+                let found = pattern_if_better(&level, store, rank, now_ms, p, best.as_ref());
                 if let Some((pattern, confidence)) = found {
                     best = Some(Best {
-                        side,
                         pattern,
                         confidence,
-                        rec,
+                        rank,
                         level,
+                        store,
                     });
                 }
             }
@@ -229,22 +176,13 @@ pub(crate) struct SymbolSlot {
 /// The iceberg detector. Holds the `max_symbols` slots; everything else is per-symbol state.
 #[derive(Debug)]
 pub struct IcebergDetector {
-    pub(crate) slots: Box<[SymbolSlot]>,
-}
-
-impl Default for IcebergDetector {
-    fn default() -> Self {
-        Self {
-            slots: (0..MAX_SYMBOL_SLOTS)
-                .map(|_| SymbolSlot::default())
-                .collect(),
-        }
-    }
+    pub(crate) slots: Vec<SymbolSlot>,
 }
 
 impl IcebergDetector {
     /// Makes sure the symbol holds one of the first `max_symbols` slots; takes a free slot, or one whose owner has
-    /// sent nothing for `history_window_seconds` (its levels would all have expired). False when every slot is busy.
+    /// sent nothing for `history_window_seconds` (its levels would all have expired); a symbol that gets a slot
+    /// (again) starts with an empty store. False when every slot is busy.
     fn admit(
         &mut self,
         ctx: &EventContext<'_>,
@@ -254,30 +192,28 @@ impl IcebergDetector {
         let me = u64::from(ctx.symbol_id.0) + 1;
         let now = ctx.event_time_ms;
         let limit = (p.max_symbols as usize).min(self.slots.len());
-        if let Some(i) = state.slot {
-            let slot = &mut self.slots[i];
-            if slot.owner == me {
-                if i < limit {
-                    slot.last_ms = now;
-                    return true;
-                }
-                // max_symbols was lowered below this slot: give it up and look again
-                slot.owner = 0;
-            }
-            state.slot = None;
-            state.clear();
-        }
-        let stale_before = now.saturating_sub(i64::from(p.history_window_seconds) * 1000);
-        for (i, slot) in self.slots[..limit].iter_mut().enumerate() {
-            if slot.owner == 0 || slot.owner == me || slot.last_ms < stale_before {
-                slot.owner = me;
-                slot.last_ms = now;
-                state.slot = Some(i);
-                state.clear();
+        if let Some(i) = state.slot.take() {
+            if self.slots[i].owner == me && i < limit {
+                (self.slots[i].last_ms, state.slot) = (now, Some(i));
                 return true;
             }
+            // lost to another symbol, or max_symbols was lowered below it
+            if self.slots[i].owner == me {
+                self.slots[i].owner = 0;
+            }
         }
-        false
+        state.sides = None;
+        let stale_before = now.saturating_sub(i64::from(p.history_window_seconds) * 1000);
+        let free = |s: &SymbolSlot| s.owner == 0 || s.owner == me || s.last_ms < stale_before;
+        let Some(i) = self.slots[..limit].iter().position(free) else {
+            return false;
+        };
+        self.slots[i] = SymbolSlot {
+            owner: me,
+            last_ms: now,
+        };
+        state.slot = Some(i);
+        true
     }
 }
 
@@ -293,7 +229,9 @@ impl Strategy for IcebergDetector {
     const CONSUMES: &'static [StreamKind] = &[StreamKind::Depth];
 
     fn create() -> Self {
-        Self::default()
+        Self {
+            slots: vec![SymbolSlot::default(); MAX_SYMBOL_SLOTS],
+        }
     }
 
     fn min_signal_interval_ms(params: &IcebergDetectorParams) -> i64 {
@@ -304,8 +242,10 @@ impl Strategy for IcebergDetector {
     fn forget_symbol(&mut self, symbol: SymbolId) {
         let me = u64::from(symbol.0) + 1;
         for slot in self.slots.iter_mut().filter(|s| s.owner == me) {
-            slot.owner = 0;
-            slot.last_ms = i64::MIN;
+            *slot = SymbolSlot {
+                owner: 0,
+                last_ms: i64::MIN,
+            };
         }
     }
 
@@ -320,7 +260,7 @@ impl Strategy for IcebergDetector {
         let MarketEvent::Depth(book) = event else {
             return;
         };
-        let (Some(best_bid), Some(best_ask)) = (book.best_bid(), book.best_ask()) else {
+        let Some(mid) = book.mid() else {
             return;
         };
         if !self.admit(ctx, p, state) {
@@ -329,57 +269,40 @@ impl Strategy for IcebergDetector {
         let now = ctx.event_time_ms;
         state.update(&book.bids, &book.asks, now, p);
         // the runner would drop a signal now: the strongest-level search and the signal are not needed
-        if sink.cooling_down() {
-            return;
-        }
-        let mid = (best_bid.price + best_ask.price) / 2.0;
-        if !(mid.is_finite() && mid > 0.0) {
+        if sink.cooling_down() || !(mid.is_finite() && mid > 0.0) {
             return;
         }
         let Some(best) = state.strongest(mid, now, p) else {
             return;
         };
-        let (side, pattern, confidence, rec) = (best.side, best.pattern, best.confidence, best.rec);
-        let iceberg_price = rec.price;
-        let persistence_s = (now - rec.first_seen_ms) as f64 / 1000.0;
+        let (rec, iceberg_price) = (best.level.rec, best.level.price);
         // only computed for a signal that goes out
-        let consistency = best.level.map_or(0.0, LevelTrack::consistency_score);
+        let variation = best.level.slot.and_then(|slot| best.store.variation(slot));
+        let consistency = variation.filter(|v| v.is_finite()).map_or(0.0, |v| 1.0 - v);
         let distance = (mid - iceberg_price).abs();
         let risk = distance.max(mid * MIN_RISK_FRACTION);
-        let (action, stop_loss, take_profit, who) = match side {
-            Side::Bid => (
-                Action::Buy,
-                iceberg_price - risk,
-                mid + risk * REWARD_MULTIPLE,
-                "buyer",
-            ),
-            Side::Ask => (
-                Action::Sell,
-                iceberg_price + risk,
-                mid - risk * REWARD_MULTIPLE,
-                "seller",
-            ),
+        let (action, side, who, dir) = match best.rank.0 {
+            false => (Action::Buy, "bid", "buyer", 1.0),
+            true => (Action::Sell, "ask", "seller", -1.0),
         };
-        let distance_pct = distance / mid * 100.0;
+        let (stop_loss, take_profit) = (
+            iceberg_price - dir * risk,
+            mid + dir * risk * REWARD_MULTIPLE,
+        );
+        let reasoning = format!("large hidden {who} at {iceberg_price} ({})", best.pattern);
         sink.emit(
-            Signal::new(Self::ID, Self::NAME, ctx, action, confidence, mid)
+            Signal::new(Self::ID, Self::NAME, ctx, action, best.confidence, mid)
                 .current_price(mid)
                 .risk(stop_loss, take_profit)
-                .indicator("refill_count", rec.refill_count)
+                .indicator("refill_count", rec.refills)
                 .indicator("volume_consistency", consistency)
-                .indicator("persistence_seconds", persistence_s)
-                .indicator("distance_to_level_pct", distance_pct)
-                .meta("pattern_type", pattern.as_str())
-                .meta(
-                    "reasoning",
-                    format!(
-                        "large hidden {who} at {iceberg_price} ({})",
-                        pattern.as_str()
-                    ),
-                )
+                .indicator("persistence_seconds", persistence_s(&rec, now))
+                .indicator("distance_to_level_pct", distance / mid * 100.0)
+                .meta("pattern_type", best.pattern)
+                .meta("reasoning", reasoning)
                 .meta("iceberg_price", iceberg_price)
-                .meta("iceberg_side", side.as_str())
-                .meta("avg_refill_speed", rec.avg_refill_speed_s)
+                .meta("iceberg_side", side)
+                .meta("avg_refill_speed", rec.avg_refill_s())
                 .meta("stop_loss", stop_loss)
                 .meta("take_profit", take_profit),
         );

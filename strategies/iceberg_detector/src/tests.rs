@@ -1,4 +1,5 @@
 //! Unit tests, generated cases and the golden file of the iceberg detector.
+#![cfg(test)]
 #![allow(clippy::unwrap_used)]
 
 use strategy_sdk::testing::{self, Harness};
@@ -235,20 +236,20 @@ fn repeats_are_left_to_the_runners_interval() {
 
 #[test]
 fn levels_expire_after_the_history_window() {
-    // two refills on the bid by 4 s, then it leaves the book; a snapshot at `gap_at` prunes it if it was last
-    // seen more than 60 s before; a third refill afterwards only fires if the first two are remembered
+    // two refills on the bid by 4 s, then it leaves the book; if it comes back after more than the 60 s window
+    // it starts over, so a third refill afterwards only fires if it came back in time
     let gone = testing::book(&[(100.0, 1.0)], &[(100.1, 5.0)]);
-    for (gap_at, expected) in [(64_000, 1), (64_001, 0)] {
+    for (back_at, expected) in [(64_000, 1), (64_001, 0)] {
         let mut h = Harness::<IcebergDetector>::new(IcebergDetectorParams {
             history_window_seconds: 60,
             ..Default::default()
         });
         assert!(refills(&mut h, 0, 1_000, 5).is_empty());
-        assert!(run(&mut h, &gone, gap_at).is_empty());
+        assert!(run(&mut h, &gone, 30_000).is_empty());
         assert_eq!(
-            refills(&mut h, 65_000, 1_000, 3).len(),
+            refills(&mut h, back_at, 1_000, 3).len(),
             expected,
-            "gap at {gap_at}"
+            "back at {back_at}"
         );
     }
 }
@@ -259,23 +260,26 @@ fn tracked_levels_are_bounded() {
     let p = IcebergDetectorParams::default();
     for i in 0..2_000 {
         let price = 100.0 + i as f64 * 0.01;
-        let levels: Vec<Level> = (0..20).map(|k| Level::new(price + k as f64, 1.0)).collect();
-        st.update(&levels, &levels, i * 100, &p);
-        assert!(st.bids.len() <= LEVELS_PER_SIDE && st.asks.len() <= LEVELS_PER_SIDE);
+        let bids: Vec<Level> = (0..20).map(|k| Level::new(price - k as f64, 1.0)).collect();
+        let asks: Vec<Level> = (0..20).map(|k| Level::new(price + k as f64, 1.0)).collect();
+        st.update(&bids, &asks, i * 100, &p);
+        assert!(st.tracked_levels() <= 2 * LEVELS_PER_SIDE);
     }
     assert_eq!(st.tracked_levels(), 2 * LEVELS_PER_SIDE);
     // the current snapshot's levels survive eviction
+    let sides = st.sides.as_ref().unwrap();
     for k in 0..20 {
         let price = 100.0 + 1_999.0 * 0.01 + k as f64;
-        assert!(st.bids.recs().iter().any(|r| r.price == price));
+        assert!(sides[1].slot_of(price).is_some(), "{price}");
     }
     // quantities per level are bounded too
     let one = [Level::new(1.0, 1.0)];
     for i in 0..500 {
         st.update(&one, &one, 300_000 + i, &p);
     }
-    let slot = st.bids.recs().iter().position(|r| r.price == 1.0).unwrap();
-    assert_eq!(st.bids.level(slot).remembered(), QTY_RING);
+    let sides = st.sides.as_ref().unwrap();
+    let slot = sides[0].slot_of(1.0).unwrap();
+    assert_eq!(sides[0].remembered(slot), QTY_RING);
 }
 
 #[test]
@@ -368,19 +372,17 @@ fn only_levels_near_the_mid_are_tracked() {
         .collect();
     st.update(&bids, &asks, 0, &p);
     assert_eq!(st.tracked_levels(), 2 * BOOK_LEVELS_TRACKED);
-    let lowest = st
-        .bids
-        .recs()
-        .iter()
-        .map(|r| r.price)
+    let lowest = st.sides.as_ref().unwrap()[0]
+        .prices()
+        .into_iter()
         .fold(f64::MAX, f64::min);
     assert!((lowest - bids[BOOK_LEVELS_TRACKED - 1].price).abs() < 1e-9);
 }
 
 /// State per busy symbol after feeding the whole bundled recording (BTCUSDT and ETHUSDT books): the struct plus
-/// its heap, at most 64 KB. (Printed with `-- --nocapture`; the figure is in the README.)
+/// its heap, at most 24 KB. (Printed with `-- --nocapture`; the figure is in the README.)
 #[test]
-fn state_per_busy_symbol_is_at_most_64_kb() {
+fn state_per_busy_symbol_is_at_most_24_kb() {
     let states = feed_recording_states();
     for (symbol, st) in &states {
         println!(
@@ -389,7 +391,7 @@ fn state_per_busy_symbol_is_at_most_64_kb() {
             st.tracked_levels()
         );
         assert!(
-            st.state_bytes() <= 64 * 1024,
+            st.state_bytes() <= 24 * 1024,
             "{symbol}: {}",
             st.state_bytes()
         );
