@@ -27,13 +27,8 @@ fn side(b: &[u8], i: &mut usize, max_levels: usize, out: &mut Vec<Level>) -> Opt
         return Some(());
     }
     loop {
-        literal(b, i, b"[\"")?;
-        let (price, end) = number(b, *i)?;
+        let (price, qty, end) = binance_level(b, *i).or_else(|| any_level(b, *i))?;
         *i = end;
-        literal(b, i, b"\",\"")?;
-        let (qty, end) = number(b, *i)?;
-        *i = end;
-        literal(b, i, b"\"]")?;
         // `number` keeps values within 0..=MAX_NUMBER; a price must also be positive
         if price <= 0.0 || out.len() >= max_levels {
             return None;
@@ -48,6 +43,62 @@ fn side(b: &[u8], i: &mut usize, max_levels: usize, out: &mut Vec<Level>) -> Opt
             _ => return None,
         }
     }
+}
+
+/// Bytes a level of Binance's usual shape spans at most, `["` + 16 + `","` + 16 + `"]`: the window
+/// [`binance_level`] checks once.
+const LEVEL_WINDOW: usize = 39;
+
+/// A level `["P","Q"]` of any decimal strings [`number`] reads, at `b[at..]`: price, quantity and the position
+/// after the closing bracket.
+fn any_level(b: &[u8], at: usize) -> Option<(f64, f64, usize)> {
+    let mut i = at;
+    literal(b, &mut i, b"[\"")?;
+    let (price, end) = number(b, i)?;
+    i = end;
+    literal(b, &mut i, b"\",\"")?;
+    let (qty, end) = number(b, i)?;
+    i = end;
+    literal(b, &mut i, b"\"]")?;
+    Some((price, qty, i))
+}
+
+/// A level `["P","Q"]` whose numbers both have 1–7 integer digits, `.` and exactly 8 fraction digits (Binance's
+/// shape for every level of the recording), read from one [`LEVEL_WINDOW`]-byte window at `b[at..]`: price,
+/// quantity and the position after the closing bracket. `None` for any other text (or fewer bytes left), which
+/// the caller then reads with the general [`number`]. The values are [`short_decimal`]'s for the same text: the
+/// mantissa (at most 15 digits, exact) divided by 10^8, correctly rounded.
+#[inline(always)]
+fn binance_level(b: &[u8], at: usize) -> Option<(f64, f64, usize)> {
+    let w: &[u8; LEVEL_WINDOW] = b.get(at..at.checked_add(LEVEL_WINDOW)?)?.try_into().ok()?;
+    if w[..2] != *b"[\"" {
+        return None;
+    }
+    let (price, quote) = eight_decimals(w, 2)?;
+    if w.get(quote..quote + 3)? != b"\",\"" {
+        return None;
+    }
+    let (qty, quote) = eight_decimals(w, quote + 3)?;
+    if w.get(quote..quote + 2)? != b"\"]" {
+        return None;
+    }
+    Some((price, qty, at + quote + 2))
+}
+
+/// `digits.dddddddd"` at `w[start..]` with 1–7 integer digits: the value and the closing quote's position.
+#[inline(always)]
+fn eight_decimals(w: &[u8; LEVEL_WINDOW], start: usize) -> Option<(f64, usize)> {
+    let (int_digits, int_len) = digit_word(w, start)?;
+    if int_len == 0 || int_len == 8 || w.get(start + int_len) != Some(&b'.') {
+        return None;
+    }
+    let (frac_digits, frac_len) = digit_word(w, start + int_len + 1)?;
+    let quote = start + int_len + 9;
+    if frac_len != 8 || w.get(quote) != Some(&b'"') {
+        return None;
+    }
+    let mantissa = digits_value(int_digits, int_len) * 100_000_000 + digits_value(frac_digits, 8);
+    Some((exact_f64(mantissa) / 1e8, quote))
 }
 
 /// What [`depth_envelope`] read besides the book.
@@ -502,6 +553,108 @@ mod tests {
             let reference: f64 = fast_float2::parse(&text[1..text.len() - 1]).unwrap();
             proptest::prop_assert_eq!(ours.to_bits(), reference.to_bits(), "{}", text);
             proptest::prop_assert_eq!(end, text.len() - 1);
+        }
+    }
+
+    /// `text` padded with `pad` so that the window [`binance_level`] needs is there (as inside a message).
+    fn padded(text: &str, pad: &str) -> Vec<u8> {
+        let mut b = text.as_bytes().to_vec();
+        b.extend(pad.bytes().cycle().take(LEVEL_WINDOW));
+        b
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn binance_levels_match_fast_float(
+            pi in "[0-9]{1,7}", pf in "[0-9]{8}", qi in "[0-9]{1,7}", qf in "[0-9]{8}",
+            pad in "[\\],\\[\"0-9a-z}]{1,4}",
+        ) {
+            let (price, qty) = (format!("{pi}.{pf}"), format!("{qi}.{qf}"));
+            let level = format!(r#"["{price}","{qty}"]"#);
+            let b = padded(&level, &pad);
+            let (p, q, end) = binance_level(&b, 0).unwrap();
+            proptest::prop_assert_eq!(p.to_bits(), fast_float2::parse::<f64, _>(&price).unwrap().to_bits());
+            proptest::prop_assert_eq!(q.to_bits(), fast_float2::parse::<f64, _>(&qty).unwrap().to_bits());
+            proptest::prop_assert_eq!(end, level.len());
+            proptest::prop_assert_eq!(any_level(&b, 0), Some((p, q, end)));
+            // too few bytes for the window: the general path's turn
+            proptest::prop_assert_eq!(binance_level(&b[..LEVEL_WINDOW - 1], 0), None);
+        }
+
+        #[test]
+        fn binance_levels_take_only_their_shape(
+            pi in 0usize..10, pf in 0usize..11, qi in 0usize..10, qf in 0usize..11,
+            digit in 0u8..10, dot in proptest::bool::ANY,
+        ) {
+            // every combination of digit counts around the accepted 1–7 and exactly 8, with and without the dot
+            let d = char::from(b'0' + digit);
+            let number = |int: usize, frac: usize| {
+                let mut n = d.to_string().repeat(int);
+                if dot || frac > 0 {
+                    n.push('.');
+                }
+                n + &d.to_string().repeat(frac)
+            };
+            let level = format!(r#"["{}","{}"]"#, number(pi, pf), number(qi, qf));
+            let b = padded(&level, "],");
+            let shape = |int: usize, frac: usize| (1..=7).contains(&int) && frac == 8;
+            let ours = binance_level(&b, 0);
+            proptest::prop_assert_eq!(ours.is_some(), shape(pi, pf) && shape(qi, qf), "{}", level);
+            if ours.is_some() {
+                proptest::prop_assert_eq!(ours, any_level(&b, 0), "{}", level);
+            }
+        }
+
+        #[test]
+        fn binance_levels_refuse_any_other_byte(
+            pi in "[0-9]{1,7}", pf in "[0-9]{8}", qi in "[0-9]{1,7}", qf in "[0-9]{8}",
+            at in 0usize..39, byte in proptest::prelude::any::<u8>(),
+        ) {
+            // one byte of a valid level replaced by anything: accepted only as the general path reads it
+            let level = format!(r#"["{pi}.{pf}","{qi}.{qf}"]"#);
+            let mut b = padded(&level, "]");
+            let at = at % level.len();
+            let was = b[at];
+            b[at] = byte;
+            if let Some(ours) = binance_level(&b, 0) {
+                proptest::prop_assert_eq!(Some(ours), any_level(&b, 0), "{:?}", String::from_utf8_lossy(&b));
+                // only a digit may stand for a digit
+                proptest::prop_assert!(byte == was || byte.is_ascii_digit() && was.is_ascii_digit());
+            }
+        }
+    }
+
+    #[test]
+    fn binance_levels_at_the_boundaries() {
+        for (level, expected) in [
+            (
+                r#"["0.00000001","9999999.99999999"]"#,
+                Some((1e-8, 9_999_999.999_999_99)),
+            ),
+            (
+                r#"["9999999.99999999","0.00000000"]"#,
+                Some((9_999_999.999_999_99, 0.0)),
+            ),
+            (
+                r#"["61837.63000000","3.78826000"]"#,
+                Some((61837.63, 3.78826)),
+            ),
+            (r#"["10000000.00000000","1.00000000"]"#, None),
+            (r#"["1.000000000","1.00000000"]"#, None),
+            (r#"["1.0000000","1.00000000"]"#, None),
+            (r#"[".00000000","1.00000000"]"#, None),
+            (r#"["1.00000000","1.00000000" ]"#, None),
+            (r#"["1.00000000", "1.00000000"]"#, None),
+            (r#"["1.0000000:","1.00000000"]"#, None),
+            (r#"["/.00000000","1.00000000"]"#, None),
+        ] {
+            let b = padded(level, ",");
+            let ours = binance_level(&b, 0);
+            assert_eq!(ours.map(|(p, q, _)| (p, q)), expected, "{level}");
+            if let Some((p, q, end)) = ours {
+                assert_eq!(end, level.len());
+                assert_eq!(any_level(&b, 0), Some((p, q, end)));
+            }
         }
     }
 
