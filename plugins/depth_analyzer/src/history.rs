@@ -1,14 +1,16 @@
-//! Per-symbol pressure/imbalance history: a ring of 8-byte slots, one per 100 ms of the last 15 minutes, stored
+//! Per-symbol pressure/imbalance history: a ring of 3-byte slots, one per 100 ms of the last 15 minutes, stored
 //! in pages of [`PAGE_SLOTS`] slots that are allocated when a point first lands in them. A busy symbol ends up
-//! with every page (72 KB, allocated once); a quiet one holds only the pages its points touch (10,000 quiet
+//! with every page (27 KB, allocated once); a quiet one holds only the pages its points touch (10,000 quiet
 //! symbols took 700 MB when every symbol got the whole ring on its first book).
 //!
 //! The ring is direct-mapped: the point of 100 ms slot `s` (`s = t_ms / 100`) lives at index
 //! `s mod MAX_POINTS`, so the slot number — and with it the event time down to the 100 ms — is implied by the
 //! position and only the millisecond offset within the slot is stored (a `u8`; `u8::MAX` marks an empty slot).
-//! Net pressure keeps its `f32` (so window sums, averages, extremes and the trend are bit-for-bit what a
-//! 16-byte point gave); the imbalance ratio, which is only ever shown at 4 decimals, is kept as that 4-decimal
-//! value in an `i16` (ten-thousandths, rounded half to even exactly as the documents round it).
+//! A point is kept at the precision the documents show: the imbalance ratio at 4 decimals, in an `i16` of
+//! ten-thousandths (rounded half to even exactly as the documents round it). Net pressure is buy % − sell % of
+//! the same volumes, which is 100 × the imbalance ratio, so it is not stored: a point's pressure is the stored
+//! ratio × 100, at 2 decimals (the documents' precision), and window averages, extremes and the trend are
+//! computed from those values.
 
 use std::fmt;
 
@@ -33,11 +35,13 @@ const _: () = assert!(RETENTION_MS % SLOT_MS == 0 && SLOT_MS <= u8::MAX as i64);
 
 /// Scale of the stored imbalance ratio (4 decimals, the documents' precision).
 const IMBALANCE_SCALE: f64 = 10_000.0;
+/// Stored ten-thousandths of the ratio per unit of net pressure (pressure = 100 × ratio).
+const PRESSURE_DIVISOR: f64 = 100.0;
 /// Offset value of an empty slot (offsets are `0..SLOT_MS`).
 const EMPTY: u8 = u8::MAX;
 
 /// One history sample as handed in and out: event time, net pressure and imbalance ratio.
-/// (The ring stores it in 8 bytes, see the module docs.)
+/// (The ring stores it in 3 bytes, the pressure as 100 × the 4-decimal ratio: see the module docs.)
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
     /// Event time in epoch milliseconds.
@@ -48,21 +52,18 @@ pub struct Point {
     pub imbalance: f32,
 }
 
-/// One ring slot: 8 bytes.
+/// One ring slot: 3 bytes (alignment 1, so a page of 256 is 768 bytes).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slot {
-    /// Net pressure, as pushed.
-    pressure: f32,
-    /// Imbalance ratio in ten-thousandths (`[-10 000, 10 000]`).
-    imbalance: i16,
+    /// Imbalance ratio in ten-thousandths (`[-10 000, 10 000]`), as little-endian `i16` bytes.
+    imbalance: [u8; 2],
     /// Milliseconds within the 100 ms slot, or [`EMPTY`].
     offset: u8,
 }
 
 impl Slot {
     const VACANT: Slot = Slot {
-        pressure: 0.0,
-        imbalance: 0,
+        imbalance: [0; 2],
         offset: EMPTY,
     };
 
@@ -76,8 +77,7 @@ impl Slot {
             0
         };
         Self {
-            pressure: p.pressure,
-            imbalance,
+            imbalance: imbalance.to_le_bytes(),
             offset: p.t_ms.rem_euclid(SLOT_MS) as u8,
         }
     }
@@ -91,16 +91,21 @@ impl Slot {
         slot * SLOT_MS + i64::from(self.offset)
     }
 
+    /// The imbalance ratio in ten-thousandths.
+    fn ten_thousandths(self) -> f64 {
+        f64::from(i16::from_le_bytes(self.imbalance))
+    }
+
     fn decode(self, slot: i64) -> Option<Point> {
         (!self.is_empty()).then(|| Point {
             t_ms: self.time(slot),
-            pressure: self.pressure,
-            imbalance: (f64::from(self.imbalance) / IMBALANCE_SCALE) as f32,
+            pressure: (self.ten_thousandths() / PRESSURE_DIVISOR) as f32,
+            imbalance: (self.ten_thousandths() / IMBALANCE_SCALE) as f32,
         })
     }
 }
 
-/// Slots per storage page (2 KB).
+/// Slots per storage page (768 bytes).
 pub const PAGE_SLOTS: usize = 256;
 /// Pages of the ring.
 const PAGES: usize = MAX_POINTS.div_ceil(PAGE_SLOTS);
@@ -277,6 +282,12 @@ impl History {
 
     /// Points with `t > newest − window_ms`, oldest first.
     fn window(&self, window_ms: i64) -> impl DoubleEndedIterator<Item = Point> + '_ {
+        self.window_slots(window_ms)
+            .filter_map(|(slot, s)| s.decode(slot))
+    }
+
+    /// The occupied slots of [`Self::window`] with their slot numbers, oldest first.
+    fn window_slots(&self, window_ms: i64) -> impl DoubleEndedIterator<Item = (i64, Slot)> + '_ {
         let (first, n, horizon) = match self.last_time() {
             Some(newest) => {
                 let horizon = newest.saturating_sub(window_ms);
@@ -292,9 +303,9 @@ impl History {
         (0..n).filter_map(move |i| {
             let j = start + i;
             let j = if j >= MAX_POINTS { j - MAX_POINTS } else { j };
-            self.slot(j)
-                .decode(first + i as i64)
-                .filter(|p| p.t_ms > horizon)
+            let slot = first + i as i64;
+            let s = self.slot(j);
+            (!s.is_empty() && s.time(slot) > horizon).then_some((slot, s))
         })
     }
 
@@ -304,8 +315,9 @@ impl History {
         let mut count = 0usize;
         // The newest TREND_POINTS pressures, circularly.
         let mut last = [0.0f64; TREND_POINTS];
-        for p in self.window(window_ms) {
-            let v = f64::from(p.pressure);
+        for (_, s) in self.window_slots(window_ms) {
+            // Exactly the 2-decimal pressure (no detour through the `f32` of a `Point`).
+            let v = s.ten_thousandths() / PRESSURE_DIVISOR;
             sum += v;
             max = max.max(v);
             min = min.min(v);
@@ -418,15 +430,15 @@ mod tests {
     }
 
     #[test]
-    fn slot_is_8_bytes_and_a_full_ring_is_72_kb() {
-        assert_eq!(std::mem::size_of::<Slot>(), 8);
+    fn slot_is_3_bytes_and_a_full_ring_is_27_kb() {
+        assert_eq!(std::mem::size_of::<Slot>(), 3);
         let mut h = History::default();
         assert_eq!(h.capacity(), 0);
         for i in 0..(MAX_POINTS as i64 + 10) {
             h.push(pt(i * SLOT_MS, 1.0));
         }
         assert_eq!(h.capacity(), PAGES * PAGE_SLOTS);
-        assert_eq!(h.ring_bytes(), 36 * 256 * 8 + 36 * 8);
+        assert_eq!(h.ring_bytes(), 36 * 256 * 3 + 36 * 8);
     }
 
     #[test]
@@ -504,7 +516,8 @@ mod tests {
 
     #[test]
     fn matches_a_plain_deque_model() {
-        // The previous implementation (a VecDeque of 16-byte points) as the reference.
+        // The previous implementation (a VecDeque of 16-byte points) as the reference, at the documents'
+        // precision: the 4-decimal imbalance ratio, and a pressure of 100 × that ratio (as the metrics give it).
         let mut model: std::collections::VecDeque<Point> = Default::default();
         let mut h = History::default();
         let mut t = 1_723_161_255_000i64;
@@ -525,10 +538,11 @@ mod tests {
                     }
                 }
             };
+            let imbalance = (((r >> 7) % 2_000_001) as f32 - 1_000_000.0) / 1_000_000.0;
             let p = Point {
                 t_ms: t,
-                pressure: ((r % 20_001) as f32 - 10_000.0) / 100.0,
-                imbalance: (((r >> 7) % 20_001) as f32 - 10_000.0) / 10_000.0,
+                pressure: imbalance * 100.0,
+                imbalance,
             };
             h.push(p);
             if let Some(last) = model.back_mut() {
@@ -555,17 +569,27 @@ mod tests {
                     let win: Vec<&Point> = model.iter().filter(|p| p.t_ms > horizon).collect();
                     let want = &win[win.len().saturating_sub(100)..];
                     assert_eq!(got.len(), want.len());
+                    // What the documents show of a model point: its ratio at 4 decimals, its pressure at 2.
+                    let ratio_4dp = |m: &Point| crate::round_dp(f64::from(m.imbalance), 4);
+                    let pressure_2dp =
+                        |m: &Point| (f64::from(m.imbalance) * 10_000.0).round_ties_even() / 100.0;
                     for (g, m) in got.iter().zip(want) {
-                        assert_eq!((g.t_ms, g.pressure), (m.t_ms, m.pressure));
+                        assert_eq!(g.t_ms, m.t_ms);
+                        assert_eq!(crate::round_dp(f64::from(g.imbalance), 4), ratio_4dp(m));
                         assert_eq!(
-                            crate::round_dp(f64::from(g.imbalance), 4),
-                            crate::round_dp(f64::from(m.imbalance), 4)
+                            crate::round_dp(f64::from(g.pressure), 2),
+                            crate::round_dp(pressure_2dp(m), 2)
+                        );
+                        // The 2-decimal pressure is the 4-decimal ratio × 100, up to the float rounding of the
+                        // model's own f32 pressure.
+                        assert!(
+                            (f64::from(g.pressure) - f64::from(m.pressure)).abs() <= 0.005 + 1e-4
                         );
                     }
                     let s = h.stats(w);
                     assert_eq!(s.map(|s| s.count).unwrap_or(0), win.len());
                     if let Some(s) = s {
-                        let sum: f64 = win.iter().fold(0.0, |a, p| a + f64::from(p.pressure));
+                        let sum: f64 = win.iter().fold(0.0, |a, p| a + pressure_2dp(p));
                         assert_eq!(s.avg, sum / win.len() as f64);
                     }
                 }
