@@ -3,7 +3,8 @@
 #   THREADS="1 2" RATES="0 60000" COUNT=300000 SYMBOLS=100 scripts/threads-cpu.sh
 # Starts nats-server on 127.0.0.1:4336; for each PROCESSING_THREADS value and each publish rate (0 = as fast as
 # possible) starts a fresh host, replays COUNT depth20 messages over SYMBOLS symbols with rs-load, and prints what
-# rs-load reports (processed msg/s, slow-consumer drops, host CPU, RSS) plus the host's buffer_full drops.
+# rs-load reports (processed msg/s, slow-consumer drops, host CPU, RSS) plus the host's buffer_full drops and its
+# anonymous and file-backed memory after the run (/proc/<pid>/smaps_rollup).
 # EXTRA_ENV is added to the host's environment (e.g. "MAX_SYMBOLS=20000 DEPTH_ANALYZER_MAX_SYMBOLS=20000").
 B=${B:-target/release}
 PORT=4336
@@ -21,7 +22,8 @@ for N in ${THREADS:-1 2}; do
     sleep 3
     echo "PROCESSING_THREADS=$N rate=$RATE load=$(cut -d' ' -f1-3 /proc/loadavg): $($B/rs-load throughput \
       --nats-url nats://127.0.0.1:$PORT --host-url http://127.0.0.1:$HTTP --count $COUNT --rate $RATE --symbols $SYMBOLS) \
-      buffer_full=$(metric 'realtime_messages_dropped_total{reason="buffer_full"}')"
+      buffer_full=$(metric 'realtime_messages_dropped_total{reason="buffer_full"}') \
+      $(awk '/^(Pss_Anon|Pss_File):/ {printf "%s %.1f MiB ", $1, $2 / 1024}' /proc/$HOST/smaps_rollup)"
     kill $HOST; wait $HOST 2>/dev/null
     rm -f ${TMPDIR:-/tmp}/threads-cpu-$N.redb
   done
