@@ -26,18 +26,19 @@ fn side(b: &[u8], i: &mut usize, max_levels: usize, out: &mut Vec<Level>) -> Opt
     if eat(b, i, b']').is_some() {
         return Some(());
     }
+    // the position in a local (written back once): the level loop then keeps it in a register
+    let mut at = *i;
     loop {
-        let (price, qty, end) = binance_level(b, *i).or_else(|| any_level(b, *i))?;
-        *i = end;
+        let (price, qty, end) = binance_level(b, at).or_else(|| any_level(b, at))?;
         // `number` keeps values within 0..=MAX_NUMBER; a price must also be positive
         if price <= 0.0 || out.len() >= max_levels {
             return None;
         }
         out.push(Level::new(price, qty));
-        match b.get(*i) {
-            Some(b',') => *i += 1,
+        match b.get(end) {
+            Some(b',') => at = end + 1,
             Some(b']') => {
-                *i += 1;
+                *i = end + 1;
                 return Some(());
             }
             _ => return None,
@@ -315,16 +316,19 @@ const POW10_U64: [u64; 9] = [
     100_000_000,
 ];
 
-/// The eight bytes at `b[at..]` as one little-endian word with `'0'` subtracted from each byte, and how many of
-/// them, from the first, are ASCII digits (0–8); `None` when fewer than eight bytes remain.
+/// The eight bytes at `b[at..]` as one little-endian word with `'0'` subtracted (exact for the leading digit bytes;
+/// the bytes from the first non-digit on are left undefined), and how many of them, from the first, are ASCII
+/// digits (0–8); `None` when fewer than eight bytes remain.
 #[inline(always)]
 fn digit_word(b: &[u8], at: usize) -> Option<(u64, usize)> {
     let chunk: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
-    let digits = u64::from_le_bytes(chunk) ^ 0x3030_3030_3030_3030;
-    // A byte is a digit when it is now 0..=9: adding 0x76 to its low seven bits sets bit 7 from 10 on, and its own
-    // bit 7 is set for bytes that were 0xB0 or more. No carry crosses a byte (0x7F + 0x76 < 0x100).
-    let not_digit = (((digits & 0x7F7F_7F7F_7F7F_7F7F) + 0x7676_7676_7676_7676) | digits)
-        & 0x8080_8080_8080_8080;
+    let word = u64::from_le_bytes(chunk);
+    let digits = word.wrapping_sub(0x3030_3030_3030_3030);
+    // simdjson's eight-digit test: a byte below '0' sets bit 7 of `digits` (borrowing from the byte above), a byte
+    // above '9' sets bit 7 of `word + 0x46` (0xBA and up carry into the byte above, but their `digits` byte has
+    // bit 7 set). Carries and borrows only start at a non-digit and only move up, so the lowest flag is exactly the
+    // first non-digit, and the digit bytes below it are exact.
+    let not_digit = (word.wrapping_add(0x4646_4646_4646_4646) | digits) & 0x8080_8080_8080_8080;
     Some((digits, (not_digit.trailing_zeros() / 8) as usize))
 }
 
