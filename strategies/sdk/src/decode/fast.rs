@@ -569,6 +569,24 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn digit_words_count_and_read_the_leading_digits(
+            bytes in proptest::array::uniform8(proptest::prelude::any::<u8>()),
+            digits in proptest::array::uniform8(b'0'..=b'9'),
+            keep in 0usize..=8,
+        ) {
+            // any bytes after 0–8 digits, non-ASCII and carry/borrow-prone ones included
+            let mut word = bytes;
+            word[..keep].copy_from_slice(&digits[..keep]);
+            let len = word.iter().take_while(|c| c.is_ascii_digit()).count();
+            let (found, n) = digit_word(&word, 0).unwrap();
+            proptest::prop_assert_eq!(n, len, "{:?}", word);
+            if len > 0 {
+                let value = word[..len].iter().fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'));
+                proptest::prop_assert_eq!(digits_value(found, len), value, "{:?}", word);
+            }
+        }
+
+        #[test]
         fn binance_levels_match_fast_float(
             pi in "[0-9]{1,7}", pf in "[0-9]{8}", qi in "[0-9]{1,7}", qf in "[0-9]{8}",
             pad in "[\\],\\[\"0-9a-z}]{1,4}",
