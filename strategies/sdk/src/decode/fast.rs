@@ -93,9 +93,10 @@ fn eight_decimals(w: &[u8; LEVEL_WINDOW], start: usize) -> Option<(f64, usize)> 
     if int_len == 0 || int_len == 8 || w.get(start + int_len) != Some(&b'.') {
         return None;
     }
-    let (frac_digits, frac_len) = digit_word(w, start + int_len + 1)?;
-    let quote = start + int_len + 9;
-    if frac_len != 8 || w.get(quote) != Some(&b'"') {
+    let frac_at = start + int_len + 1;
+    let (frac_digits, not_digit) = digit_flags(w.get(frac_at..frac_at + 8)?.try_into().ok()?);
+    let quote = frac_at + 8;
+    if not_digit != 0 || w.get(quote) != Some(&b'"') {
         return None;
     }
     let mantissa = digits_value(int_digits, int_len) * 100_000_000 + digits_value(frac_digits, 8);
@@ -321,7 +322,14 @@ const POW10_U64: [u64; 9] = [
 /// digits (0–8); `None` when fewer than eight bytes remain.
 #[inline(always)]
 fn digit_word(b: &[u8], at: usize) -> Option<(u64, usize)> {
-    let chunk: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    let (digits, not_digit) = digit_flags(b.get(at..at.checked_add(8)?)?.try_into().ok()?);
+    Some((digits, (not_digit.trailing_zeros() / 8) as usize))
+}
+
+/// Eight bytes as one little-endian word with `'0'` subtracted (as [`digit_word`]), and a word with bit 7 set in
+/// (at least) the byte of the first non-digit (zero when all eight are digits).
+#[inline(always)]
+fn digit_flags(chunk: [u8; 8]) -> (u64, u64) {
     let word = u64::from_le_bytes(chunk);
     let digits = word.wrapping_sub(0x3030_3030_3030_3030);
     // simdjson's eight-digit test: a byte below '0' sets bit 7 of `digits` (borrowing from the byte above), a byte
@@ -329,7 +337,7 @@ fn digit_word(b: &[u8], at: usize) -> Option<(u64, usize)> {
     // bit 7 set). Carries and borrows only start at a non-digit and only move up, so the lowest flag is exactly the
     // first non-digit, and the digit bytes below it are exact.
     let not_digit = (word.wrapping_add(0x4646_4646_4646_4646) | digits) & 0x8080_8080_8080_8080;
-    Some((digits, (not_digit.trailing_zeros() / 8) as usize))
+    (digits, not_digit)
 }
 
 /// The value of the first `len` (1–8) digit bytes of a word from [`digit_word`]: the digits are moved to the top
