@@ -211,11 +211,11 @@ impl Decoder {
     fn depth_fast<'a>(&mut self, payload: &'a [u8]) -> Option<Attempt<'a>> {
         let scratch = &mut self.scratch;
         let found = fast::depth_envelope(payload, self.max_levels, &mut scratch.book)?;
-        if parse_stream(found.stream, scratch).ok()? != StreamKind::Depth {
-            return None;
-        }
+        // byte-level versions of `parse_stream` and `parse_timestamp_ms` for the producer's forms; anything else
+        // (another stream kind, a timestamp only chrono reads) is left to the generic path
+        fast::depth_symbol(found.stream, &mut scratch.symbol)?;
         scratch.book.last_update_id = found.last_update_id;
-        let event_time_ms = parse_timestamp_ms(found.timestamp?)?;
+        let event_time_ms = fast::timestamp_ms_bytes(found.timestamp?)?;
         let book = &scratch.book;
         let (bid, ask) = (book.best_bid(), book.best_ask());
         if (bid.is_none() && ask.is_none())

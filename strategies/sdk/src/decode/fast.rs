@@ -8,7 +8,7 @@
 
 use crate::event::Level;
 
-use super::MAX_NUMBER;
+use super::{MAX_NUMBER, MAX_SYMBOL_LEN};
 
 /// Parses the exact text of a book side (no whitespace, no escapes, decimal strings) and appends its levels to
 /// `out`: prices finite, positive and ≤ [`MAX_NUMBER`], quantities finite, ≥ 0 and ≤ [`MAX_NUMBER`], at most
@@ -118,10 +118,10 @@ fn level_values([price_int, price_frac, qty_int, qty_frac]: [u64; 4]) -> (f64, f
 
 /// What [`depth_envelope`] read besides the book.
 pub(super) struct DepthEnvelope<'a> {
-    /// The `stream` value.
-    pub(super) stream: &'a str,
-    /// The last `timestamp` value, if any.
-    pub(super) timestamp: Option<&'a str>,
+    /// The `stream` value (ASCII, like every byte the scan accepts).
+    pub(super) stream: &'a [u8],
+    /// The last `timestamp` value, if any (ASCII).
+    pub(super) timestamp: Option<&'a [u8]>,
     pub(super) last_update_id: u64,
 }
 
@@ -137,7 +137,7 @@ pub(super) fn depth_envelope<'a>(
 ) -> Option<DepthEnvelope<'a>> {
     let mut i = 0;
     literal(b, &mut i, br#"{"stream":"#)?;
-    let stream = plain_str(b, &mut i)?;
+    let stream = plain_string(b, &mut i)?;
     literal(b, &mut i, br#","data":{"lastUpdateId":"#)?;
     let last_update_id = unsigned(b, &mut i)?;
     book.bids.clear();
@@ -152,7 +152,7 @@ pub(super) fn depth_envelope<'a>(
         let key = plain_string(b, &mut i)?;
         eat(b, &mut i, b':')?;
         match key {
-            b"timestamp" => timestamp = Some(plain_str(b, &mut i)?),
+            b"timestamp" => timestamp = Some(plain_string(b, &mut i)?),
             b"stream" | b"data" | b"_otel_trace_context" => return None,
             _ => {
                 plain_string(b, &mut i)?;
@@ -177,9 +177,22 @@ fn plain_string<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
     b.get(start..end)
 }
 
-/// [`plain_string`] as text (only for the values the caller keeps: ignored keys and values are never converted).
-fn plain_str<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a str> {
-    std::str::from_utf8(plain_string(b, i)?).ok()
+/// The symbol of a depth stream name (`<symbol>@depth…`, as the generic path's `parse_stream` reads it: the symbol
+/// before the first `@`, 1–[`MAX_SYMBOL_LEN`] ASCII letters and digits) written upper-case into `symbol`; `None`
+/// for any other stream name (the generic path then names the reason). Works on bytes: no UTF-8 conversion.
+pub(super) fn depth_symbol(stream: &[u8], symbol: &mut String) -> Option<()> {
+    let at = stream.iter().position(|&c| c == b'@')?;
+    let (name, kind) = stream.split_at(at);
+    if !kind[1..].starts_with(b"depth")
+        || name.is_empty()
+        || name.len() > MAX_SYMBOL_LEN
+        || !name.iter().all(u8::is_ascii_alphanumeric)
+    {
+        return None;
+    }
+    symbol.clear();
+    symbol.extend(name.iter().map(|&c| char::from(c.to_ascii_uppercase())));
+    Some(())
 }
 
 /// Position of the first byte from `b[from]` on that ends a plain string's contents: `"`, `\\`, a control
@@ -390,7 +403,11 @@ fn eight_digits(b: &[u8], j: usize) -> Option<u64> {
 /// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS`, optionally `.` and 1–9 fraction digits, optionally `Z` (UTC);
 /// `None` for any other text or an invalid date or time (leap seconds included), which the caller hands to chrono.
 pub(crate) fn timestamp_ms(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
+    timestamp_ms_bytes(text.as_bytes())
+}
+
+/// [`timestamp_ms`] of the text's bytes.
+pub(super) fn timestamp_ms_bytes(b: &[u8]) -> Option<i64> {
     let digits = |from: usize, to: usize| -> Option<i64> {
         b.get(from..to)?.iter().try_fold(0i64, |acc, &c| {
             c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
@@ -604,6 +621,25 @@ mod tests {
             if len > 0 {
                 let value = word[..len].iter().fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'));
                 proptest::prop_assert_eq!(digits_value(found, len), value, "{:?}", word);
+            }
+        }
+
+        #[test]
+        fn depth_symbols_are_parse_streams_depth_symbols(
+            stream in "[a-zA-Z0-9@_é]{0,36}(@(depth|depth20@100ms|trade|ticker|dept))?",
+        ) {
+            // accepted exactly when the generic path reads a depth stream, with the same symbol
+            let mut scratch = super::super::Scratch::default();
+            let generic = super::super::parse_stream(&stream, &mut scratch);
+            let mut symbol = String::from("stale");
+            let ours = depth_symbol(stream.as_bytes(), &mut symbol);
+            proptest::prop_assert_eq!(
+                ours.is_some(),
+                matches!(generic, Ok(super::super::StreamKind::Depth)),
+                "{}", stream
+            );
+            if ours.is_some() {
+                proptest::prop_assert_eq!(&symbol, &scratch.symbol);
             }
         }
 
