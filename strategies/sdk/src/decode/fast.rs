@@ -183,15 +183,19 @@ fn plain_string<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
 pub(super) fn depth_symbol(stream: &[u8], symbol: &mut String) -> Option<()> {
     let at = stream.iter().position(|&c| c == b'@')?;
     let (name, kind) = stream.split_at(at);
-    if !kind[1..].starts_with(b"depth")
-        || name.is_empty()
-        || name.len() > MAX_SYMBOL_LEN
-        || !name.iter().all(u8::is_ascii_alphanumeric)
-    {
+    if !kind[1..].starts_with(b"depth") || name.is_empty() || name.len() > MAX_SYMBOL_LEN {
         return None;
     }
+    let mut upper = [0u8; MAX_SYMBOL_LEN];
+    let upper = upper.get_mut(..name.len())?;
+    for (u, &c) in upper.iter_mut().zip(name) {
+        if !c.is_ascii_alphanumeric() {
+            return None;
+        }
+        *u = c.to_ascii_uppercase();
+    }
     symbol.clear();
-    symbol.extend(name.iter().map(|&c| char::from(c.to_ascii_uppercase())));
+    symbol.push_str(std::str::from_utf8(upper).ok()?);
     Some(())
 }
 
@@ -408,13 +412,15 @@ pub(crate) fn timestamp_ms(text: &str) -> Option<i64> {
 
 /// [`timestamp_ms`] of the text's bytes.
 pub(super) fn timestamp_ms_bytes(b: &[u8]) -> Option<i64> {
+    // the fixed part as one array: every position below is then a constant index without a bounds check
+    let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
     let digits = |from: usize, to: usize| -> Option<i64> {
-        b.get(from..to)?.iter().try_fold(0i64, |acc, &c| {
+        head[from..to].iter().try_fold(0i64, |acc, &c| {
             c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
         })
     };
     let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-    if seps.iter().any(|&(at, c)| b.get(at) != Some(&c)) {
+    if seps.iter().any(|&(at, c)| head[at] != c) {
         return None;
     }
     let (year, month, day) = (digits(0, 4)?, digits(5, 7)?, digits(8, 10)?);
