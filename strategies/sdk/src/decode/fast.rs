@@ -87,8 +87,9 @@ fn binance_level(b: &[u8], at: usize) -> Option<(f64, f64, usize)> {
     Some((price, qty, at + quote + 2))
 }
 
-/// `digits.dddddddd"` at `w[start..]` with 1–7 integer digits: the digit words for [`level_values`] (the integer
-/// digits moved to the top of theirs, zeros below as leading zeros) and the closing quote's position.
+/// `digits.dddddddd` at `w[start..]` with 1–7 integer digits: the digit words for [`level_values`] (the integer
+/// digits moved to the top of theirs, zeros below as leading zeros) and the position after the last digit, where
+/// the caller expects the closing quote.
 #[inline(always)]
 fn eight_decimal_words(w: &[u8; LEVEL_WINDOW], start: usize) -> Option<(u64, u64, usize)> {
     let (int_digits, int_len) = digit_word(w, start)?;
@@ -97,10 +98,11 @@ fn eight_decimal_words(w: &[u8; LEVEL_WINDOW], start: usize) -> Option<(u64, u64
     }
     let frac_at = start + int_len + 1;
     let (frac_digits, not_digit) = digit_flags(w.get(frac_at..frac_at + 8)?.try_into().ok()?);
-    let quote = frac_at + 8;
-    if not_digit != 0 || w.get(quote) != Some(&b'"') {
+    if not_digit != 0 {
         return None;
     }
+    // the closing quote is checked by the caller, with the punctuation after it
+    let quote = frac_at + 8;
     Some((int_digits << (8 * (8 - int_len)), frac_digits, quote))
 }
 
