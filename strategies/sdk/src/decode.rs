@@ -672,6 +672,36 @@ mod tests {
     const DEPTH: &str = r#"{"stream":"btcusdt@depth20@100ms","data":{"lastUpdateId":7,"bids":[["100.5","2.0"],["100.0","1"]],"asks":[["101.0","3.5"]]},"timestamp":"2024-08-08T23:54:15.408000Z","message_id":"x","source":"binance-websocket","version":"1.0"}"#;
 
     #[test]
+    fn trailing_keys_read_as_literals_or_scanned_decode_as_the_generic_path() {
+        // the producer's keys are compared as literals; near misses go through the key scan or the generic path
+        let book = r#"{"stream":"btcusdt@depth20@100ms","data":{"lastUpdateId":7,"bids":[["61837.63000000","1.00000000"]],"asks":[["61837.64000000","2.00000000"]]}"#;
+        let ts = r#""2024-08-08T23:54:15.408000Z""#;
+        for tail in [
+            format!(r#","timestamp":{ts},"message_id":"x","source":"s","version":"1.0"}}"#),
+            format!(r#","version":"1.0","source":"s","message_id":"x","timestamp":{ts}}}"#),
+            format!(r#","timestamp" :{ts}}}"#),
+            format!(r#","timestamp2":{ts}}}"#),
+            format!(r#","timestam":{ts}}}"#),
+            format!(r#","timestamp":{ts}}}"#),
+            format!(r#","timestamp":{ts},"timestamp":"2024-08-08T23:54:16Z"}}"#),
+            format!(r#","message_id":{ts}}}"#),
+            format!(r#","source":"a","source":"b","timestamp":{ts}}}"#),
+            format!(r#","version":1,"timestamp":{ts}}}"#),
+            format!(r#","timestamp":{ts},"stream":"btcusdt@depth20"}}"#),
+        ] {
+            let text = format!("{book}{tail}");
+            let mut fast = Decoder::default();
+            let mut generic = Decoder::generic(DEFAULT_MAX_LEVELS);
+            let ours = fast.decode(text.as_bytes()).map(|m| m.event_time_ms);
+            assert_eq!(
+                ours,
+                generic.decode(text.as_bytes()).map(|m| m.event_time_ms),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn decodes_depth_with_envelope_time() {
         let mut d = Decoder::default();
         let out = d.decode(DEPTH.as_bytes()).unwrap();

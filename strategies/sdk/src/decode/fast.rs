@@ -151,8 +151,14 @@ pub(super) fn depth_envelope<'a>(
     eat(b, &mut i, b'}')?;
     let mut timestamp = None;
     while eat(b, &mut i, b',').is_some() {
-        let key = plain_string(b, &mut i)?;
-        eat(b, &mut i, b':')?;
+        let key = match producer_key(b, &mut i) {
+            Some(key) => key,
+            None => {
+                let key = plain_string(b, &mut i)?;
+                eat(b, &mut i, b':')?;
+                key
+            }
+        };
         match key {
             b"timestamp" => timestamp = Some(plain_string(b, &mut i)?),
             b"stream" | b"data" | b"_otel_trace_context" => return None,
@@ -167,6 +173,23 @@ pub(super) fn depth_envelope<'a>(
         timestamp,
         last_update_id,
     })
+}
+
+/// One of the keys the producer writes after `data`, with its colon, compared as a literal (what
+/// [`plain_string`] and the colon would read for it, without the scan); `None` for any other key.
+#[inline(always)]
+fn producer_key(b: &[u8], i: &mut usize) -> Option<&'static [u8]> {
+    if literal(b, i, br#""timestamp":"#).is_some() {
+        Some(b"timestamp")
+    } else if literal(b, i, br#""message_id":"#).is_some() {
+        Some(b"message_id")
+    } else if literal(b, i, br#""source":"#).is_some() {
+        Some(b"source")
+    } else if literal(b, i, br#""version":"#).is_some() {
+        Some(b"version")
+    } else {
+        None
+    }
 }
 
 /// A JSON string of ASCII characters without escapes or control characters; its contents.
