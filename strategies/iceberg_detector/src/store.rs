@@ -141,6 +141,7 @@ impl SideStore {
     /// Records a snapshot side (nearest the mid first): the levels already in the store first, then new prices
     /// (which may evict a level, never one of this snapshot's).
     pub(crate) fn observe(&mut self, book: &[Level], now_ms: i64, p: &IcebergDetectorParams) {
+        self.warm();
         let cutoff = now_ms.saturating_sub(i64::from(p.history_window_seconds) * 1000);
         let refill_ms = p.refill_speed_threshold_seconds * 1000.0;
         let col = (self.tick % QTY_RING as u64) as usize;
@@ -179,6 +180,29 @@ impl SideStore {
         }
         self.present[col] = current;
         self.tick += 1;
+    }
+
+    /// Reads one word of every cache line a snapshot is about to use (the keys, last sightings, histories, the
+    /// index, this snapshot's quantity column and the remembered keys). With a hundred busy symbols a side's store
+    /// is rarely still cached when its symbol's next message comes; these loads do not depend on each other, so
+    /// their misses overlap, where the lookups below would wait for each line in turn.
+    #[inline]
+    fn warm(&self) {
+        use std::hint::black_box;
+        for i in (0..LEVELS_PER_SIDE).step_by(8) {
+            black_box(self.keys[i]);
+            black_box(self.last_ms[i]);
+        }
+        for i in (0..LEVELS_PER_SIDE).step_by(4) {
+            black_box(self.hist[i].prev_ms);
+        }
+        black_box(self.table[0]);
+        let col = (self.tick % QTY_RING as u64) as usize;
+        black_box(self.qty[col][0]);
+        black_box(self.qty[col][LEVELS_PER_SIDE - 1]);
+        for i in (0..self.mem_len).step_by(2) {
+            black_box(self.mem[i].0);
+        }
     }
 
     /// Records an appearance of the level in `slot` (its quantity in ring column `col`); a refill when its last
