@@ -201,6 +201,46 @@ fn expected_signals(lines: &[String]) -> usize {
     out.len()
 }
 
+/// Waits until the host binary on `port` answers `/ready` with 200, failing the test after `deadline`.
+async fn wait_ready(port: u16, deadline: Instant) {
+    let ready = format!("http://127.0.0.1:{port}/ready");
+    loop {
+        if let Ok(r) = reqwest::get(&ready).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "binary never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends SIGTERM to the host binary and waits for it to exit within `grace`; its exit status and its stderr.
+fn sigterm_and_wait(
+    child: &mut std::process::Child,
+    grace: Duration,
+) -> (std::process::ExitStatus, String) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < grace, "no exit within the grace period");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut log);
+    }
+    (exit, log)
+}
+
 #[tokio::test]
 async fn sigterm_stops_gracefully_and_flushes() {
     let nats = NatsServer::start();
@@ -218,17 +258,8 @@ async fn sigterm_stops_gracefully_and_flushes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let ready = format!("http://127.0.0.1:{port}/ready");
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = reqwest::get(&ready).await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "binary never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready(port, deadline).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let mut signals = client.subscribe("cio.intent.trading.>").await.unwrap();
     client.flush().await.unwrap();
@@ -274,31 +305,11 @@ async fn sigterm_stops_gracefully_and_flushes() {
         processed < read,
         "a backlog is buffered at SIGTERM (else this test checks nothing)"
     );
-    let started = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "no exit within the grace period"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (exit, log) = sigterm_and_wait(&mut child, Duration::from_secs(40));
     assert!(exit.success(), "clean exit code, got {exit:?}");
     let mut received = 0;
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), signals.next()).await {
         received += 1;
-    }
-    let mut log = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        use std::io::Read;
-        let _ = err.read_to_string(&mut log);
     }
     assert_eq!(
         received, expected,
@@ -331,17 +342,8 @@ async fn sigterm_on_an_idle_host_reports_no_failure() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let ready = format!("http://127.0.0.1:{port}/ready");
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = reqwest::get(&ready).await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "binary never became ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready(port, deadline).await;
         // Some input first, all of it processed: the host is idle at SIGTERM.
         let client = async_nats::connect(nats.url()).await.unwrap();
         let lines = depth_lines(2000);
@@ -370,27 +372,7 @@ async fn sigterm_on_an_idle_host_reports_no_failure() {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let started = Instant::now();
-        let exit = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "no exit within the grace period"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut log = String::new();
-        if let Some(mut err) = child.stderr.take() {
-            use std::io::Read;
-            let _ = err.read_to_string(&mut log);
-        }
+        let (exit, log) = sigterm_and_wait(&mut child, Duration::from_secs(20));
         assert!(
             exit.success(),
             "clean exit code, got {exit:?}; host log:\n{log}"
