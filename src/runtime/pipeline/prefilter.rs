@@ -29,26 +29,9 @@ pub fn stream_token(payload: &[u8]) -> Option<(&[u8], StreamKind)> {
 }
 
 /// The symbol (as sent) and the kind of a `stream` value (`<symbol>@<kind>…`), or `None` when it is not a plain
-/// supported stream.
+/// supported stream: the decoder's rule ([`strategy_sdk::decode::split_stream`]).
 pub fn parse_stream(token: &[u8]) -> Option<(&[u8], StreamKind)> {
-    let at = token.iter().position(|&b| b == b'@')?;
-    let (symbol, kind) = (&token[..at], &token[at + 1..]);
-    if symbol.is_empty()
-        || symbol.len() > MAX_SYMBOL_LEN
-        || !symbol.iter().all(u8::is_ascii_alphanumeric)
-    {
-        return None;
-    }
-    let kind = if kind.starts_with(b"depth") {
-        StreamKind::Depth
-    } else if kind == b"trade" {
-        StreamKind::Trade
-    } else if kind.starts_with(b"ticker") {
-        StreamKind::Ticker
-    } else {
-        return None;
-    };
-    Some((symbol, kind))
+    strategy_sdk::decode::split_stream(token).ok()
 }
 
 /// [`super::shard_of`] of the upper-cased `symbol`, without allocating.

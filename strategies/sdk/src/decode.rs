@@ -211,9 +211,13 @@ impl Decoder {
     fn depth_fast<'a>(&mut self, payload: &'a [u8]) -> Option<Attempt<'a>> {
         let scratch = &mut self.scratch;
         let found = fast::depth_envelope(payload, self.max_levels, &mut scratch.book)?;
-        // byte-level versions of `parse_stream` and `parse_timestamp_ms` for the producer's forms; anything else
-        // (another stream kind, a timestamp only chrono reads) is left to the generic path
-        fast::depth_symbol(found.stream, &mut scratch.symbol)?;
+        // the stream and the timestamp read as bytes; anything else (another stream kind, a timestamp only chrono
+        // reads) is left to the generic path
+        let (symbol, kind) = split_stream(found.stream).ok()?;
+        if kind != StreamKind::Depth {
+            return None;
+        }
+        set_symbol(&mut scratch.symbol, symbol);
         scratch.book.last_update_id = found.last_update_id;
         let event_time_ms = fast::timestamp_ms_bytes(found.timestamp?)?;
         let book = &scratch.book;
@@ -296,29 +300,50 @@ impl Decoder {
 }
 
 fn parse_stream(stream: &str, scratch: &mut Scratch) -> Result<StreamKind, DecodeError> {
-    let (symbol, rest) = stream
-        .split_once('@')
+    let (symbol, kind) = split_stream(stream.as_bytes())?;
+    set_symbol(&mut scratch.symbol, symbol);
+    Ok(kind)
+}
+
+/// The symbol (as sent) and the kind of a `stream` value `<symbol>@<kind>…`: `depth…`, `trade` or `ticker…`
+/// (else [`DecodeError::UnsupportedStream`]) with a symbol of 1–[`MAX_SYMBOL_LEN`] ASCII letters and digits (else
+/// [`DecodeError::InvalidSymbol`]). The one rule for stream names: the decoders and the host's pre-decode filter
+/// all read them through it.
+#[inline]
+pub fn split_stream(stream: &[u8]) -> Result<(&[u8], StreamKind), DecodeError> {
+    let at = stream
+        .iter()
+        .position(|&b| b == b'@')
         .ok_or(DecodeError::UnsupportedStream)?;
-    let kind = if rest.starts_with("depth") {
+    let (symbol, rest) = (&stream[..at], &stream[at + 1..]);
+    let kind = if rest.starts_with(b"depth") {
         StreamKind::Depth
-    } else if rest == "trade" {
+    } else if rest == b"trade" {
         StreamKind::Trade
-    } else if rest.starts_with("ticker") {
+    } else if rest.starts_with(b"ticker") {
         StreamKind::Ticker
     } else {
         return Err(DecodeError::UnsupportedStream);
     };
     if symbol.is_empty()
         || symbol.len() > MAX_SYMBOL_LEN
-        || !symbol.bytes().all(|b| b.is_ascii_alphanumeric())
+        || !symbol.iter().all(u8::is_ascii_alphanumeric)
     {
         return Err(DecodeError::InvalidSymbol);
     }
-    scratch.symbol.clear();
-    scratch
-        .symbol
-        .extend(symbol.chars().map(|c| c.to_ascii_uppercase()));
-    Ok(kind)
+    Ok((symbol, kind))
+}
+
+/// Writes a symbol from [`split_stream`] (ASCII letters and digits) upper-cased into `out`: through a stack buffer
+/// and one `push_str`, no per-character push.
+fn set_symbol(out: &mut String, symbol: &[u8]) {
+    let mut upper = [0u8; MAX_SYMBOL_LEN];
+    let n = symbol.len().min(MAX_SYMBOL_LEN);
+    for (u, &c) in upper.iter_mut().zip(symbol) {
+        *u = c.to_ascii_uppercase();
+    }
+    out.clear();
+    out.push_str(std::str::from_utf8(&upper[..n]).unwrap_or_default());
 }
 
 enum DataState<'de> {

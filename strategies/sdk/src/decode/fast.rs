@@ -8,7 +8,7 @@
 
 use crate::event::Level;
 
-use super::{MAX_NUMBER, MAX_SYMBOL_LEN};
+use super::MAX_NUMBER;
 
 /// Parses the exact text of a book side (no whitespace, no escapes, decimal strings) and appends its levels to
 /// `out`: prices finite, positive and ≤ [`MAX_NUMBER`], quantities finite, ≥ 0 and ≤ [`MAX_NUMBER`], at most
@@ -200,28 +200,6 @@ fn plain_string<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
     *i = end;
     eat(b, i, b'"')?;
     b.get(start..end)
-}
-
-/// The symbol of a depth stream name (`<symbol>@depth…`, as the generic path's `parse_stream` reads it: the symbol
-/// before the first `@`, 1–[`MAX_SYMBOL_LEN`] ASCII letters and digits) written upper-case into `symbol`; `None`
-/// for any other stream name (the generic path then names the reason). Works on bytes: no UTF-8 conversion.
-pub(super) fn depth_symbol(stream: &[u8], symbol: &mut String) -> Option<()> {
-    let at = stream.iter().position(|&c| c == b'@')?;
-    let (name, kind) = stream.split_at(at);
-    if !kind[1..].starts_with(b"depth") || name.is_empty() || name.len() > MAX_SYMBOL_LEN {
-        return None;
-    }
-    let mut upper = [0u8; MAX_SYMBOL_LEN];
-    let upper = upper.get_mut(..name.len())?;
-    for (u, &c) in upper.iter_mut().zip(name) {
-        if !c.is_ascii_alphanumeric() {
-            return None;
-        }
-        *u = c.to_ascii_uppercase();
-    }
-    symbol.clear();
-    symbol.push_str(std::str::from_utf8(upper).ok()?);
-    Some(())
 }
 
 /// Position of the first byte from `b[from]` on that ends a plain string's contents: `"`, `\\`, a control
@@ -659,18 +637,23 @@ mod tests {
         fn depth_symbols_are_parse_streams_depth_symbols(
             stream in "[a-zA-Z0-9@_é]{0,36}(@(depth|depth20@100ms|trade|ticker|dept))?",
         ) {
-            // accepted exactly when the generic path reads a depth stream, with the same symbol
+            // the fast path's reading of a stream's bytes (split_stream, then the upper-cased symbol) is accepted
+            // exactly when the generic path reads a depth stream, with the same symbol
             let mut scratch = super::super::Scratch::default();
             let generic = super::super::parse_stream(&stream, &mut scratch);
-            let mut symbol = String::from("stale");
-            let ours = depth_symbol(stream.as_bytes(), &mut symbol);
+            let ours = super::super::split_stream(stream.as_bytes())
+                .ok()
+                .filter(|(_, kind)| *kind == super::super::StreamKind::Depth);
             proptest::prop_assert_eq!(
                 ours.is_some(),
                 matches!(generic, Ok(super::super::StreamKind::Depth)),
                 "{}", stream
             );
-            if ours.is_some() {
-                proptest::prop_assert_eq!(&symbol, &scratch.symbol);
+            if let Some((symbol, _)) = ours {
+                let mut upper = String::from("stale");
+                super::super::set_symbol(&mut upper, symbol);
+                proptest::prop_assert_eq!(&upper, &scratch.symbol);
+                proptest::prop_assert_eq!(upper, String::from_utf8_lossy(symbol).to_uppercase());
             }
         }
 
