@@ -141,10 +141,10 @@ impl SideStore {
     /// Records a snapshot side (nearest the mid first): the levels already in the store first, then new prices
     /// (which may evict a level, never one of this snapshot's).
     pub(crate) fn observe(&mut self, book: &[Level], now_ms: i64, p: &IcebergDetectorParams) {
-        self.warm();
+        let col = (self.tick % QTY_RING as u64) as usize;
+        self.warm(col);
         let cutoff = now_ms.saturating_sub(i64::from(p.history_window_seconds) * 1000);
         let refill_ms = p.refill_speed_threshold_seconds * 1000.0;
-        let col = (self.tick % QTY_RING as u64) as usize;
         let mut current = 0u32;
         let mut fresh = [0u64; BOOK_LEVELS_TRACKED];
         let mut fresh_qty = [0.0; BOOK_LEVELS_TRACKED];
@@ -183,11 +183,11 @@ impl SideStore {
     }
 
     /// Reads one word of every cache line a snapshot is about to use (the keys, last sightings, histories, the
-    /// index, this snapshot's quantity column and the remembered keys). With a hundred busy symbols a side's store
+    /// index, this snapshot's quantity column `col` and the remembered keys). With a hundred busy symbols a side's store
     /// is rarely still cached when its symbol's next message comes; these loads do not depend on each other, so
     /// their misses overlap, where the lookups below would wait for each line in turn.
     #[inline]
-    fn warm(&self) {
+    fn warm(&self, col: usize) {
         use std::hint::black_box;
         for i in (0..LEVELS_PER_SIDE).step_by(8) {
             black_box(self.keys[i]);
@@ -197,7 +197,6 @@ impl SideStore {
             black_box(self.hist[i].prev_ms);
         }
         black_box(self.table[0]);
-        let col = (self.tick % QTY_RING as u64) as usize;
         black_box(self.qty[col][0]);
         black_box(self.qty[col][LEVELS_PER_SIDE - 1]);
         for i in (0..self.mem_len).step_by(2) {
