@@ -159,6 +159,74 @@ impl ScoredSignal {
 struct SymbolTrack {
     has_book: bool,
     pending: Vec<ScoredSignal>,
+    /// What the next quote must show for any pending signal to change.
+    watch: Watch,
+}
+
+/// A summary of a symbol's pending signals: a quote earlier than `due_ms` whose exit-side price touches none of
+/// the bracket levels below changes none of them (no entry, no exit, no bracket), so it is not scanned. The
+/// scan's cost would otherwise grow with the signals waiting for their longest horizon, on every quote.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    /// Earliest entry or exit time of any pending signal.
+    due_ms: i64,
+    /// Entered buys whose bracket is open: the highest stop (a bid at or below it touches) and the lowest take
+    /// profit (a bid at or above it).
+    buy_stop: f64,
+    buy_take: f64,
+    /// Entered sells whose bracket is open: the lowest stop (an ask at or above it) and the highest take profit
+    /// (an ask at or below it).
+    sell_stop: f64,
+    sell_take: f64,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Self {
+            due_ms: i64::MAX,
+            buy_stop: f64::NEG_INFINITY,
+            buy_take: f64::INFINITY,
+            sell_stop: f64::INFINITY,
+            sell_take: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Watch {
+    /// Widens the summary to cover `s` (NaN levels never touch, and `max`/`min` skip them).
+    fn include(&mut self, s: &ScoredSignal, settings: &ScoreSettings) {
+        let Some(entry) = s.entry else {
+            let at = s
+                .record
+                .event_time_ms
+                .saturating_add(settings.entry_delay_ms);
+            self.due_ms = self.due_ms.min(at);
+            return;
+        };
+        for (exit, horizon) in s.exits.iter().zip(&settings.horizons_ms) {
+            if exit.is_none() {
+                let at = entry.event_time_ms.saturating_add(*horizon);
+                self.due_ms = self.due_ms.min(at);
+            }
+        }
+        if let (None, Some(stop), Some(take)) =
+            (s.bracket, s.record.stop_loss, s.record.take_profit)
+        {
+            if s.record.side > 0.0 {
+                (self.buy_stop, self.buy_take) = (self.buy_stop.max(stop), self.buy_take.min(take));
+            } else {
+                (self.sell_stop, self.sell_take) =
+                    (self.sell_stop.min(stop), self.sell_take.max(take));
+            }
+        }
+    }
+
+    /// Whether `quote` changes none of the signals summarised.
+    fn quiet(&self, quote: &Quote) -> bool {
+        quote.event_time_ms < self.due_ms
+            && !(quote.bid <= self.buy_stop || quote.bid >= self.buy_take)
+            && !(quote.ask >= self.sell_stop || quote.ask <= self.sell_take)
+    }
 }
 
 /// The incremental scorer: feed it quotes and signals in event order, then [`Scorer::finish`].
@@ -170,6 +238,9 @@ pub struct Scorer {
     done: Vec<ScoredSignal>,
     max_pending_per_symbol: usize,
     overflow: u64,
+    /// Whether quiet quotes (see [`Watch`]) skip the scan; off only in the test that checks the skip changes
+    /// nothing.
+    skip_quiet: bool,
 }
 
 impl Scorer {
@@ -183,6 +254,7 @@ impl Scorer {
             done: Vec::new(),
             max_pending_per_symbol: usize::MAX,
             overflow: 0,
+            skip_quiet: true,
         }
     }
 
@@ -214,24 +286,29 @@ impl Scorer {
 
     /// Registers a signal (it is scored on quotes that arrive after this call).
     pub fn on_signal(&mut self, record: SignalRecord) {
-        let horizons = self.settings.horizons_ms.len();
-        if self.track(&record.symbol).pending.len() >= self.max_pending_per_symbol {
+        let settings = &self.settings;
+        let track = self
+            .symbols
+            .entry(Box::from(record.symbol.as_str()))
+            .or_default();
+        if track.pending.len() >= self.max_pending_per_symbol {
             self.overflow += 1;
             return;
         }
-        let track = self.track(&record.symbol);
         let source = if track.has_book {
             PriceSource::Book
         } else {
             PriceSource::Trade
         };
-        track.pending.push(ScoredSignal {
+        let signal = ScoredSignal {
             record,
             source,
             entry: None,
-            exits: vec![None; horizons],
+            exits: vec![None; settings.horizons_ms.len()],
             bracket: None,
-        });
+        };
+        track.watch.include(&signal, settings);
+        track.pending.push(signal);
     }
 
     /// Number of signals still waiting for their entry or exits.
@@ -250,11 +327,15 @@ impl Scorer {
             PriceSource::Trade if track.has_book => return,
             PriceSource::Trade => {}
         }
-        if track.pending.is_empty() || !(quote.bid > 0.0 && quote.ask > 0.0) {
+        if track.pending.is_empty()
+            || !(quote.bid > 0.0 && quote.ask > 0.0)
+            || (self.skip_quiet && track.watch.quiet(&quote))
+        {
             return;
         }
         let settings = &self.settings;
         let longest = settings.horizons_ms.last().copied().unwrap_or(0);
+        let mut watch = Watch::default();
         let mut i = 0;
         while i < track.pending.len() {
             let s = &mut track.pending[i];
@@ -263,9 +344,11 @@ impl Scorer {
             if s.complete(has_levels) {
                 self.done.push(track.pending.remove(i));
             } else {
+                watch.include(s, settings);
                 i += 1;
             }
         }
+        track.watch = watch;
     }
 
     /// Takes the signals that are fully scored so far (all horizons and the bracket), in completion order.
@@ -482,5 +565,77 @@ mod tests {
         let eth = out.iter().find(|x| x.record.symbol == "ETHUSDT").unwrap();
         assert_eq!(eth.source, PriceSource::Book);
         assert!(eth.entry.is_none());
+    }
+
+    /// One step of a random stream: a signal (time step, symbol, side, stop and take offsets from 100, or no
+    /// levels) or a quote (time step, symbol, bid, spread, book or trade).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Signal(i64, bool, bool, Option<(f64, f64)>),
+        Quote(i64, bool, f64, f64, bool),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (
+                0i64..400,
+                any::<bool>(),
+                any::<bool>(),
+                proptest::option::of((0.0f64..3.0, 0.0f64..3.0))
+            )
+                .prop_map(|(dt, sym, buy, lv)| Step::Signal(dt, sym, buy, lv)),
+            (
+                0i64..900,
+                any::<bool>(),
+                96.0f64..104.0,
+                0.0f64..0.5,
+                proptest::bool::weighted(0.9)
+            )
+                .prop_map(|(dt, sym, bid, spread, book)| Step::Quote(dt, sym, bid, spread, book)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Skipping the quotes the watch calls quiet changes nothing: every entry, exit and bracket is the one a
+        /// scan of every pending signal on every quote finds.
+        #[test]
+        fn skipping_quiet_quotes_scores_exactly_like_scanning_every_quote(
+            steps in proptest::collection::vec(step(), 1..300),
+        ) {
+            let mut skipping = Scorer::new(settings());
+            let mut scanning = Scorer::new(settings());
+            scanning.skip_quiet = false;
+            let mut t = 0;
+            for st in &steps {
+                let symbol = |other: bool| if other { "ETHUSDT" } else { "BTCUSDT" };
+                match *st {
+                    Step::Signal(dt, other, buy, levels) => {
+                        t += dt;
+                        let side = if buy { 1.0 } else { -1.0 };
+                        let mut r = signal(t, side);
+                        r.symbol = symbol(other).into();
+                        if let Some((stop, take)) = levels {
+                            (r.stop_loss, r.take_profit) = (Some(100.0 - side * stop), Some(100.0 + side * take));
+                        }
+                        skipping.on_signal(r.clone());
+                        scanning.on_signal(r);
+                    }
+                    Step::Quote(dt, other, bid, spread, book) => {
+                        t += dt;
+                        let q = Quote {
+                            event_time_ms: t,
+                            bid,
+                            ask: if book { bid + spread } else { bid },
+                            source: if book { PriceSource::Book } else { PriceSource::Trade },
+                        };
+                        skipping.on_quote(symbol(other), q);
+                        scanning.on_quote(symbol(other), q);
+                    }
+                }
+                proptest::prop_assert_eq!(skipping.pending(), scanning.pending());
+            }
+            proptest::prop_assert_eq!(skipping.finish(), scanning.finish());
+        }
     }
 }
