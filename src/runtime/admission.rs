@@ -46,6 +46,9 @@ pub struct EventTimeGuard {
     max_future_ms: Option<i64>,
     max_regression_ms: i64,
     latest: Vec<i64>,
+    /// The wall clock its caller read once for a whole batch of messages (ms), instead of a clock read per
+    /// message; `None`: read it per message.
+    batch_wall_ms: Option<i64>,
 }
 
 impl Default for EventTimeGuard {
@@ -62,6 +65,7 @@ impl EventTimeGuard {
             max_future_ms: (max_clock_skew_ms > 0).then_some(max_clock_skew_ms),
             max_regression_ms: max_regression_ms.max(0),
             latest: Vec::new(),
+            batch_wall_ms: None,
         }
     }
 
@@ -72,7 +76,14 @@ impl EventTimeGuard {
             max_future_ms: None,
             max_regression_ms: max_regression_ms.max(0),
             latest: Vec::new(),
+            batch_wall_ms: None,
         }
+    }
+
+    /// Sets the wall clock (ms) the future-timestamp check compares with until the next call: the caller reads
+    /// it once per batch of messages.
+    pub fn set_batch_wall_clock_ms(&mut self, now_ms: i64) {
+        self.batch_wall_ms = Some(now_ms);
     }
 
     /// Whether the wall-clock check is on.
@@ -84,7 +95,8 @@ impl EventTimeGuard {
     /// newer). `Err` carries the drop reason.
     pub fn admit(&mut self, symbol: SymbolId, event_time_ms: i64) -> Result<(), &'static str> {
         if let Some(max_future) = self.max_future_ms {
-            if event_time_ms > wall_clock_ms().saturating_add(max_future) {
+            let now_ms = self.batch_wall_ms.unwrap_or_else(wall_clock_ms);
+            if event_time_ms > now_ms.saturating_add(max_future) {
                 return Err(FUTURE_TIMESTAMP);
             }
         }

@@ -207,6 +207,7 @@ pub async fn run_thread(
                 if n == 0 { break Ended::InputFinished };
                 // One clock read per batch: a signal's publish latency counts from when its batch was taken.
                 let received = Instant::now();
+                pipeline.note_batch_wall_clock(admission::wall_clock_ms());
                 for payload in batch.drain(..) {
                     let outcome = pipeline.process(&payload, &mut signals);
                     scorecard.observe(touch::last_quote(&pipeline));

@@ -302,6 +302,12 @@ impl Pipeline {
         self.last_event_time_ms = self.last_event_time_ms.max(ms);
     }
 
+    /// Gives the wall clock (ms) read once for the batch about to be processed: the future-timestamp check
+    /// uses it for every message of the batch.
+    pub fn note_batch_wall_clock(&mut self, now_ms: i64) {
+        self.event_time.set_batch_wall_clock_ms(now_ms);
+    }
+
     /// Processes one raw message; signals are appended to `out`.
     pub fn process(&mut self, payload: &[u8], out: &mut Vec<Signal>) -> Outcome {
         self.last_touch = None;
