@@ -142,12 +142,8 @@ struct SideScan {
 /// non-negative and at most [`MAX_NUMBER`]. Anything else is skipped (the decoder already rejects such input;
 /// this keeps the plugin total for books built elsewhere).
 fn usable(l: &Level) -> bool {
-    l.price.is_finite()
-        && l.price > 0.0
-        && l.price <= MAX_NUMBER
-        && l.qty.is_finite()
-        && l.qty >= 0.0
-        && l.qty <= MAX_NUMBER
+    // two comparisons per number: NaN fails both, an infinity one of them
+    (l.price > 0.0 && l.price <= MAX_NUMBER) && (l.qty >= 0.0 && l.qty <= MAX_NUMBER)
 }
 
 /// Scans one side. `better(a, b)` is true when price `a` is better than `b` (higher for bids, lower for asks).
