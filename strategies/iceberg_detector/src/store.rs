@@ -97,9 +97,12 @@ pub(crate) struct SideStore {
     /// Per ring column: the slots that appeared in that snapshot, and their quantities.
     present: [u32; QTY_RING],
     qty: [[f32; LEVELS_PER_SIDE]; QTY_RING],
-    /// Remembered records (`mem[..mem_len]`): price key, last sighting and record of levels that left.
+    /// Remembered records of levels that left (`..mem_len` of each array): price key, last sighting and record,
+    /// apart so that a look-up reads only the keys and the choice of the entry to replace only the sightings.
     mem_len: usize,
-    mem: [(u64, i64, Record); REFILL_MEMORY],
+    mem_keys: [u64; REFILL_MEMORY],
+    mem_seen_ms: [i64; REFILL_MEMORY],
+    mem_recs: [Record; REFILL_MEMORY],
 }
 
 impl SideStore {
@@ -117,7 +120,9 @@ impl SideStore {
             present: [0; QTY_RING],
             qty: [[0.0; LEVELS_PER_SIDE]; QTY_RING],
             mem_len: 0,
-            mem: Default::default(),
+            mem_keys: [0; REFILL_MEMORY],
+            mem_seen_ms: [0; REFILL_MEMORY],
+            mem_recs: [Record::default(); REFILL_MEMORY],
         }
     }
 
@@ -199,8 +204,8 @@ impl SideStore {
         black_box(self.table[0]);
         black_box(self.qty[col][0]);
         black_box(self.qty[col][LEVELS_PER_SIDE - 1]);
-        for i in (0..self.mem_len).step_by(2) {
-            black_box(self.mem[i].0);
+        for i in (0..self.mem_len).step_by(8) {
+            black_box(self.mem_keys[i]);
         }
     }
 
@@ -296,28 +301,32 @@ impl SideStore {
 
     /// Keeps the refill record of the level leaving `slot` (replacing the one seen least recently when full).
     fn remember(&mut self, slot: usize, cutoff: i64) {
-        let entry = (self.keys[slot], self.last_ms[slot], self.recs[slot]);
-        if entry.2.refills == 0 || entry.1 < cutoff {
+        let (seen_ms, rec) = (self.last_ms[slot], self.recs[slot]);
+        if rec.refills == 0 || seen_ms < cutoff {
             return;
         }
-        let oldest = (0..REFILL_MEMORY)
-            .min_by_key(|&i| self.mem[i].1)
-            .unwrap_or(0);
         let i = if self.mem_len < REFILL_MEMORY {
-            self.mem_len
+            self.mem_len += 1;
+            self.mem_len - 1
         } else {
-            oldest
+            (0..REFILL_MEMORY)
+                .min_by_key(|&i| self.mem_seen_ms[i])
+                .unwrap_or(0)
         };
-        self.mem[i] = entry;
-        self.mem_len = (self.mem_len + 1).min(REFILL_MEMORY);
+        (self.mem_keys[i], self.mem_seen_ms[i], self.mem_recs[i]) = (self.keys[slot], seen_ms, rec);
     }
 
     /// Takes the remembered record of `key` out of the memory; `None` if there is none or it expired.
     fn recall(&mut self, key: u64, cutoff: i64) -> Option<Record> {
-        let i = self.mem[..self.mem_len].iter().position(|m| m.0 == key)?;
-        let (_, last_ms, rec) = self.mem[i];
+        let i = self.mem_keys[..self.mem_len]
+            .iter()
+            .position(|&k| k == key)?;
+        let (last_ms, rec) = (self.mem_seen_ms[i], self.mem_recs[i]);
         self.mem_len -= 1;
-        self.mem[i] = self.mem[self.mem_len];
+        let last = self.mem_len;
+        self.mem_keys[i] = self.mem_keys[last];
+        self.mem_seen_ms[i] = self.mem_seen_ms[last];
+        self.mem_recs[i] = self.mem_recs[last];
         (last_ms >= cutoff).then_some(rec)
     }
 
@@ -329,9 +338,10 @@ impl SideStore {
         keep: impl Fn(&Record) -> bool + 'a,
     ) -> impl Iterator<Item = Tracked> + 'a {
         let live = (0..self.len).map(|s| (self.keys[s], self.last_ms[s], self.recs[s], Some(s)));
-        let remembered = self.mem[..self.mem_len]
-            .iter()
-            .map(|&(k, t, rec)| (k, t, rec, None));
+        let n = self.mem_len;
+        let remembered = (self.mem_keys[..n].iter().zip(&self.mem_seen_ms[..n]))
+            .zip(&self.mem_recs[..n])
+            .map(|((&k, &t), &rec)| (k, t, rec, None));
         live.chain(remembered)
             .filter(move |(_, last_ms, rec, _)| keep(rec) && *last_ms >= cutoff_ms)
             .map(|(key, _, rec, slot)| Tracked {
