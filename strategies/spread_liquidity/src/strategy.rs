@@ -123,18 +123,15 @@ fn compare(history: &VecDeque<Tick>, best_bid: f64, best_ask: f64) -> Option<Spr
     let oldest = *history.front()?;
     let previous = history.len().saturating_sub(1);
     let divisor = previous.max(1) as f64;
-    let avg_spread = history
-        .iter()
-        .take(previous)
-        .map(|t| t.spread_bps)
-        .sum::<f64>()
-        / divisor;
-    let avg_depth = history
-        .iter()
-        .take(previous)
-        .map(|t| t.total_depth)
-        .sum::<f64>()
-        / divisor;
+    // both sums in one pass over the ring's two slices, oldest first (the order, and so the rounding, of a
+    // left-to-right sum)
+    let (older, newer) = history.as_slices();
+    let (mut spread_sum, mut depth_sum) = (0.0, 0.0);
+    for t in older.iter().chain(newer).take(previous) {
+        spread_sum += t.spread_bps;
+        depth_sum += t.total_depth;
+    }
+    let (avg_spread, avg_depth) = (spread_sum / divisor, depth_sum / divisor);
     let spread_ratio = if avg_spread > 0.0 {
         finite_or(current.spread_bps / avg_spread, 1.0)
     } else {
