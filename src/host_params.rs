@@ -25,7 +25,8 @@ use strategy_sdk::registry::StrategyDescriptor;
 use strategy_sdk::signal::DEFAULT_RISK_FLOOR;
 use strategy_sdk::strategy::FeedTask;
 use strategy_sdk::{
-    Action, DataStatus, EventContext, MarketEvent, ParamsUpdate, Signal, SignalSink, StrategyRunner,
+    Action, DataStatus, EventContext, MarketEvent, ParamsUpdate, Prefetch, Signal, SignalSink,
+    StrategyRunner, SymbolId,
 };
 use tokio::sync::watch;
 
@@ -321,6 +322,12 @@ impl StrategyRunner for GatedRunner {
     fn on_event(&mut self, ctx: &EventContext<'_>, event: &MarketEvent<'_>, sink: &mut SignalSink) {
         if self.active.load(Ordering::Relaxed) {
             self.inner.on_event(ctx, event, sink);
+        }
+    }
+
+    fn prefetch(&self, symbol: SymbolId, what: Prefetch) {
+        if self.active.load(Ordering::Relaxed) {
+            self.inner.prefetch(symbol, what);
         }
     }
 

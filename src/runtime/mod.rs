@@ -151,6 +151,7 @@ pub async fn run_thread(
     let heartbeat = heartbeat.filter(|_| primary);
     let mut signals = Vec::with_capacity(16);
     let mut batch = Vec::with_capacity(BATCH_MAX);
+    let mut lookahead = pipeline::prefetch::Lookahead::default();
     // The live scorecard follows every published signal through the books that come after it.
     let mut scorecard = crate::scoring::live::LiveScorecard::new(
         live.scorecard.clone(),
@@ -208,7 +209,9 @@ pub async fn run_thread(
                 // One clock read per batch: a signal's publish latency counts from when its batch was taken.
                 let received = Instant::now();
                 pipeline.note_batch_wall_clock(admission::wall_clock_ms());
-                for payload in batch.drain(..) {
+                lookahead.read(&pipeline, &batch);
+                for (index, payload) in batch.drain(..).enumerate() {
+                    lookahead.prefetch(&pipeline, index);
                     let outcome = pipeline.process(&payload, &mut signals);
                     scorecard.observe(touch::last_quote(&pipeline));
                     match outcome {

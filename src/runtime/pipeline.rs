@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::runtime::admission::{EventTimeGuard, SymbolAdmission};
 use crate::runtime::symbols::SymbolTable;
 
+pub mod prefetch;
 pub mod prefilter;
 
 pub use crate::config::updates::{ParamsHandle, PipelineCommand};

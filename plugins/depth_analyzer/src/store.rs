@@ -148,6 +148,21 @@ impl Plugin for DepthAnalyzer {
         }
     }
 
+    /// The symbol's entry, then its cell (the lock and the newest metrics) and name (compared on every event).
+    fn prefetch(&self, symbol: strategy_sdk::SymbolId, what: strategy_sdk::Prefetch) {
+        let Some(entry) = self.slots.get(symbol.index()) else {
+            return;
+        };
+        match (what, entry) {
+            (strategy_sdk::Prefetch::Slot, _) => strategy_sdk::cache::prefetch(entry),
+            (strategy_sdk::Prefetch::State, Some(cell)) => {
+                strategy_sdk::cache::prefetch(&**cell);
+                strategy_sdk::cache::prefetch_slice(cell.name.as_bytes());
+            }
+            (strategy_sdk::Prefetch::State, None) => {}
+        }
+    }
+
     fn register_readers(&self, readers: &mut PluginReaders) {
         readers.insert(Arc::new(self.metrics_reader()));
     }

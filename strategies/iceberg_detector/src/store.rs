@@ -209,6 +209,18 @@ impl SideStore {
         }
     }
 
+    /// Prefetches the lines [`SideStore::warm`] reads, except the quantity column (its place needs `tick`, which
+    /// this would have to wait for): the host calls it a message ahead, so `warm` then finds them cached.
+    pub(crate) fn prefetch(&self) {
+        use strategy_sdk::cache::{prefetch, prefetch_slice};
+        prefetch(&self.tick);
+        prefetch(&self.table);
+        prefetch_slice(&self.keys);
+        prefetch_slice(&self.last_ms);
+        prefetch_slice(&self.hist);
+        prefetch_slice(&self.mem_keys);
+    }
+
     /// Records an appearance of the level in `slot` (its quantity in ring column `col`); a refill when its last
     /// three appearances went high → low → high (the middle one below half the first, the last above 80 % of the
     /// first) within `refill_ms` (strict: `refill_speed_threshold_seconds`).

@@ -234,6 +234,14 @@ impl Strategy for IcebergDetector {
         }
     }
 
+    /// The lines of both side stores that a snapshot reads first (see `SideStore::prefetch`).
+    fn prefetch(state: &IcebergState) {
+        if let Some(sides) = &state.sides {
+            sides[0].prefetch();
+            sides[1].prefetch();
+        }
+    }
+
     fn min_signal_interval_ms(params: &IcebergDetectorParams) -> i64 {
         (params.min_signal_interval_seconds * 1000.0) as i64
     }

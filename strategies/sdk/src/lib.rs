@@ -11,8 +11,10 @@
 //! - [`descriptor`]: what the host knows about a strategy or plugin crate;
 //! - [`registry`]: descriptors collected with `inventory`, [`register_strategy!`] and [`register_plugin!`];
 //! - [`plugin`]: built-in plugins (the depth analyzer);
+//! - [`cache`]: cache hints (prefetching a symbol's state one message ahead);
 //! - `testing` (feature `testing`, enabled by dev-dependencies): fixtures and a harness for strategy tests.
 
+pub mod cache;
 pub mod cooldown;
 pub mod decode;
 pub mod descriptor;
@@ -35,7 +37,7 @@ pub use feed::EnvSetting;
 pub use params::{FieldError, Rules, StrategyParams};
 pub use plugin::{Plugin, PluginReaders};
 pub use signal::{Action, Signal, SignalSink};
-pub use strategy::{DataStatus, FeedTask, ParamsUpdate, Strategy, StrategyRunner};
+pub use strategy::{DataStatus, FeedTask, ParamsUpdate, Prefetch, Strategy, StrategyRunner};
 
 #[doc(hidden)]
 pub use inventory;

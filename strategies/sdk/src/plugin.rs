@@ -17,6 +17,10 @@ pub trait Plugin: Send {
     /// Periodic housekeeping (expiry), called by the host about once a second with the latest event time.
     fn tick(&mut self, _now_ms: i64) {}
 
+    /// Cache hints for a symbol whose message comes soon (see [`crate::cache`] and
+    /// [`crate::strategy::Prefetch`]). Never changes a result. The default does nothing.
+    fn prefetch(&self, _symbol: SymbolId, _what: crate::strategy::Prefetch) {}
+
     /// Frees everything kept for `symbol` (idle for `SYMBOL_IDLE_SECONDS`); its id may be reused for another
     /// symbol.
     fn forget(&mut self, _symbol: SymbolId) {}

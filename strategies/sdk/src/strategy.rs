@@ -84,6 +84,13 @@ pub trait Strategy: Send + Sync + Sized + 'static {
         sink: &mut SignalSink,
     );
 
+    /// Called for a symbol whose message comes soon, while the host processes earlier ones: starts loading (with
+    /// [`crate::cache::prefetch`]) the cache lines of `state` that `on_event` touches first, when they sit behind
+    /// a pointer (a `Box`, a `Vec`); the runner already prefetches the state's own first line. Hints only: it must
+    /// not change anything. The default does nothing.
+    #[inline]
+    fn prefetch(_state: &Self::SymbolState) {}
+
     /// Called when the host frees a symbol (idle for `SYMBOL_IDLE_SECONDS`) after dropping its `SymbolState`; the
     /// id may later be given to another symbol. Strategies that keep anything per symbol outside `SymbolState`
     /// release it here.
@@ -129,6 +136,10 @@ pub trait StrategyRunner: Send {
     fn descriptor(&self) -> &'static StrategyDescriptor;
     /// Handles one event.
     fn on_event(&mut self, ctx: &EventContext<'_>, event: &MarketEvent<'_>, sink: &mut SignalSink);
+    /// Cache hints for a symbol whose message comes soon (see [`crate::cache`]): [`Prefetch::Slot`] for the
+    /// runner's own per-symbol entry, [`Prefetch::State`] (a message later, once that entry is cached) for what
+    /// the strategy's state points to. Never changes a result. The default does nothing.
+    fn prefetch(&self, _symbol: SymbolId, _what: Prefetch) {}
     /// Applies a parameter change. Returns false when the parameters are of the wrong type (a host bug).
     fn apply(&mut self, update: ParamsUpdate) -> bool;
     /// Current data status.
@@ -140,6 +151,16 @@ pub trait StrategyRunner: Send {
     /// Frees everything kept for `symbol` (state and symbol parameters); its id may be reused for another symbol,
     /// which then starts from a fresh state.
     fn forget(&mut self, symbol: SymbolId);
+}
+
+/// The two steps of prefetching a symbol's state, a message apart: first the runner's entry (which holds the
+/// state's pointers), then what those pointers lead to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The runner's per-symbol entry.
+    Slot,
+    /// The heap lines of the strategy's per-symbol state ([`Strategy::prefetch`]).
+    State,
 }
 
 struct SymbolSlot<S: Strategy> {
@@ -229,6 +250,22 @@ impl<S: Strategy> StrategyRunner for Runner<S> {
                     .try_fire(signal.event_time_ms, global_interval)
             }
         });
+    }
+
+    #[inline]
+    fn prefetch(&self, symbol: SymbolId, what: Prefetch) {
+        let Some(slot) = self.slots.get(symbol.index()) else {
+            return;
+        };
+        match what {
+            // the entry may span two lines, and the state's pointers need not be at its start
+            Prefetch::Slot => {
+                crate::cache::prefetch(slot);
+                crate::cache::prefetch(&slot.state);
+                crate::cache::prefetch(&slot.cooldown);
+            }
+            Prefetch::State => S::prefetch(&slot.state),
+        }
     }
 
     fn apply(&mut self, update: ParamsUpdate) -> bool {

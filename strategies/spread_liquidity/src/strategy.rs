@@ -307,6 +307,13 @@ impl Strategy for SpreadLiquidity {
         Self
     }
 
+    /// The rolling window's ring buffer (its sums read every tick).
+    fn prefetch(state: &SpreadState) {
+        let (older, newer) = state.history.as_slices();
+        strategy_sdk::cache::prefetch_slice(older);
+        strategy_sdk::cache::prefetch_slice(newer);
+    }
+
     fn min_signal_interval_ms(params: &SpreadLiquidityParams) -> i64 {
         (params.min_signal_interval_seconds * 1000.0) as i64
     }
