@@ -147,9 +147,28 @@ fn usable(l: &Level) -> bool {
 }
 
 /// Scans one side. `better(a, b)` is true when price `a` is better than `b` (higher for bids, lower for asks).
+/// The first usable level starts every figure (the sums from `0.0 +`, as a fold from zero would), so the loop
+/// carries plain numbers.
 fn scan(levels: &[Level], better: impl Fn(f64, f64) -> bool) -> SideScan {
-    let mut s = SideScan::default();
-    for l in levels.iter().filter(|l| usable(l)) {
+    let mut rest = levels.iter().filter(|l| usable(l));
+    let Some(first) = rest.next() else {
+        return SideScan::default();
+    };
+    let mut s = SideScan {
+        volume: 0.0 + first.qty,
+        depth_5: 0.0 + first.qty,
+        depth_10: 0.0 + first.qty,
+        notional: 0.0 + first.price * first.qty,
+        levels: 1,
+        best: None,
+        strongest: None,
+    };
+    let mut best = first.price;
+    let mut strongest = StrongLevel {
+        price: first.price,
+        volume: first.qty,
+    };
+    for l in rest {
         s.levels = s.levels.saturating_add(1);
         s.volume += l.qty;
         if s.levels <= 5 {
@@ -159,21 +178,21 @@ fn scan(levels: &[Level], better: impl Fn(f64, f64) -> bool) -> SideScan {
             s.depth_10 += l.qty;
         }
         s.notional += l.price * l.qty;
-        s.best = Some(match s.best {
-            Some(b) if !better(l.price, b) => b,
-            _ => l.price,
-        });
+        if better(l.price, best) {
+            best = l.price;
+        }
         // Strictly more quantity replaces; on equal quantity keep the better-priced level.
-        s.strongest = match s.strongest {
-            Some(st) if l.qty < st.volume || (l.qty == st.volume && !better(l.price, st.price)) => {
-                Some(st)
-            }
-            _ => Some(StrongLevel {
+        if l.qty > strongest.volume
+            || (l.qty == strongest.volume && better(l.price, strongest.price))
+        {
+            strongest = StrongLevel {
                 price: l.price,
                 volume: l.qty,
-            }),
-        };
+            };
+        }
     }
+    s.best = Some(best);
+    s.strongest = Some(strongest);
     s
 }
 
@@ -496,6 +515,81 @@ mod tests {
             if m.ask_levels > 0 && m.ask_volume > 0.0 {
                 prop_assert!(m.vwap_ask >= m.best_ask * (1.0 - 1e-9));
             }
+        }
+    }
+
+    /// What [`scan`] gathers, from the definition: a fold over the usable levels from zero and `None`.
+    fn scan_by_definition(levels: &[Level], better: impl Fn(f64, f64) -> bool) -> SideScan {
+        levels
+            .iter()
+            .filter(|l| usable(l))
+            .fold(SideScan::default(), |mut s, l| {
+                s.levels += 1;
+                s.volume += l.qty;
+                s.depth_5 += if s.levels <= 5 { l.qty } else { 0.0 };
+                s.depth_10 += if s.levels <= 10 { l.qty } else { 0.0 };
+                s.notional += l.price * l.qty;
+                s.best = Some(match s.best {
+                    Some(b) if !better(l.price, b) => b,
+                    _ => l.price,
+                });
+                s.strongest = match s.strongest {
+                    Some(st)
+                        if l.qty < st.volume
+                            || (l.qty == st.volume && !better(l.price, st.price)) =>
+                    {
+                        Some(st)
+                    }
+                    _ => Some(StrongLevel {
+                        price: l.price,
+                        volume: l.qty,
+                    }),
+                };
+                s
+            })
+    }
+
+    /// Levels with repeated prices and quantities (ties for the best and the strongest level), `-0.0` and
+    /// unusable values among them.
+    fn side_with_ties() -> impl Strategy<Value = Vec<(f64, f64)>> {
+        prop::collection::vec(
+            (
+                prop_oneof![
+                    Just(100.0),
+                    Just(101.0),
+                    Just(99.5),
+                    1.0..200.0f64,
+                    Just(f64::NAN),
+                    Just(-1.0)
+                ],
+                prop_oneof![
+                    Just(1.0),
+                    Just(2.5),
+                    Just(0.0),
+                    Just(-0.0),
+                    0.0..10.0f64,
+                    Just(f64::INFINITY)
+                ],
+            ),
+            0..25,
+        )
+    }
+
+    proptest! {
+        /// The scan's single pass equals the definition bit for bit, on both sides' orders.
+        #[test]
+        fn scan_equals_the_definition(levels in side_with_ties()) {
+            let levels: Vec<Level> = levels.iter().map(|&(p, q)| Level::new(p, q)).collect();
+            let bits = |s: &SideScan| (
+                [s.volume, s.depth_5, s.depth_10, s.notional].map(f64::to_bits),
+                s.levels,
+                s.best.map(f64::to_bits),
+                s.strongest.map(|st| (st.price.to_bits(), st.volume.to_bits())),
+            );
+            let higher = |a: f64, b: f64| a > b;
+            let lower = |a: f64, b: f64| a < b;
+            prop_assert_eq!(bits(&scan(&levels, higher)), bits(&scan_by_definition(&levels, higher)));
+            prop_assert_eq!(bits(&scan(&levels, lower)), bits(&scan_by_definition(&levels, lower)));
         }
     }
 }
