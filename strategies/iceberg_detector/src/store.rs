@@ -35,6 +35,8 @@ const TABLE: usize = 64;
 // a slot is one bit of a `u32`, and a snapshot always leaves a slot to evict
 const _: () = assert!(BOOK_LEVELS_TRACKED < LEVELS_PER_SIDE && LEVELS_PER_SIDE <= 32);
 const _: () = assert!(TABLE.is_power_of_two() && TABLE >= 2 * LEVELS_PER_SIDE);
+// a ring column's index fits the `u8` a symbol's state keeps for prefetching
+const _: () = assert!(QTY_RING <= 256);
 
 /// The home entry of a price's bits in the index (Fibonacci hashing: the top bits of a multiplication).
 fn home(key: u64) -> usize {
@@ -209,10 +211,20 @@ impl SideStore {
         }
     }
 
-    /// Prefetches the lines [`SideStore::warm`] reads, except the quantity column (its place needs `tick`, which
-    /// this would have to wait for): the host calls it a message ahead, so `warm` then finds them cached.
-    pub(crate) fn prefetch(&self) {
+    /// The quantity-ring column the next snapshot writes.
+    pub(crate) fn next_column(&self) -> u8 {
+        // QTY_RING <= 256
+        (self.tick % QTY_RING as u64) as u8
+    }
+
+    /// Prefetches the lines [`SideStore::warm`] reads, with the quantity column `col` (the caller's copy of
+    /// [`SideStore::next_column`]: reading it here would wait for this store's line): the host calls it a message
+    /// ahead, so `warm` then finds them cached.
+    pub(crate) fn prefetch(&self, col: u8) {
         use strategy_sdk::cache::{prefetch, prefetch_slice};
+        if let Some(column) = self.qty.get(usize::from(col)) {
+            prefetch_slice(column);
+        }
         prefetch(&self.tick);
         prefetch(&self.table);
         prefetch_slice(&self.keys);

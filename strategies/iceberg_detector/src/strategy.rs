@@ -103,6 +103,9 @@ fn pattern_if_better(
 pub struct IcebergState {
     pub(crate) sides: Option<Box<[SideStore; 2]>>,
     slot: Option<usize>,
+    /// The quantity-ring column each side's next snapshot writes, copied out of the stores: kept here, in the
+    /// runner's entry, a prefetch finds the column without first waiting for the store's own counter.
+    next_columns: [u8; 2],
 }
 
 impl IcebergState {
@@ -130,6 +133,7 @@ impl IcebergState {
             .get_or_insert_with(|| Box::new([SideStore::new(), SideStore::new()]));
         sides[0].observe(bids, now_ms, p);
         sides[1].observe(asks, now_ms, p);
+        self.next_columns = [sides[0].next_column(), sides[1].next_column()];
     }
 
     /// The strongest footprint within `level_proximity_pct` of `mid` (inclusive) among the levels seen within
@@ -237,8 +241,8 @@ impl Strategy for IcebergDetector {
     /// The lines of both side stores that a snapshot reads first (see `SideStore::prefetch`).
     fn prefetch(state: &IcebergState) {
         if let Some(sides) = &state.sides {
-            sides[0].prefetch();
-            sides[1].prefetch();
+            sides[0].prefetch(state.next_columns[0]);
+            sides[1].prefetch(state.next_columns[1]);
         }
     }
 
