@@ -4,9 +4,10 @@
 //! ([`Prefetch::Slot`]) and what message `i + 1`'s entries point to ([`Prefetch::State`], cached by then): the
 //! loads overlap with useful work instead of stalling it. Hints only: no result depends on them.
 
-use strategy_sdk::decode::MAX_SYMBOL_LEN;
-use strategy_sdk::{Prefetch, StreamKind, SymbolId};
+use strategy_sdk::decode::{upper_symbol, MAX_SYMBOL_LEN};
+use strategy_sdk::{Prefetch, SymbolId};
 
+use super::prefilter::stream_token;
 use super::{kind_index, Pipeline};
 
 /// The symbol ids and kinds of a batch's messages, read from their `stream` tokens (no decoding), for
@@ -36,26 +37,12 @@ impl Lookahead {
 }
 
 impl Pipeline {
-    /// The interned id and the kind index of the message's symbol, from the start of its `stream` token (the
-    /// producer's layout; anything else is not looked up). Cheaper than the checks of
-    /// [`super::prefilter::stream_token`]: a name that is not a valid symbol is simply not interned.
+    /// The interned id and the kind index of the message's symbol, from its `stream` token alone
+    /// ([`stream_token`]: the decoders' rule, no decoding).
     fn symbol_of(&self, payload: &[u8]) -> Option<(SymbolId, usize)> {
-        let rest = payload.strip_prefix(br#"{"stream":""#)?;
-        let at = rest
-            .get(..rest.len().min(MAX_SYMBOL_LEN + 1))?
-            .iter()
-            .position(|&b| b == b'@')?;
-        let kind = match (rest.get(at + 1)?, rest.get(at + 2)?) {
-            (b'd', _) => StreamKind::Depth,
-            (b't', b'r') => StreamKind::Trade,
-            (b't', _) => StreamKind::Ticker,
-            _ => return None,
-        };
-        let mut upper = [0u8; MAX_SYMBOL_LEN];
-        let name = upper.get_mut(..at)?;
-        name.copy_from_slice(&rest[..at]);
-        name.make_ascii_uppercase();
-        let id = self.symbols.get(std::str::from_utf8(name).ok()?)?;
+        let (symbol, kind) = stream_token(payload)?;
+        let mut buf = [0u8; MAX_SYMBOL_LEN];
+        let id = self.symbols.get(upper_symbol(symbol, &mut buf))?;
         Some((id, kind_index(kind)))
     }
 
@@ -78,6 +65,7 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
     use crate::runtime::Outcome;
+    use strategy_sdk::StreamKind;
 
     const TRADE: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":1,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true},"timestamp":"2024-08-08T23:54:15.343000Z"}"#;
 

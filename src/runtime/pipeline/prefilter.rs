@@ -19,8 +19,8 @@ const MAX_TOKEN: usize = MAX_SYMBOL_LEN + 32;
 pub fn stream_token(payload: &[u8]) -> Option<(&[u8], StreamKind)> {
     let rest = payload.strip_prefix(br#"{"stream":""#)?;
     let end = rest
+        .get(..rest.len().min(MAX_TOKEN))?
         .iter()
-        .take(MAX_TOKEN)
         .position(|&b| b == b'"' || b == b'\\')?;
     if rest[end] != b'"' {
         return None;
