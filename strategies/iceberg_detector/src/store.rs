@@ -149,7 +149,7 @@ impl SideStore {
     /// (which may evict a level, never one of this snapshot's).
     pub(crate) fn observe(&mut self, book: &[Level], now_ms: i64, p: &IcebergDetectorParams) {
         let col = (self.tick % QTY_RING as u64) as usize;
-        self.warm(col);
+        self.prefetch(col);
         let cutoff = now_ms.saturating_sub(i64::from(p.history_window_seconds) * 1000);
         let refill_ms = p.refill_speed_threshold_seconds * 1000.0;
         let mut current = 0u32;
@@ -189,40 +189,21 @@ impl SideStore {
         self.tick += 1;
     }
 
-    /// Reads one word of every cache line a snapshot is about to use (the keys, last sightings, histories, the
-    /// index, this snapshot's quantity column `col` and the remembered keys). With a hundred busy symbols a side's store
-    /// is rarely still cached when its symbol's next message comes; these loads do not depend on each other, so
-    /// their misses overlap, where the lookups below would wait for each line in turn.
-    #[inline]
-    fn warm(&self, col: usize) {
-        use std::hint::black_box;
-        for i in (0..LEVELS_PER_SIDE).step_by(8) {
-            black_box(self.keys[i]);
-            black_box(self.last_ms[i]);
-        }
-        for i in (0..LEVELS_PER_SIDE).step_by(4) {
-            black_box(self.hist[i].prev_ms);
-        }
-        black_box(self.table[0]);
-        black_box(self.qty[col][0]);
-        black_box(self.qty[col][LEVELS_PER_SIDE - 1]);
-        for i in (0..self.mem_len).step_by(8) {
-            black_box(self.mem_keys[i]);
-        }
-    }
-
     /// The quantity-ring column the next snapshot writes.
     pub(crate) fn next_column(&self) -> u8 {
         // QTY_RING <= 256
         (self.tick % QTY_RING as u64) as u8
     }
 
-    /// Prefetches the lines [`SideStore::warm`] reads, with the quantity column `col` (the caller's copy of
-    /// [`SideStore::next_column`]: reading it here would wait for this store's line): the host calls it a message
-    /// ahead, so `warm` then finds them cached.
-    pub(crate) fn prefetch(&self, col: u8) {
+    /// Prefetches every cache line a snapshot is about to use: the keys, last sightings, histories, the index,
+    /// the remembered keys and quantity column `col` ([`SideStore::next_column`]). With a hundred busy symbols a
+    /// side's store is rarely still cached when its symbol's next message comes. The host calls this a message
+    /// ahead (with its own copy of the column: reading it here would wait for this store's line), and
+    /// [`SideStore::observe`] again on entry, for callers that do not (the misses then overlap, where the lookups
+    /// would wait for each line in turn).
+    pub(crate) fn prefetch(&self, col: usize) {
         use strategy_sdk::cache::{prefetch, prefetch_slice};
-        if let Some(column) = self.qty.get(usize::from(col)) {
+        if let Some(column) = self.qty.get(col) {
             prefetch_slice(column);
         }
         prefetch(&self.tick);

@@ -241,8 +241,8 @@ impl Strategy for IcebergDetector {
     /// The lines of both side stores that a snapshot reads first (see `SideStore::prefetch`).
     fn prefetch(state: &IcebergState) {
         if let Some(sides) = &state.sides {
-            sides[0].prefetch(state.next_columns[0]);
-            sides[1].prefetch(state.next_columns[1]);
+            sides[0].prefetch(usize::from(state.next_columns[0]));
+            sides[1].prefetch(usize::from(state.next_columns[1]));
         }
     }
 
