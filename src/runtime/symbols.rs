@@ -3,15 +3,80 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use strategy_sdk::decode::MAX_SYMBOL_LEN;
 use strategy_sdk::SymbolId;
+
+/// A symbol name as a hash-map key. Names of at most [`MAX_SYMBOL_LEN`] bytes — every name a message can carry,
+/// since the decoders refuse longer symbols — are held inline: a lookup compares a few machine words in the map's
+/// own memory instead of following a pointer to the name and calling `memcmp`, and allocates nothing. Longer names
+/// (only the configuration could hold one) are boxed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SymbolKey {
+    /// A name of at most [`MAX_SYMBOL_LEN`] bytes, zero-padded.
+    Inline {
+        /// Bytes used.
+        len: u8,
+        /// The name, then zeros.
+        bytes: [u8; MAX_SYMBOL_LEN],
+    },
+    /// A longer name.
+    Long(Box<str>),
+}
+
+impl SymbolKey {
+    /// The key of `symbol`.
+    #[inline]
+    pub fn new(symbol: &str) -> Self {
+        Self::inline(symbol.as_bytes(), |b| b).unwrap_or_else(|| Self::Long(symbol.into()))
+    }
+
+    /// The key of `symbol` upper-cased (ASCII): the name the decoders report for a `stream` token's symbol, without
+    /// building the string first. `None` when it is longer than [`MAX_SYMBOL_LEN`] bytes (no decoder accepts it).
+    #[inline]
+    pub fn upper(symbol: &[u8]) -> Option<Self> {
+        Self::inline(symbol, |b| b.to_ascii_uppercase())
+    }
+
+    #[inline]
+    fn inline(symbol: &[u8], map: impl Fn(u8) -> u8) -> Option<Self> {
+        if symbol.len() > MAX_SYMBOL_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_SYMBOL_LEN];
+        for (to, &from) in bytes.iter_mut().zip(symbol) {
+            *to = map(from);
+        }
+        Some(Self::Inline {
+            len: symbol.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The name's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Long(name) => name.as_bytes(),
+        }
+    }
+}
+
+/// Hashes the name's bytes only (equal keys have equal bytes): a short name takes the hasher's short-input path
+/// instead of hashing the padding too.
+impl std::hash::Hash for SymbolKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes());
+    }
+}
 
 /// Maps symbol names to dense [`SymbolId`]s. Lookups of known symbols allocate nothing. A forgotten symbol's id
 /// goes to a free list and is handed to the next new symbol (so per-id state elsewhere stays bounded); whoever
 /// keeps per-id state must have dropped it before the id is reused (see `Pipeline::forget_idle`).
 #[derive(Debug, Default)]
 pub struct SymbolTable {
-    /// Looked up once per message: foldhash (seeded per process) costs a fraction of the default SipHash.
-    ids: HashMap<Arc<str>, SymbolId, foldhash::fast::RandomState>,
+    /// Looked up once or twice per message: inline keys, and foldhash (seeded per process), which costs a fraction
+    /// of the default SipHash.
+    ids: HashMap<SymbolKey, SymbolId, foldhash::fast::RandomState>,
     names: Vec<Option<Arc<str>>>,
     free: Vec<SymbolId>,
 }
@@ -24,12 +89,19 @@ impl SymbolTable {
 
     /// The id of `symbol` if it is interned.
     pub fn get(&self, symbol: &str) -> Option<SymbolId> {
-        self.ids.get(symbol).copied()
+        self.get_key(&SymbolKey::new(symbol))
+    }
+
+    /// The id of the symbol with this key if it is interned.
+    #[inline]
+    pub fn get_key(&self, key: &SymbolKey) -> Option<SymbolId> {
+        self.ids.get(key).copied()
     }
 
     /// The id of `symbol`, assigning a free or the next one if it is new.
     pub fn intern(&mut self, symbol: &str) -> SymbolId {
-        if let Some(&id) = self.ids.get(symbol) {
+        let key = SymbolKey::new(symbol);
+        if let Some(&id) = self.ids.get(&key) {
             return id;
         }
         let name: Arc<str> = Arc::from(symbol);
@@ -44,14 +116,14 @@ impl SymbolTable {
                 id
             }
         };
-        self.ids.insert(name, id);
+        self.ids.insert(key, id);
         id
     }
 
     /// Frees `id`: its name is forgotten and the id will be reused.
     pub fn forget(&mut self, id: SymbolId) {
         if let Some(name) = self.names.get_mut(id.index()).and_then(Option::take) {
-            self.ids.remove(&name);
+            self.ids.remove(&SymbolKey::new(&name));
             self.free.push(id);
         }
     }
@@ -78,6 +150,7 @@ impl SymbolTable {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -95,5 +168,37 @@ mod tests {
         assert_eq!(t.get("A"), None);
         assert_eq!(t.intern("B"), b);
         assert_eq!(t.capacity(), 2);
+    }
+
+    #[test]
+    fn keys_tell_every_name_apart_inline_or_long() {
+        let mut t = SymbolTable::new();
+        let longest = "X".repeat(MAX_SYMBOL_LEN);
+        let longer = "X".repeat(MAX_SYMBOL_LEN + 1);
+        let names = ["A", "A\0", "AB", "BA", "", &longest, &longer];
+        let ids: Vec<_> = names.iter().map(|n| t.intern(n)).collect();
+        for (name, id) in names.iter().zip(&ids) {
+            assert_eq!(t.get(name), Some(*id), "{name:?}");
+            assert_eq!(t.name(*id), Some(*name));
+            assert_eq!(SymbolKey::new(name).as_bytes(), name.as_bytes());
+        }
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), names.len());
+        assert!(matches!(SymbolKey::new(&longest), SymbolKey::Inline { .. }));
+        assert!(matches!(SymbolKey::new(&longer), SymbolKey::Long(_)));
+        t.forget(ids[6]);
+        assert_eq!(t.get(&longer), None);
+        assert_eq!(t.len(), names.len() - 1);
+    }
+
+    #[test]
+    fn upper_keys_are_the_keys_of_the_upper_cased_names() {
+        for raw in ["btcusdt", "BtC1000x", "", "ETHUSDT"] {
+            assert_eq!(
+                SymbolKey::upper(raw.as_bytes()),
+                Some(SymbolKey::new(&raw.to_ascii_uppercase()))
+            );
+        }
+        assert_eq!(SymbolKey::upper(&[b'a'; MAX_SYMBOL_LEN + 1]), None);
     }
 }

@@ -17,6 +17,8 @@
 
 use std::collections::HashMap;
 
+use crate::runtime::symbols::SymbolKey;
+
 /// Scoring settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreSettings {
@@ -233,8 +235,8 @@ impl Watch {
 #[derive(Debug)]
 pub struct Scorer {
     settings: ScoreSettings,
-    /// Looked up on every quote: foldhash rather than the default SipHash.
-    symbols: HashMap<Box<str>, SymbolTrack, foldhash::fast::RandomState>,
+    /// Looked up on every quote: inline keys, and foldhash rather than the default SipHash.
+    symbols: HashMap<SymbolKey, SymbolTrack, foldhash::fast::RandomState>,
     done: Vec<ScoredSignal>,
     max_pending_per_symbol: usize,
     overflow: u64,
@@ -281,7 +283,7 @@ impl Scorer {
     }
 
     fn track(&mut self, symbol: &str) -> &mut SymbolTrack {
-        self.symbols.entry(Box::from(symbol)).or_default()
+        self.symbols.entry(SymbolKey::new(symbol)).or_default()
     }
 
     /// Registers a signal (it is scored on quotes that arrive after this call).
@@ -289,7 +291,7 @@ impl Scorer {
         let settings = &self.settings;
         let track = self
             .symbols
-            .entry(Box::from(record.symbol.as_str()))
+            .entry(SymbolKey::new(&record.symbol))
             .or_default();
         if track.pending.len() >= self.max_pending_per_symbol {
             self.overflow += 1;
@@ -318,7 +320,7 @@ impl Scorer {
 
     /// Feeds one quote of `symbol`. Trade quotes of a symbol that has books are ignored.
     pub fn on_quote(&mut self, symbol: &str, quote: Quote) {
-        let Some(track) = self.symbols.get_mut(symbol) else {
+        let Some(track) = self.symbols.get_mut(&SymbolKey::new(symbol)) else {
             // No signal ever named this symbol: nothing to score, and no state is created for it.
             return;
         };
@@ -360,7 +362,7 @@ impl Scorer {
     pub fn finish(mut self) -> Vec<ScoredSignal> {
         let mut all = std::mem::take(&mut self.done);
         let mut symbols: Vec<_> = self.symbols.into_iter().collect();
-        symbols.sort_by(|a, b| a.0.cmp(&b.0));
+        symbols.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         for (_, track) in symbols {
             all.extend(track.pending);
         }

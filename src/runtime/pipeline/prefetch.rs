@@ -4,11 +4,11 @@
 //! ([`Prefetch::Slot`]) and what message `i + 1`'s entries point to ([`Prefetch::State`], cached by then): the
 //! loads overlap with useful work instead of stalling it. Hints only: no result depends on them.
 
-use strategy_sdk::decode::{upper_symbol, MAX_SYMBOL_LEN};
 use strategy_sdk::{Prefetch, SymbolId};
 
 use super::prefilter::stream_token;
 use super::{kind_index, Pipeline};
+use crate::runtime::symbols::SymbolKey;
 
 /// The symbol ids and kinds of a batch's messages, read from their `stream` tokens (no decoding), for
 /// [`Pipeline::prefetch`]; `None` for a message whose token cannot be read that way or whose symbol is new.
@@ -41,8 +41,7 @@ impl Pipeline {
     /// ([`stream_token`]: the decoders' rule, no decoding).
     fn symbol_of(&self, payload: &[u8]) -> Option<(SymbolId, usize)> {
         let (symbol, kind) = stream_token(payload)?;
-        let mut buf = [0u8; MAX_SYMBOL_LEN];
-        let id = self.symbols.get(upper_symbol(symbol, &mut buf))?;
+        let id = self.symbols.get_key(&SymbolKey::upper(symbol)?)?;
         Some((id, kind_index(kind)))
     }
 

@@ -18,10 +18,7 @@ const MAX_TOKEN: usize = MAX_SYMBOL_LEN + 32;
 /// the envelope does not start that way or the token is not a plain supported stream.
 pub fn stream_token(payload: &[u8]) -> Option<(&[u8], StreamKind)> {
     let rest = payload.strip_prefix(br#"{"stream":""#)?;
-    let end = rest
-        .get(..rest.len().min(MAX_TOKEN))?
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\')?;
+    let end = memchr::memchr2(b'"', b'\\', &rest[..rest.len().min(MAX_TOKEN)])?;
     if rest[end] != b'"' {
         return None;
     }

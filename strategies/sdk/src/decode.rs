@@ -311,10 +311,7 @@ fn parse_stream(stream: &str, scratch: &mut Scratch) -> Result<StreamKind, Decod
 /// all read them through it.
 #[inline]
 pub fn split_stream(stream: &[u8]) -> Result<(&[u8], StreamKind), DecodeError> {
-    let at = stream
-        .iter()
-        .position(|&b| b == b'@')
-        .ok_or(DecodeError::UnsupportedStream)?;
+    let at = memchr::memchr(b'@', stream).ok_or(DecodeError::UnsupportedStream)?;
     let (symbol, rest) = (&stream[..at], &stream[at + 1..]);
     let kind = if rest.starts_with(b"depth") {
         StreamKind::Depth
