@@ -200,7 +200,7 @@ impl Metrics {
         let processing_latency = HistogramVec::new(
             HistogramOpts::new(
                 "realtime_message_processing_latency_seconds",
-                "Decode + plugins + strategies time per message",
+                "Decode + plugins + strategies time per processed message (in the live loop, from the end of the previous message of its batch, so the hand-off of that message's signals is included)",
             )
             .buckets(vec![
                 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2,

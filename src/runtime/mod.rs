@@ -209,6 +209,7 @@ pub async fn run_thread(
                 // One clock read per batch: a signal's publish latency counts from when its batch was taken.
                 let received = Instant::now();
                 pipeline.note_batch_wall_clock(admission::wall_clock_ms());
+                pipeline.start_batch(received);
                 lookahead.read(&pipeline, &batch);
                 for (index, payload) in batch.drain(..).enumerate() {
                     lookahead.prefetch(&pipeline, index);
@@ -242,6 +243,7 @@ pub async fn run_thread(
                         score_shadow_signals(&mut pipeline, &shadows, &mut scorecard, &live, &metrics);
                     }
                 }
+                pipeline.end_batch();
             }
             _ = housekeeping.tick() => {
                 // One event clock for every thread: the host-wide latest event time.
