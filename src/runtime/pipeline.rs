@@ -624,7 +624,9 @@ mod tests {
         assert_eq!(n0, 1);
         assert!(alone < 0.1, "a message alone is timed by itself: {alone}");
         // a batch received 200 ms ago: its first message is timed from then
-        let received = Instant::now().checked_sub(Duration::from_millis(200)).unwrap();
+        let received = Instant::now()
+            .checked_sub(Duration::from_millis(200))
+            .unwrap();
         pipeline.start_batch(received);
         let (n1, sum1) = process(&mut pipeline);
         assert_eq!(n1, 2);

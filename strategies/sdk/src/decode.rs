@@ -331,21 +331,11 @@ pub fn split_stream(stream: &[u8]) -> Result<(&[u8], StreamKind), DecodeError> {
     Ok((symbol, kind))
 }
 
-/// A symbol from [`split_stream`] (ASCII letters and digits) upper-cased in `buf`: the name the decoders report,
-/// without allocating.
-pub fn upper_symbol<'b>(symbol: &[u8], buf: &'b mut [u8; MAX_SYMBOL_LEN]) -> &'b str {
-    let n = symbol.len().min(MAX_SYMBOL_LEN);
-    for (u, &c) in buf.iter_mut().zip(symbol) {
-        *u = c.to_ascii_uppercase();
-    }
-    std::str::from_utf8(&buf[..n]).unwrap_or_default()
-}
-
-/// Writes a symbol from [`split_stream`] upper-cased into `out` ([`upper_symbol`], then one `push_str`).
+/// Writes a symbol from [`split_stream`] (ASCII letters and digits) upper-cased into `out`, byte by byte as
+/// characters: ASCII needs no UTF-8 validation.
 fn set_symbol(out: &mut String, symbol: &[u8]) {
-    let mut buf = [0u8; MAX_SYMBOL_LEN];
     out.clear();
-    out.push_str(upper_symbol(symbol, &mut buf));
+    out.extend(symbol.iter().map(|&c| char::from(c.to_ascii_uppercase())));
 }
 
 enum DataState<'de> {
