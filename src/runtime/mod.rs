@@ -211,9 +211,14 @@ pub async fn run_thread(
                 pipeline.note_batch_wall_clock(admission::wall_clock_ms());
                 pipeline.start_batch(received);
                 lookahead.read(&pipeline, &batch);
-                for (index, payload) in batch.drain(..).enumerate() {
+                for (index, payload) in batch.iter().enumerate() {
                     lookahead.prefetch(&pipeline, index);
-                    let outcome = pipeline.process(&payload, &mut signals);
+                    // The next payload was copied by the NATS client's task, often on the other core: its lines
+                    // load while this message is processed instead of stalling the decoder.
+                    if let Some(next) = batch.get(index + 1) {
+                        strategy_sdk::cache::prefetch_slice(next.as_ref());
+                    }
+                    let outcome = pipeline.process(payload, &mut signals);
                     scorecard.observe(touch::last_quote(&pipeline));
                     match outcome {
                         Outcome::Processed(_) => {
@@ -244,6 +249,7 @@ pub async fn run_thread(
                     }
                 }
                 pipeline.end_batch();
+                batch.clear();
             }
             _ = housekeeping.tick() => {
                 // One event clock for every thread: the host-wide latest event time.
