@@ -9,17 +9,19 @@ use strategy_sdk::SymbolId;
 /// A symbol name as a hash-map key. Names of at most [`MAX_SYMBOL_LEN`] bytes — every name a message can carry,
 /// since the decoders refuse longer symbols — are held inline: a lookup compares a few machine words in the map's
 /// own memory instead of following a pointer to the name and calling `memcmp`, and allocates nothing. Longer names
-/// (only the configuration could hold one) are boxed.
+/// (only the configuration could hold one) are boxed. Built only by [`SymbolKey::new`] and [`SymbolKey::upper`], so
+/// each name has exactly one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SymbolKey {
-    /// A name of at most [`MAX_SYMBOL_LEN`] bytes, zero-padded.
+pub struct SymbolKey(Repr);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Repr {
+    /// A name of `len` bytes, then zeros.
     Inline {
-        /// Bytes used.
         len: u8,
-        /// The name, then zeros.
         bytes: [u8; MAX_SYMBOL_LEN],
     },
-    /// A longer name.
+    /// A name longer than [`MAX_SYMBOL_LEN`] bytes.
     Long(Box<str>),
 }
 
@@ -27,7 +29,7 @@ impl SymbolKey {
     /// The key of `symbol`.
     #[inline]
     pub fn new(symbol: &str) -> Self {
-        Self::inline(symbol.as_bytes(), |b| b).unwrap_or_else(|| Self::Long(symbol.into()))
+        Self::inline(symbol.as_bytes(), |b| b).unwrap_or_else(|| Self(Repr::Long(symbol.into())))
     }
 
     /// The key of `symbol` upper-cased (ASCII): the name the decoders report for a `stream` token's symbol, without
@@ -46,18 +48,23 @@ impl SymbolKey {
         for (to, &from) in bytes.iter_mut().zip(symbol) {
             *to = map(from);
         }
-        Some(Self::Inline {
+        Some(Self(Repr::Inline {
             len: symbol.len() as u8,
             bytes,
-        })
+        }))
     }
 
     /// The name's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Self::Long(name) => name.as_bytes(),
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Long(name) => name.as_bytes(),
         }
+    }
+
+    /// Whether the name is held inline (at most [`MAX_SYMBOL_LEN`] bytes).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline { .. })
     }
 }
 
@@ -184,8 +191,8 @@ mod tests {
         }
         let distinct: std::collections::HashSet<_> = ids.iter().collect();
         assert_eq!(distinct.len(), names.len());
-        assert!(matches!(SymbolKey::new(&longest), SymbolKey::Inline { .. }));
-        assert!(matches!(SymbolKey::new(&longer), SymbolKey::Long(_)));
+        assert!(SymbolKey::new(&longest).is_inline());
+        assert!(!SymbolKey::new(&longer).is_inline());
         t.forget(ids[6]);
         assert_eq!(t.get(&longer), None);
         assert_eq!(t.len(), names.len() - 1);
