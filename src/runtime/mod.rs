@@ -212,12 +212,7 @@ pub async fn run_thread(
                 pipeline.start_batch(received);
                 lookahead.read(&pipeline, &batch);
                 for (index, payload) in batch.iter().enumerate() {
-                    lookahead.prefetch(&pipeline, index);
-                    // The next payload was copied by the NATS client's task, often on the other core: its lines
-                    // load while this message is processed instead of stalling the decoder.
-                    if let Some(next) = batch.get(index + 1) {
-                        strategy_sdk::cache::prefetch_slice(next.as_ref());
-                    }
+                    lookahead.prefetch(&pipeline, &batch, index);
                     let outcome = pipeline.process(payload, &mut signals);
                     scorecard.observe(touch::last_quote(&pipeline));
                     match outcome {

@@ -2,7 +2,9 @@
 //! its next message comes, and the first touch of each state line waits for memory. While message `i` is
 //! processed, the runners and plugins are asked to prefetch the entries of message `i + 2`'s symbol
 //! ([`Prefetch::Slot`]) and what message `i + 1`'s entries point to ([`Prefetch::State`], cached by then): the
-//! loads overlap with useful work instead of stalling it. Hints only: no result depends on them.
+//! loads overlap with useful work instead of stalling it. Message `i + 1`'s payload is prefetched too: the NATS
+//! client's task copied it, often on the other core, and the decoder would otherwise wait on each of its lines.
+//! Hints only: no result depends on them.
 
 use strategy_sdk::{Prefetch, SymbolId};
 
@@ -25,13 +27,17 @@ impl Lookahead {
             .extend(batch.iter().map(|p| pipeline.symbol_of(p.as_ref())));
     }
 
-    /// Prefetches for the message at `index` of the batch: entries two ahead, state one ahead.
-    pub fn prefetch(&self, pipeline: &Pipeline, index: usize) {
+    /// Prefetches for the message at `index` of `batch` (the one given to [`Lookahead::read`]): entries two
+    /// ahead, state and payload one ahead.
+    pub fn prefetch<P: AsRef<[u8]>>(&self, pipeline: &Pipeline, batch: &[P], index: usize) {
         if let Some(Some((id, k))) = self.ids.get(index + 2) {
             pipeline.prefetch(*id, *k, Prefetch::Slot);
         }
         if let Some(Some((id, k))) = self.ids.get(index + 1) {
             pipeline.prefetch(*id, *k, Prefetch::State);
+        }
+        if let Some(next) = batch.get(index + 1) {
+            strategy_sdk::cache::prefetch_slice(next.as_ref());
         }
     }
 }
@@ -95,7 +101,7 @@ mod tests {
         );
         // every index, past the end included, is safe to ask for
         for index in 0..batch.len() + 3 {
-            lookahead.prefetch(&pipeline, index);
+            lookahead.prefetch(&pipeline, &batch, index);
         }
     }
 }
