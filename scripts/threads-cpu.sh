@@ -6,12 +6,19 @@
 # rs-load reports (processed msg/s, slow-consumer drops, host CPU, RSS) plus the host's buffer_full drops and its
 # anonymous and file-backed memory after the run (/proc/<pid>/smaps_rollup).
 # EXTRA_ENV is added to the host's environment (e.g. "MAX_SYMBOLS=20000 DEPTH_ANALYZER_MAX_SYMBOLS=20000").
+# BUSY=1 runs one idle-priority (nice 19) spin loop per core meanwhile, as on a node with other work: the VM then
+# does not halt an idle vCPU between bursts, and a waking host thread preempts a spin loop at once (nice 19 weighs
+# 1.5 % of nice 0). See BENCHMARKS.md for what that changes.
 B=${B:-target/release}
 PORT=4336
 HTTP=18190
 COUNT=${COUNT:-300000}
 SYMBOLS=${SYMBOLS:-100}
 nats-server -a 127.0.0.1 -p $PORT >/dev/null 2>&1 & NATS=$!
+SPINNERS=""
+if [ -n "$BUSY" ]; then
+  for _ in $(seq 1 "$(nproc)"); do nice -n 19 sh -c 'while :; do :; done' & SPINNERS="$SPINNERS $!"; done
+fi
 sleep 1
 metric() { curl -s http://127.0.0.1:$HTTP/metrics | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
 for N in ${THREADS:-1 2}; do
@@ -29,3 +36,4 @@ for N in ${THREADS:-1 2}; do
   done
 done
 kill $NATS
+if [ -n "$SPINNERS" ]; then kill $SPINNERS; fi
