@@ -334,14 +334,7 @@ impl Metrics {
         for reason in DecodeError::ALL {
             messages_dropped.with_label_values(&[reason.reason()]);
         }
-        for reason in [
-            "oversized",
-            crate::runtime::admission::FUTURE_TIMESTAMP,
-            crate::runtime::admission::STALE_TIMESTAMP,
-            crate::runtime::admission::SYMBOL_LIMIT,
-            crate::runtime::admission::SYMBOL_NOT_ALLOWED,
-            crate::runtime::input::BUFFER_FULL,
-        ] {
+        for reason in crate::runtime::DROP_REASONS {
             messages_dropped.with_label_values(&[reason]);
         }
         let tuning = TuningMetrics::new(&registry);
@@ -426,4 +419,22 @@ pub fn process_cpu_seconds() -> f64 {
             Some((utime + stime) / 100.0)
         })
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_drop_reason_shows_at_zero_from_the_start() {
+        let text = Metrics::new().render();
+        let reasons = DecodeError::ALL
+            .iter()
+            .map(|e| e.reason())
+            .chain(crate::runtime::DROP_REASONS);
+        for reason in reasons {
+            let line = format!("realtime_messages_dropped_total{{reason=\"{reason}\"}} 0");
+            assert!(text.lines().any(|l| l == line), "{line} missing");
+        }
+    }
 }

@@ -30,6 +30,20 @@ const PUBLISH_QUEUE: usize = 16_384;
 /// Most input messages processed per wake-up of the processing task.
 const BATCH_MAX: usize = 256;
 
+/// Drop reason of a message larger than `MAX_MESSAGE_BYTES` (refused before decoding).
+pub const OVERSIZED: &str = "oversized";
+
+/// Every drop reason the runtime counts besides the decoder's (`DecodeError::ALL`): the metrics register each at
+/// start-up, so that a reason shows at zero before its first drop.
+pub const DROP_REASONS: [&str; 6] = [
+    OVERSIZED,
+    admission::FUTURE_TIMESTAMP,
+    admission::STALE_TIMESTAMP,
+    admission::SYMBOL_LIMIT,
+    admission::SYMBOL_NOT_ALLOWED,
+    input::BUFFER_FULL,
+];
+
 /// Rate limit for "dropped message" log lines.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 

@@ -332,9 +332,9 @@ impl Pipeline {
             self.counters.received_unknown.inc();
             self.metrics
                 .messages_dropped
-                .with_label_values(&["oversized"])
+                .with_label_values(&[super::OVERSIZED])
                 .inc();
-            return Outcome::Dropped("oversized");
+            return Outcome::Dropped(super::OVERSIZED);
         }
         if let Some(skipped) = self.skip_before_decode(payload) {
             return skipped;
