@@ -9,6 +9,7 @@
 # rs-load follows one host (it polls that host's /metrics every 20 ms, ≈ 1 % of its CPU), so each pair runs twice
 # with the roles swapped. Prints each run and the geometric mean of B's CPU / A's CPU over all runs.
 # A and B default to target/release; rs-load is taken from A. A_ENV and B_ENV are added to each host's environment.
+# CPU is counted in clock ticks (10 ms): keep COUNT at 300 k or more (a 60 k run resolves only ≈ 3 %).
 A=${A:-target/release}
 B=${B:-target/release}
 PAIRS=${PAIRS:-3}
