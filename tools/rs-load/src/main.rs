@@ -2,7 +2,11 @@
 //!
 //! - `throughput`: publishes N messages as fast as possible; reports messages/s processed by the host (from its
 //!   `/metrics`), slow-consumer drops, host CPU and RSS. With `--baseline`, a plain subscriber in this process
-//!   that only counts replaces the host: the transport's own ceiling on this machine.
+//!   that only counts replaces the host: the transport's own ceiling on this machine. With `--publish-only` it
+//!   publishes (paced as usual) and exits, for a `receive` run in another process.
+//! - `receive`: a plain subscriber in its own process, nothing else: it counts `--count` messages and prints the CPU
+//!   it used per message, what the NATS client alone costs any consumer of the stream (a sharded replica pays at
+//!   least this for every message, including those it drops unread).
 //! - `latency`: publishes at a fixed rate and matches each signal on `cio.intent.trading.>` to the message that
 //!   triggered it (symbol + event time), reporting p50/p99/p99.9 publish→signal latency.
 //!
@@ -25,6 +29,8 @@ enum Mode {
     Latency,
     /// Fixed-rate GETs of one host URL path (e.g. /api/v1/metrics/summary), latency percentiles.
     Http,
+    /// A plain subscriber alone: counts `--count` messages, prints its CPU seconds per message.
+    Receive,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -66,6 +72,9 @@ struct Args {
     /// Measure the transport alone: a plain counting subscriber instead of the host.
     #[arg(long)]
     baseline: bool,
+    /// Throughput: publish only (paced), then exit without reading a host; the publisher for a `receive` run.
+    #[arg(long)]
+    publish_only: bool,
     /// Input subject.
     #[arg(long, default_value = "binance.websocket.data")]
     subject: String,
@@ -152,6 +161,24 @@ async fn host_metric(client: &reqwest::Client, host: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// A connection of its own subscribed to `--subject`, with a buffer large enough that it never drops: the
+/// transport alone, for `--baseline` and `receive`. The subscription is active on the server when this returns.
+async fn plain_subscriber(
+    args: &Args,
+) -> Result<(async_nats::Client, async_nats::Subscriber), String> {
+    let client = async_nats::ConnectOptions::new()
+        .subscription_capacity(1 << 20)
+        .connect(&args.nats_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sub = client
+        .subscribe(args.subject.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    client.flush().await.map_err(|e| e.to_string())?;
+    Ok((client, sub))
+}
+
 async fn throughput(args: &Args) -> Result<(), String> {
     let msgs = build_messages(args, args.count)?;
     let nats = async_nats::connect(&args.nats_url)
@@ -159,16 +186,7 @@ async fn throughput(args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let http = reqwest::Client::new();
     if args.baseline {
-        let sub_client = async_nats::ConnectOptions::new()
-            .subscription_capacity(1 << 20)
-            .connect(&args.nats_url)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut sub = sub_client
-            .subscribe(args.subject.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        sub_client.flush().await.map_err(|e| e.to_string())?;
+        let (_sub_client, mut sub) = plain_subscriber(args).await?;
         let total = msgs.len();
         let counter = tokio::spawn(async move {
             let mut n = 0usize;
@@ -219,6 +237,14 @@ async fn throughput(args: &Args) -> Result<(), String> {
     }
     nats.flush().await.map_err(|e| e.to_string())?;
     let published = start.elapsed().as_secs_f64();
+    if args.publish_only {
+        println!(
+            "published {} in {published:.3}s = {:.0} msg/s",
+            msgs.len(),
+            msgs.len() as f64 / published
+        );
+        return Ok(());
+    }
     let target = before + msgs.len() as f64;
     let mut done;
     let mut last_change = Instant::now();
@@ -382,6 +408,31 @@ async fn http(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Receives `--count` messages as a plain subscriber (the transport alone) and reports the CPU it used per message.
+/// Stops early 3 s after the last message, or 60 s after subscribing if none came.
+async fn receive(args: &Args) -> Result<(), String> {
+    let (_client, mut sub) = plain_subscriber(args).await?;
+    println!("receive: subscribed to {}", args.subject);
+    let cpu_before = realtime_strategies::metrics::process_cpu_seconds();
+    let mut received = 0usize;
+    let mut wait = Duration::from_secs(60);
+    while let Ok(Some(m)) = tokio::time::timeout(wait, sub.next()).await {
+        std::hint::black_box(&m.payload);
+        received += 1;
+        wait = Duration::from_secs(3);
+        if received == args.count {
+            break;
+        }
+    }
+    let cpu = realtime_strategies::metrics::process_cpu_seconds() - cpu_before;
+    println!(
+        "plain subscriber: received {received}/{}; CPU {cpu:.2}s = {:.2} us per message",
+        args.count,
+        1e6 * cpu / received.max(1) as f64
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -389,6 +440,7 @@ async fn main() -> std::process::ExitCode {
         Mode::Throughput => throughput(&args).await,
         Mode::Latency => latency(&args).await,
         Mode::Http => http(&args).await,
+        Mode::Receive => receive(&args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
