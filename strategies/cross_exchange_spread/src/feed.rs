@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use strategy_sdk::feed::{http, FeedEnv};
 use strategy_sdk::EnvSetting;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -29,6 +30,7 @@ pub const COINBASE_BASE_URL: &str = "https://api.exchange.coinbase.com";
 /// Default Kraken REST base URL.
 pub const KRAKEN_BASE_URL: &str = "https://api.kraken.com";
 
+pub use strategy_sdk::feed::http::FetchError;
 pub use strategy_sdk::feed::{BackoffPolicy, SourceHealth};
 
 /// This feed's backoff and circuit-breaker defaults.
@@ -111,27 +113,15 @@ impl FeedConfig {
 
     /// The configuration from any variable lookup (unset or unparsable values keep their defaults).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |k: &str| {
-            debug_assert!(
-                ENV.iter().any(|e| e.name == k),
-                "{k} is not declared in ENV"
-            );
-            get(k)
-        };
+        let env = FeedEnv::new(ENV, get);
         let mut c = Self::default();
-        let ms = |k: &str| {
-            get(k)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|v| *v > 0)
-                .map(Duration::from_millis)
-        };
-        if let Some(v) = get("CROSS_EXCHANGE_SPREAD_COINBASE_URL") {
-            c.coinbase_base_url = v.trim().trim_end_matches('/').to_owned();
+        if let Some(v) = env.base_url("CROSS_EXCHANGE_SPREAD_COINBASE_URL") {
+            c.coinbase_base_url = v;
         }
-        if let Some(v) = get("CROSS_EXCHANGE_SPREAD_KRAKEN_URL") {
-            c.kraken_base_url = v.trim().trim_end_matches('/').to_owned();
+        if let Some(v) = env.base_url("CROSS_EXCHANGE_SPREAD_KRAKEN_URL") {
+            c.kraken_base_url = v;
         }
-        if let Some(v) = get("CROSS_EXCHANGE_SPREAD_SYMBOLS") {
+        if let Some(v) = env.text("CROSS_EXCHANGE_SPREAD_SYMBOLS") {
             let symbols: Vec<String> = v
                 .split(',')
                 .map(|s| s.trim().to_ascii_uppercase())
@@ -141,22 +131,14 @@ impl FeedConfig {
                 c.symbols = symbols;
             }
         }
-        if let Some(d) = ms("CROSS_EXCHANGE_SPREAD_POLL_INTERVAL_MS") {
+        if let Some(d) = env.millis("CROSS_EXCHANGE_SPREAD_POLL_INTERVAL_MS") {
             c.poll_interval = d;
             c.backoff.initial = d;
         }
-        if let Some(d) = ms("CROSS_EXCHANGE_SPREAD_TIMEOUT_MS") {
+        if let Some(d) = env.millis("CROSS_EXCHANGE_SPREAD_TIMEOUT_MS") {
             c.request_timeout = d;
         }
-        if let Some(n) = get("CROSS_EXCHANGE_SPREAD_BREAKER_FAILURES")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|n| *n > 0)
-        {
-            c.backoff.breaker_threshold = n;
-        }
-        if let Some(d) = ms("CROSS_EXCHANGE_SPREAD_BREAKER_COOLDOWN_MS") {
-            c.backoff.breaker_cooldown = d;
-        }
+        c.backoff.apply_env(&env, "CROSS_EXCHANGE_SPREAD");
         c
     }
 
@@ -205,20 +187,6 @@ fn split_symbol(symbol: &str) -> Option<(&str, &'static str)> {
 /// are converted into the Binance symbol's quote asset with the same exchange's rate before they are compared.
 pub fn rate_key(quote: &str) -> String {
     format!("{quote}USD")
-}
-
-/// Why a fetch failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// Connection, timeout or body error.
-    #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
-    /// Non-2xx answer.
-    #[error("HTTP status {0}")]
-    Status(u16),
-    /// The body was not the expected document.
-    #[error("unexpected response: {0}")]
-    Format(String),
 }
 
 #[derive(Deserialize)]
@@ -280,29 +248,12 @@ pub async fn fetch_price(
     exchange: Exchange,
     url: &str,
 ) -> Result<f64, FetchError> {
-    let response = client.get(url).send().await?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(FetchError::Status(status.as_u16()));
-    }
-    let body = response.bytes().await?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(FetchError::Format(format!("body of {} bytes", body.len())));
-    }
+    let body = http::get_body(client, url, MAX_BODY_BYTES).await?;
     match exchange {
         Exchange::Coinbase => parse_coinbase(&body),
         Exchange::Kraken => parse_kraken(&body),
         Exchange::Binance => Err(FetchError::Format("binance is not polled".into())),
     }
-}
-
-/// Builds the HTTP client: rustls, short timeouts, a user agent.
-pub fn build_client(config: &FeedConfig) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .timeout(config.request_timeout)
-        .connect_timeout(config.request_timeout)
-        .user_agent(concat!("realtime-strategies/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 struct Source {
@@ -320,7 +271,7 @@ pub async fn run_feed(
     mut params: watch::Receiver<Arc<CrossExchangeSpreadParams>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = match build_client(&config) {
+    let client = match http::client(config.request_timeout) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cross_exchange_spread: cannot build the HTTP client");

@@ -315,6 +315,35 @@ async fn slow_exchange_times_out_and_bad_bodies_are_failures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_cap_is_a_failure_not_a_quote() {
+    // A real Kraken answer padded past the 64 KB cap (JSON allows the whitespace): it would parse, so only the cap
+    // refuses it.
+    let oversized = format!("{KRAKEN_BTC}{}", " ".repeat(70_000));
+    let size = oversized.len();
+    let (addr, _hits) = serve(Arc::new(move |target: &str| {
+        if target.starts_with("/0/public/Ticker") {
+            (200, oversized.clone(), Duration::ZERO)
+        } else {
+            real_formats(target)
+        }
+    }))
+    .await;
+    let run = start(
+        config(addr, &["BTCUSDT"]),
+        vec![Exchange::Binance, Exchange::Kraken],
+    );
+    let q = run.quotes.clone();
+    wait_for("the kraken failure", Duration::from_secs(2), || {
+        q.last_error(Exchange::Kraken, "BTCUSDT").is_some()
+    })
+    .await;
+    let (e, _) = q.last_error(Exchange::Kraken, "BTCUSDT").unwrap();
+    assert_eq!(e, format!("unexpected response: body of {size} bytes"));
+    assert!(q.get(Exchange::Kraken, "BTCUSDT").is_none());
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parameter_changes_choose_the_polled_exchanges() {
     let (addr, hits) = serve(Arc::new(real_formats)).await;
     let run = start(

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde::Deserialize;
+use strategy_sdk::feed::{http, FeedEnv};
 use strategy_sdk::EnvSetting;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -26,6 +27,7 @@ pub const BLOCKCHAIN_INFO_BASE_URL: &str = "https://api.blockchain.info";
 /// Span of history requested (covers the largest baseline, 60 points, plus publication lag).
 pub const TIMESPAN: &str = "90days";
 
+pub use strategy_sdk::feed::http::FetchError;
 pub use strategy_sdk::feed::{BackoffPolicy, SourceHealth};
 
 /// This feed's backoff and circuit-breaker defaults.
@@ -93,38 +95,18 @@ impl FeedConfig {
 
     /// The configuration from any variable lookup (unset or unparsable values keep their defaults).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |k: &str| {
-            debug_assert!(
-                ENV.iter().any(|e| e.name == k),
-                "{k} is not declared in ENV"
-            );
-            get(k)
-        };
+        let env = FeedEnv::new(ENV, get);
         let mut c = Self::default();
-        let ms = |k: &str| {
-            get(k)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|v| *v > 0)
-                .map(Duration::from_millis)
-        };
-        if let Some(v) = get("ONCHAIN_METRICS_BASE_URL") {
-            c.base_url = v.trim().trim_end_matches('/').to_owned();
+        if let Some(v) = env.base_url("ONCHAIN_METRICS_BASE_URL") {
+            c.base_url = v;
         }
-        if let Some(d) = ms("ONCHAIN_METRICS_POLL_INTERVAL_MS") {
+        if let Some(d) = env.millis("ONCHAIN_METRICS_POLL_INTERVAL_MS") {
             c.poll_interval = d;
         }
-        if let Some(d) = ms("ONCHAIN_METRICS_TIMEOUT_MS") {
+        if let Some(d) = env.millis("ONCHAIN_METRICS_TIMEOUT_MS") {
             c.request_timeout = d;
         }
-        if let Some(n) = get("ONCHAIN_METRICS_BREAKER_FAILURES")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|n| *n > 0)
-        {
-            c.backoff.breaker_threshold = n;
-        }
-        if let Some(d) = ms("ONCHAIN_METRICS_BREAKER_COOLDOWN_MS") {
-            c.backoff.breaker_cooldown = d;
-        }
+        c.backoff.apply_env(&env, "ONCHAIN_METRICS");
         c
     }
 
@@ -136,20 +118,6 @@ impl FeedConfig {
             metric.chart()
         )
     }
-}
-
-/// Why a fetch failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// Connection, timeout or body error.
-    #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
-    /// Non-2xx answer.
-    #[error("HTTP status {0}")]
-    Status(u16),
-    /// The body was not the expected document.
-    #[error("unexpected response: {0}")]
-    Format(String),
 }
 
 #[derive(Deserialize)]
@@ -193,25 +161,8 @@ pub async fn fetch_chart(
     client: &reqwest::Client,
     url: &str,
 ) -> Result<Vec<(i64, f64)>, FetchError> {
-    let response = client.get(url).send().await?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(FetchError::Status(status.as_u16()));
-    }
-    let body = response.bytes().await?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(FetchError::Format(format!("body of {} bytes", body.len())));
-    }
+    let body = http::get_body(client, url, MAX_BODY_BYTES).await?;
     parse_chart(&body)
-}
-
-/// Builds the HTTP client: rustls, short timeouts, a user agent.
-pub fn build_client(config: &FeedConfig) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .timeout(config.request_timeout)
-        .connect_timeout(config.request_timeout)
-        .user_agent(concat!("realtime-strategies/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// Runs the feed until `shutdown` turns true (or its sender is dropped). The parameters do not change what is
@@ -222,7 +173,7 @@ pub async fn run_feed(
     _params: watch::Receiver<Arc<OnchainMetricsParams>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = match build_client(&config) {
+    let client = match http::client(config.request_timeout) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "onchain_metrics: cannot build the HTTP client");
