@@ -175,12 +175,13 @@ async fn a_500_does_not_leak_the_internal_message() {
         )
         .await;
     let e = error_of(s, &b, 500, "INTERNAL_ERROR");
-    let text = b.to_string().to_ascii_lowercase();
+    let id = e["details"]["error_id"].as_str().unwrap();
+    assert_eq!(id.len(), 36, "{e}");
+    // The random error id is taken out first: a UUID's hex digits can contain "121" (MongoDB's validation code).
+    let text = b.to_string().to_ascii_lowercase().replace(id, "");
     for leak in ["validation", "strategy_config_audit", "121", &db] {
         assert!(!text.contains(leak), "the detail leaked ({leak}): {text}");
     }
-    let id = e["details"]["error_id"].as_str().unwrap();
-    assert_eq!(id.len(), 36, "{e}");
     assert!(e["message"].as_str().unwrap().contains(id), "{e}");
     h.shutdown().await;
     let _ = client.database(&db).drop().await;
