@@ -10,9 +10,8 @@ use strategy_cross_exchange_spread::quotes::wall_clock_ms;
 use strategy_cross_exchange_spread::{
     BackoffPolicy, CrossExchangeSpreadParams, Exchange, FeedConfig, SharedQuotes,
 };
+use strategy_sdk::testing::loopback::{serve, wait_for};
 use strategy_sdk::DataStatus;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 const COINBASE_BTC: &str = r#"{"ask":"60010.01","bid":"60010","volume":"8421.14958403","trade_id":686212112,"price":"60010.02","size":"0.00090000","time":"2024-08-08T23:54:15.408295Z","rfq_volume":"112.390261"}"#;
@@ -21,44 +20,6 @@ const KRAKEN_BTC: &str = r#"{"error":[],"result":{"XXBTZUSD":{"a":["60012.40000"
 const KRAKEN_ETH: &str = r#"{"error":[],"result":{"XETHZUSD":{"a":["2689.90000","5","5.000"],"b":["2689.80000","2","2.000"],"c":["2689.95000","0.01000000"],"v":["9000.1","21000.2"],"p":["2680.1","2670.2"],"t":[9000,21000],"l":["2600.00000","2590.00000"],"h":["2700.00000","2710.00000"],"o":"2650.00000"}}}"#;
 const COINBASE_USDT: &str = r#"{"ask":"0.99910","bid":"0.99900","volume":"91234567.1","trade_id":12345678,"price":"0.99900","size":"100.0","time":"2024-08-08T23:54:15.2Z"}"#;
 const KRAKEN_USDT: &str = r#"{"error":[],"result":{"USDTZUSD":{"a":["1.00030000","1000","1000.000"],"b":["1.00010000","2000","2000.000"],"c":["1.00020000","50.00000000"],"v":["1000000.1","2000000.2"],"p":["1.0001","1.0001"],"t":[900,2100],"l":["0.99980000","0.99970000"],"h":["1.00050000","1.00060000"],"o":"1.00000000"}}}"#;
-
-type Handler = Arc<dyn Fn(&str) -> (u16, String, Duration) + Send + Sync>;
-
-/// A tiny HTTP/1.1 server on 127.0.0.1: one response per connection, every request target recorded with its time.
-async fn serve(handler: Handler) -> (SocketAddr, Arc<Mutex<Vec<(String, Instant)>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = Arc::new(Mutex::new(Vec::new()));
-    let log = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let handler = handler.clone();
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf);
-                let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-                log.lock().unwrap().push((target.clone(), Instant::now()));
-                let (status, body, delay) = handler(&target);
-                tokio::time::sleep(delay).await;
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(response.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    (addr, hits)
-}
 
 fn real_formats(target: &str) -> (u16, String, Duration) {
     let body = match target {
@@ -86,14 +47,6 @@ fn config(addr: SocketAddr, symbols: &[&str]) -> FeedConfig {
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_millis(1500),
         },
-    }
-}
-
-async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -128,15 +81,6 @@ impl Running {
             .expect("feed stops promptly on shutdown")
             .unwrap();
     }
-}
-
-fn hits_of(hits: &Mutex<Vec<(String, Instant)>>, prefix: &str) -> Vec<Instant> {
-    hits.lock()
-        .unwrap()
-        .iter()
-        .filter(|(t, _)| t.starts_with(prefix))
-        .map(|(_, i)| *i)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +133,7 @@ async fn feed_fills_quotes_from_the_real_formats() {
     assert!((r.quote_usd_rate.unwrap() - (0.999 + 1.0002) / 2.0).abs() < 1e-12);
     // healthy sources are polled again at the poll interval
     wait_for("a second round", Duration::from_secs(5), || {
-        hits_of(&hits, "/products/BTC-USD/ticker").len() >= 2
+        hits.of("/products/BTC-USD/ticker").len() >= 2
     })
     .await;
     run.stop().await;
@@ -217,11 +161,11 @@ async fn backoff_then_circuit_breaker_then_recovery() {
     );
     let q = run.quotes.clone();
     wait_for("three failures", Duration::from_secs(5), || {
-        hits_of(&hits, "/products/BTC-USD").len() >= 3
+        hits.of("/products/BTC-USD").len() >= 3
     })
     .await;
     // (the USDT-USD rate is a source of its own, with its own backoff)
-    let t = hits_of(&hits, "/products/BTC-USD");
+    let t = hits.of("/products/BTC-USD");
     // exponential backoff: 100 ms, then 200 ms
     assert!(
         t[1] - t[0] >= Duration::from_millis(95),
@@ -247,21 +191,18 @@ async fn backoff_then_circuit_breaker_then_recovery() {
     // the circuit is open: no request for the cooldown (1.5 s)
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
-        hits_of(&hits, "/products/BTC-USD").len(),
+        hits.of("/products/BTC-USD").len(),
         3,
         "no request while open"
     );
-    assert!(
-        hits_of(&hits, "/0/public").is_empty(),
-        "kraken is not in use"
-    );
+    assert!(hits.of("/0/public").is_empty(), "kraken is not in use");
     // the exchange recovers: the half-open trial succeeds and closes the circuit
     *healthy.lock().unwrap() = true;
     wait_for("recovery", Duration::from_secs(5), || {
         q.get(Exchange::Coinbase, "BTCUSDT").is_some()
     })
     .await;
-    let t = hits_of(&hits, "/products/BTC-USD");
+    let t = hits.of("/products/BTC-USD");
     assert!(
         t[3] - t[2] >= Duration::from_millis(1400),
         "cooldown respected: {:?}",
@@ -355,7 +296,7 @@ async fn parameter_changes_choose_the_polled_exchanges() {
         q.get(Exchange::Coinbase, "BTCUSDT").is_some()
     })
     .await;
-    assert!(hits_of(&hits, "/0/public").is_empty());
+    assert!(hits.of("/0/public").is_empty());
     run.params.send_replace(Arc::new(CrossExchangeSpreadParams {
         exchanges: vec![Exchange::Binance, Exchange::Kraken],
         ..Default::default()
@@ -365,10 +306,10 @@ async fn parameter_changes_choose_the_polled_exchanges() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let coinbase_hits = hits_of(&hits, "/products/").len();
+    let coinbase_hits = hits.of("/products/").len();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        hits_of(&hits, "/products/").len(),
+        hits.of("/products/").len(),
         coinbase_hits,
         "coinbase no longer polled"
     );

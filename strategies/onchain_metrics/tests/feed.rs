@@ -3,54 +3,16 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use strategy_onchain_metrics::feed::run_feed;
 use strategy_onchain_metrics::metrics::wall_clock_ms;
 use strategy_onchain_metrics::{
     BackoffPolicy, FeedConfig, Metric, OnchainMetricsParams, SharedMetrics,
 };
+use strategy_sdk::testing::loopback::{serve, wait_for, Reply};
 use strategy_sdk::DataStatus;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-type Handler = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
-
-/// A tiny HTTP/1.1 server on 127.0.0.1: one response per connection, every request target recorded with its time.
-async fn serve(handler: Handler) -> (SocketAddr, Arc<Mutex<Vec<(String, Instant)>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = Arc::new(Mutex::new(Vec::new()));
-    let log = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let handler = handler.clone();
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf);
-                let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-                log.lock().unwrap().push((target.clone(), Instant::now()));
-                let (status, body) = handler(&target);
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(response.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    (addr, hits)
-}
 
 /// A charts API body in blockchain.info's format: `days` daily points ending `days_ago` days before today (UTC).
 fn chart_body(name: &str, unit: &str, base: f64, days: i64, days_ago: i64) -> String {
@@ -68,11 +30,11 @@ fn chart_body(name: &str, unit: &str, base: f64, days: i64, days_ago: i64) -> St
     )
 }
 
-fn charts(days_ago: i64) -> impl Fn(&str) -> (u16, String) + Send + Sync {
+fn charts(days_ago: i64) -> impl Fn(&str) -> Reply + Send + Sync {
     move |target: &str| {
         let path = target.split('?').next().unwrap_or("");
         let query_ok = target.ends_with("?timespan=90days&format=json");
-        match path {
+        let (status, body) = match path {
             "/charts/n-unique-addresses" if query_ok => (
                 200,
                 chart_body(
@@ -104,7 +66,8 @@ fn charts(days_ago: i64) -> impl Fn(&str) -> (u16, String) + Send + Sync {
                 ),
             ),
             _ => (404, r#"{"error":"not found"}"#.into()),
-        }
+        };
+        (status, body, Duration::ZERO)
     }
 }
 
@@ -119,14 +82,6 @@ fn config(addr: SocketAddr) -> FeedConfig {
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_millis(1500),
         },
-    }
-}
-
-async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -160,15 +115,6 @@ impl Running {
     }
 }
 
-fn hits_of(hits: &Mutex<Vec<(String, Instant)>>, prefix: &str) -> Vec<Instant> {
-    hits.lock()
-        .unwrap()
-        .iter()
-        .filter(|(t, _)| t.starts_with(prefix))
-        .map(|(_, i)| *i)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_fills_the_three_series_from_the_real_format() {
     let (addr, hits) = serve(Arc::new(charts(1))).await;
@@ -193,10 +139,7 @@ async fn feed_fills_the_three_series_from_the_real_format() {
         "estimated-transaction-volume",
         "hash-rate",
     ] {
-        assert!(
-            !hits_of(&hits, &format!("/charts/{chart}?")).is_empty(),
-            "{chart}"
-        );
+        assert!(!hits.of(&format!("/charts/{chart}?")).is_empty(), "{chart}");
     }
     run.stop().await;
 }
@@ -232,7 +175,7 @@ async fn backoff_then_circuit_breaker_then_recovery() {
         if *flag.lock().unwrap() {
             good(target)
         } else {
-            (500, "Internal Server Error".into())
+            (500, "Internal Server Error".into(), Duration::ZERO)
         }
     }))
     .await;
@@ -240,10 +183,10 @@ async fn backoff_then_circuit_breaker_then_recovery() {
     let m = run.metrics.clone();
     let prefix = "/charts/hash-rate";
     wait_for("three failures", Duration::from_secs(5), || {
-        hits_of(&hits, prefix).len() >= 3
+        hits.of(prefix).len() >= 3
     })
     .await;
-    let t = hits_of(&hits, prefix);
+    let t = hits.of(prefix);
     assert!(
         t[1] - t[0] >= Duration::from_millis(95),
         "{:?}",
@@ -265,7 +208,7 @@ async fn backoff_then_circuit_breaker_then_recovery() {
     assert!(reason.contains("hash-rate: circuit open"), "{reason}");
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
-        hits_of(&hits, prefix).len(),
+        hits.of(prefix).len(),
         3,
         "no request while the circuit is open"
     );
@@ -274,7 +217,7 @@ async fn backoff_then_circuit_breaker_then_recovery() {
         Metric::ALL.iter().all(|x| m.series(*x).is_some())
     })
     .await;
-    let t = hits_of(&hits, prefix);
+    let t = hits.of(prefix);
     assert!(
         t[3] - t[2] >= Duration::from_millis(1400),
         "{:?}",

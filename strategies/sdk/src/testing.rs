@@ -2,6 +2,8 @@
 
 use std::io::{BufRead, BufReader};
 
+pub mod loopback;
+
 use crate::decode::Decoder;
 use crate::event::{DepthBook, EventContext, Level, MarketEvent, SymbolId, Ticker, Trade};
 use crate::signal::{Signal, SignalSink};
