@@ -179,6 +179,31 @@ async fn plain_subscriber(
     Ok((client, sub))
 }
 
+/// Publishes `msgs` at `--rate` msg/s (0: as fast as possible) and flushes; returns the seconds it took.
+async fn publish_paced(
+    nats: &async_nats::Client,
+    args: &Args,
+    msgs: &[Message],
+) -> Result<f64, String> {
+    let start = Instant::now();
+    let interval = (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64));
+    for (i, m) in msgs.iter().enumerate() {
+        // Paced in batches of 100 so timer resolution does not cap the rate.
+        if let (Some(interval), 0) = (interval, i % 100) {
+            let due = start + interval.mul_f64(i as f64);
+            let now = Instant::now();
+            if due > now {
+                tokio::time::sleep(due - now).await;
+            }
+        }
+        nats.publish(args.subject.clone(), m.payload.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    nats.flush().await.map_err(|e| e.to_string())?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
 async fn throughput(args: &Args) -> Result<(), String> {
     let msgs = build_messages(args, args.count)?;
     let nats = async_nats::connect(&args.nats_url)
@@ -216,28 +241,8 @@ async fn throughput(args: &Args) -> Result<(), String> {
         );
         return Ok(());
     }
-    let host = args.host_url.trim_end_matches('/');
-    let before = host_metric(&http, host, "realtime_messages_processed_total").await;
-    let slow_before = host_metric(&http, host, "realtime_nats_slow_consumer_total").await;
-    let cpu_before = host_metric(&http, host, "realtime_process_cpu_seconds").await;
-    let start = Instant::now();
-    let interval = (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64));
-    for (i, m) in msgs.iter().enumerate() {
-        // Paced in batches of 100 so timer resolution does not cap the rate.
-        if let (Some(interval), 0) = (interval, i % 100) {
-            let due = start + interval.mul_f64(i as f64);
-            let now = Instant::now();
-            if due > now {
-                tokio::time::sleep(due - now).await;
-            }
-        }
-        nats.publish(args.subject.clone(), m.payload.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    nats.flush().await.map_err(|e| e.to_string())?;
-    let published = start.elapsed().as_secs_f64();
     if args.publish_only {
+        let published = publish_paced(&nats, args, &msgs).await?;
         println!(
             "published {} in {published:.3}s = {:.0} msg/s",
             msgs.len(),
@@ -245,6 +250,12 @@ async fn throughput(args: &Args) -> Result<(), String> {
         );
         return Ok(());
     }
+    let host = args.host_url.trim_end_matches('/');
+    let before = host_metric(&http, host, "realtime_messages_processed_total").await;
+    let slow_before = host_metric(&http, host, "realtime_nats_slow_consumer_total").await;
+    let cpu_before = host_metric(&http, host, "realtime_process_cpu_seconds").await;
+    let start = Instant::now();
+    let published = publish_paced(&nats, args, &msgs).await?;
     let target = before + msgs.len() as f64;
     let mut done;
     let mut last_change = Instant::now();
