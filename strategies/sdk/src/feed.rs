@@ -171,7 +171,7 @@ pub mod http {
         client: &reqwest::Client,
         url: &str,
         max_bytes: usize,
-    ) -> Result<Vec<u8>, FetchError> {
+    ) -> Result<bytes::Bytes, FetchError> {
         let response = client.get(url).send().await?;
         let status = response.status();
         if !status.is_success() {
@@ -181,7 +181,7 @@ pub mod http {
         if body.len() > max_bytes {
             return Err(FetchError::Format(format!("body of {} bytes", body.len())));
         }
-        Ok(body.to_vec())
+        Ok(body)
     }
 }
 
